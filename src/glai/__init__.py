@@ -1,1 +1,40 @@
-"""GLAI."""
+"""glai: GreenLightningAI (Mestre et al., 2025, arXiv:2510.00883) for PyTorch and scikit-learn.
+
+A drop-in replacement for ReLU MLP heads that learns *which* ReLUs fire (structure) first,
+freezes it, and then trains only the numbers on the active paths, a model linear in its
+parameters.
+"""
+
+from glai.block import GLAI, StructureNotFrozenError, resolve_budget, structural_widths
+from glai.mlp import MLP, mlp_num_params
+from glai.path_model import PathModel, freeze
+from glai.paths import path_model_num_params
+from glai.structure import StopRule, StructureMonitor, activation_patterns, path_distance
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GLAI",
+    "MLP",
+    "PathModel",
+    "StopRule",
+    "StructureMonitor",
+    "StructureNotFrozenError",
+    "activation_patterns",
+    "freeze",
+    "mlp_num_params",
+    "path_distance",
+    "path_model_num_params",
+    "resolve_budget",
+    "structural_widths",
+    "__version__",
+]
+
+from glai.estimators import (  # noqa: E402  (estimators build on everything above)
+    GLAIClassifier,
+    GLAIRegressor,
+    MLPHeadClassifier,
+    MLPHeadRegressor,
+)
+
+__all__ += ["GLAIClassifier", "GLAIRegressor", "MLPHeadClassifier", "MLPHeadRegressor"]

@@ -1,0 +1,209 @@
+"""``GLAI``: the drop-in block for a ReLU MLP, in two phases.
+
+Phase ``"structural"``: a narrow ReLU MLP (hidden widths divided by ``rho``, rounded up),
+trained as usual. ``freeze_structure(probe_x)`` switches to phase ``"quantitative"``: a
+:class:`~glai.path_model.PathModel` whose only parameters are the path weights. Training is
+done by the caller (see :mod:`glai.training`), with a new optimiser after the switch.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from glai.mlp import MLP, as_widths, mlp_num_params
+from glai.path_model import PathModel, freeze
+
+__all__ = ["GLAI", "StructureNotFrozenError", "resolve_budget", "structural_widths"]
+
+Phase = Literal["structural", "quantitative"]
+
+
+class StructureNotFrozenError(RuntimeError):
+    """A GLAI in phase "structural" was asked for something only paths have."""
+
+
+def resolve_budget(
+    budget: int | str | None, in_features: int, hidden_features: int | Sequence[int], out_features: int
+) -> int | None:
+    """``"match"``: the parameter count of the MLP being replaced; an int: itself; None: no cap."""
+    if budget is None:
+        return None
+    if budget == "match":
+        return mlp_num_params(in_features, hidden_features, out_features)
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+        raise ValueError(f"budget must be 'match', None or a positive int, got {budget!r}")
+    return budget
+
+
+def structural_widths(
+    in_features: int,
+    hidden_features: int | Sequence[int],
+    out_features: int,
+    rho: float | str = "auto",
+    budget: int | None = None,
+) -> tuple[tuple[int, ...], float]:
+    """Hidden widths of the structural network, ``ceil(n_l / rho)``, and the ``rho`` used.
+
+    ``rho="auto"`` (choice) picks the smallest ``rho`` whose first hidden layer gives every
+    output one path per unit within ``budget``: with one hidden layer every candidate path
+    is kept (no pruning, so the path model starts exactly at the structural network), and
+    the budget is spent almost entirely. Without a budget, ``"auto"`` means ``rho = 1``.
+    """
+    widths = as_widths(hidden_features)
+    if rho == "auto":
+        if budget is None:
+            rho_value = 1.0
+        else:
+            per_output = (budget - out_features) // ((in_features + 1) * out_features)
+            if per_output < 1:
+                raise ValueError(
+                    f"budget {budget} cannot hold one path per output (needs {in_features + 1} "
+                    f"per path x {out_features} outputs + {out_features} biases = "
+                    f"{(in_features + 1) * out_features + out_features}); raise the budget"
+                )
+            rho_value = max(1.0, widths[0] / per_output)
+    elif isinstance(rho, bool) or not isinstance(rho, (int, float)) or not rho >= 1:
+        raise ValueError(f"rho must be 'auto' or a number >= 1, got {rho!r}")
+    else:
+        rho_value = float(rho)
+    # The small epsilon keeps exact ratios (256 / 25.6 = 10) from rounding up to the next int.
+    return tuple(max(1, math.ceil(w / rho_value - 1e-9)) for w in widths), rho_value
+
+
+class GLAI(nn.Module):
+    """GLAI block replacing the MLP ``in_features -> hidden_features -> out_features``.
+
+    GreenLightningAI (Mestre et al., 2025, arXiv:2510.00883). Shapes: ``x: [N, n_0] ->
+    [N, n_L]`` in both phases.
+
+    Args:
+        in_features, hidden_features, out_features: the MLP being replaced.
+        rho: reduction factor of the structural widths, or ``"auto"`` (see
+            :func:`structural_widths`).
+        budget: trainable parameters allowed to the paths: ``"match"`` (the replaced MLP's
+            count), an int, or None (every candidate path).
+        prune_dead: at freeze time, drop paths whose gate never opens on the probe.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        hidden_features: int | Sequence[int],
+        out_features: int,
+        *,
+        rho: float | str = "auto",
+        budget: int | str | None = "match",
+        prune_dead: bool = True,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        self.in_features = in_features
+        self.hidden_features = as_widths(hidden_features)
+        self.out_features = out_features
+        self.budget = resolve_budget(budget, in_features, hidden_features, out_features)
+        self.structural_features, self.rho = structural_widths(
+            in_features, self.hidden_features, out_features, rho, self.budget
+        )
+        self.prune_dead = prune_dead
+        self.structure: MLP | None = MLP(
+            in_features, self.structural_features, out_features, device=device, dtype=dtype
+        )
+        self.path_model: PathModel | None = None
+
+    @property
+    def phase(self) -> Phase:
+        return "structural" if self.path_model is None else "quantitative"
+
+    @property
+    def num_paths(self) -> int:
+        """Number of paths (full and partial-bias); raises before the structure is frozen."""
+        return self._frozen().num_paths
+
+    def _frozen(self) -> PathModel:
+        if self.path_model is None:
+            raise StructureNotFrozenError(
+                "this GLAI is in phase 'structural': call freeze_structure(probe_x) first"
+            )
+        return self.path_model
+
+    def freeze_structure(self, probe_x: torch.Tensor) -> GLAI:
+        """Switch to phase "quantitative": build and initialise the paths from the structure.
+
+        Args:
+            probe_x: probe inputs ``[N, n_0]`` (training inputs) for dead-path removal.
+
+        Returns:
+            ``self``. Its parameters change: make a new optimiser.
+        """
+        if self.structure is None:
+            raise RuntimeError("the structure is already frozen")
+        self.path_model = freeze(
+            self.structure, probe_x, budget=self.budget, prune_dead=self.prune_dead
+        )
+        self.structure = None
+        return self
+
+    def gates(self, x: torch.Tensor) -> torch.Tensor:
+        """Path gates ``[N, num_paths]`` (phase "quantitative" only)."""
+        return self._frozen().gates(x)
+
+    def forward(self, x: torch.Tensor, gates: torch.Tensor | None = None) -> torch.Tensor:
+        if self.path_model is not None:
+            return self.path_model(x, gates)
+        if gates is not None:
+            raise StructureNotFrozenError("gates were given but this GLAI has no paths yet")
+        assert self.structure is not None
+        return self.structure(x)
+
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        # The saved phase decides the submodule: rebuild it with the saved shapes before the
+        # children load (torch loads a parent before its children).
+        theta = state_dict.get(prefix + "path_model.theta")
+        ref = next(itertools.chain(self.parameters(), self.buffers()), None)
+        fk = {} if ref is None else {"device": ref.device, "dtype": ref.dtype}
+        if theta is not None:
+            beta = state_dict[prefix + "path_model.beta"]
+            if theta.ndim != 2 or theta.shape[1] != self.in_features:
+                error_msgs.append(
+                    f"saved GLAI paths take {tuple(theta.shape)[1:]} inputs, this GLAI takes "
+                    f"{self.in_features}"
+                )
+                return
+            self.path_model = PathModel(
+                self.in_features,
+                self.structural_features,
+                self.out_features,
+                theta.shape[0],
+                beta.shape[0] - theta.shape[0],
+                **fk,
+            )
+            self.structure = None
+        elif prefix + "structure.layers.0.weight" in state_dict and self.structure is None:
+            self.structure = MLP(self.in_features, self.structural_features, self.out_features, **fk)
+            self.path_model = None
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"replaces {self.in_features} -> {list(self.hidden_features)} -> {self.out_features}, "
+            f"rho={self.rho:.3g}, structure={list(self.structural_features)}, "
+            f"budget={self.budget}, phase={self.phase!r}"
+        )

@@ -1,0 +1,400 @@
+"""scikit-learn estimators for feature matrices: GLAI heads and their MLP baselines.
+
+All four share one training loop (:mod:`glai.training`) and the hyper-parameters that mean
+the same thing, so ``GLAIClassifier`` and ``MLPHeadClassifier`` differ only in the model.
+They follow the scikit-learn contract: ``__init__`` stores arguments, ``fit`` validates,
+seeds, builds and sets the fitted attributes (names ending in ``_``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from torch import nn
+
+from glai.block import GLAI
+from glai.mlp import MLP
+from glai.structure import StopRule, StructureMonitor
+from glai.training import History, TrainConfig, fit_glai, fit_mlp, predict_batched, resolve_device
+
+__all__ = ["GLAIClassifier", "GLAIRegressor", "MLPHeadClassifier", "MLPHeadRegressor"]
+
+
+def _accuracy(out: torch.Tensor, y: torch.Tensor) -> float:
+    return float((out.argmax(dim=1) == y).float().mean())
+
+
+def _r2(out: torch.Tensor, y: torch.Tensor) -> float:
+    ss_res = ((out - y) ** 2).sum()
+    ss_tot = ((y - y.mean(dim=0)) ** 2).sum()
+    return float(1 - ss_res / ss_tot) if ss_tot > 0 else float(-ss_res)
+
+
+def _cross_entropy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(out, y, reduction="none")
+
+
+def _squared_error(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return ((out - y) ** 2).mean(dim=1)
+
+
+class _Head(BaseEstimator):
+    """Shared fit logic. Subclasses set ``_is_classifier`` and implement ``_fit_model``."""
+
+    _is_classifier: bool
+    _parameter_constraints: dict[str, list[Any]] = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "optimizer": [StrOptions({"adam", "lbfgs"})],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "patience": [Interval(Integral, 1, None, closed="left"), None],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes: int | Sequence[int] = (256,),
+        *,
+        optimizer: str = "adam",
+        learning_rate: float = 1e-3,
+        weight_decay: float = 0.0,
+        batch_size: int = 256,
+        max_epochs: int = 200,
+        patience: int | None = 10,
+        validation_fraction: float = 0.1,
+        device: str | torch.device = "cpu",
+        random_state: int | np.random.RandomState | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- fitting -------------------------------------------------------------------------
+
+    def _prepare_y(self, y: np.ndarray, fitting: bool) -> np.ndarray:
+        if self._is_classifier:
+            if fitting:
+                check_classification_targets(y)
+                self.classes_, encoded = np.unique(y, return_inverse=True)
+                if len(self.classes_) < 2:
+                    raise ValueError(
+                        f"y has only one class ({self.classes_[0]!r}): a classifier needs "
+                        "samples of at least 2 classes"
+                    )
+                return encoded.astype(np.int64)
+            unknown = np.setdiff1d(np.unique(y), self.classes_)
+            if len(unknown):
+                raise ValueError(f"y_val has labels not seen in y: {unknown[:10].tolist()}")
+            return np.searchsorted(self.classes_, y).astype(np.int64)
+        y = np.asarray(y, dtype=np.float64)
+        y2 = y.reshape(len(y), -1)
+        if fitting:
+            self._y_mean = y2.mean(axis=0)
+            self._y_scale = y2.std(axis=0)
+            self._y_scale[self._y_scale == 0] = 1.0
+        return ((y2 - self._y_mean) / self._y_scale).astype(np.float32)
+
+    def fit(
+        self,
+        X: Any,
+        y: Any,
+        sample_weight: Any = None,
+        X_val: Any = None,
+        y_val: Any = None,
+    ) -> _Head:
+        """Fit on ``X [n_samples, n_features]``, ``y [n_samples]`` (or ``[n, n_targets]``).
+
+        Early stopping uses ``(X_val, y_val)`` when given, otherwise a held-out
+        ``validation_fraction`` of the training data (the training data itself when that
+        fraction is 0 or the data are too few to split).
+        """
+        self._validate_params()
+        X, y = validate_data(
+            self, X, y, dtype=[np.float32, np.float64], multi_output=not self._is_classifier,
+            y_numeric=not self._is_classifier,
+        )  # fmt: skip
+        if (X_val is None) != (y_val is None):
+            raise ValueError("X_val and y_val must be given together")
+        sw = None if sample_weight is None else _check_sample_weight(
+            sample_weight, X, dtype=np.float64, ensure_non_negative=True
+        )  # fmt: skip
+        if not self._is_classifier and np.asarray(y).ndim == 2 and y.shape[1] == 1:
+            y = y.ravel()
+        self._y_ndim = np.asarray(y).ndim
+        target = self._prepare_y(y, fitting=True)
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        train_idx = np.arange(len(X))
+        if X_val is not None:
+            X_val = validate_data(
+                self, X_val, reset=False, dtype=[np.float32, np.float64]
+            )  # fmt: skip
+            y_val = np.asarray(y_val)
+            if len(y_val) != len(X_val):
+                raise ValueError(
+                    f"X_val has {len(X_val)} samples but y_val has {len(y_val)}"
+                )
+            Xv, yv = X_val, self._prepare_y(y_val, fitting=False)
+        else:
+            Xv, yv, train_idx = self._split(X, target, seed)
+        device = resolve_device(self.device)
+
+        def tensor(a: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+            return torch.as_tensor(np.ascontiguousarray(a)).to(device=device, dtype=dtype)
+
+        ydtype = torch.long if self._is_classifier else torch.float32
+        data = (
+            tensor(X[train_idx]), tensor(target[train_idx], ydtype),
+            tensor(Xv), tensor(yv, ydtype),
+        )  # fmt: skip
+        weight = None if sw is None else tensor(sw[train_idx])
+        n_out = len(self.classes_) if self._is_classifier else target.shape[1]
+        generator = torch.Generator().manual_seed(seed)
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            self.model_, self.history_ = self._fit_model(
+                data, weight, n_out, X.shape[1], device, generator
+            )
+        self.model_.eval()
+        self.n_trainable_params_ = sum(p.numel() for p in self.model_.parameters() if p.requires_grad)
+        best = self.history_.best()
+        self.best_val_score_ = None if best is None else best.val_score
+        self.fit_seconds_ = self.history_.records[-1].seconds if self.history_.records else 0.0
+        self.n_iter_ = len(self.history_.records)
+        return self
+
+    def _split(self, X: np.ndarray, target: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        n = len(X)
+        idx = np.arange(n)
+        n_val = int(round(self.validation_fraction * n))
+        if n_val < 1 or n - n_val < 1:
+            return X, target, idx
+        stratify = None
+        if self._is_classifier:
+            counts = np.bincount(target)
+            if counts.min() >= 2 and n_val >= len(counts) and n - n_val >= len(counts):
+                stratify = target
+        tr, va = train_test_split(idx, test_size=n_val, random_state=seed, stratify=stratify)
+        return X[va], target[va], np.sort(tr)
+
+    def _losses(self) -> tuple[Any, Any]:
+        if self._is_classifier:
+            return _cross_entropy, _accuracy
+        return _squared_error, _r2
+
+    def _config(self, lr: float | None = None, optimizer: str | None = None) -> TrainConfig:
+        return TrainConfig(
+            optimizer=optimizer or self.optimizer,
+            lr=lr or self.learning_rate,
+            weight_decay=self.weight_decay,
+            batch_size=self.batch_size,
+            max_epochs=self.max_epochs,
+            patience=self.patience,
+        )
+
+    def _fit_model(
+        self,
+        data: tuple[torch.Tensor, ...],
+        weight: torch.Tensor | None,
+        n_out: int,
+        n_in: int,
+        device: torch.device,
+        generator: torch.Generator,
+    ) -> tuple[nn.Module, History]:
+        raise NotImplementedError
+
+    # -- prediction ----------------------------------------------------------------------
+
+    def _forward(self, X: Any) -> torch.Tensor:
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+        param = next(self.model_.parameters())
+        x = torch.as_tensor(np.ascontiguousarray(X)).to(device=param.device, dtype=param.dtype)
+        return predict_batched(self.model_, (x,)).cpu()
+
+    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        return tags
+
+
+class _ClassifierHead(ClassifierMixin, _Head):
+    _is_classifier = True
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities ``[n_samples, n_classes]`` (softmax of the logits)."""
+        return torch.softmax(self._forward(X).double(), dim=1).numpy()
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted labels ``[n_samples]``."""
+        labels = self._forward(X).argmax(dim=1).numpy()
+        return self.classes_[labels]
+
+
+class _RegressorHead(RegressorMixin, _Head):
+    _is_classifier = False
+
+    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predictions ``[n_samples]`` (or ``[n_samples, n_targets]``)."""
+        out = self._forward(X).double().numpy() * self._y_scale + self._y_mean
+        return out.ravel() if self._y_ndim == 1 else out
+
+
+class _MLPMixin:
+    """The baseline: the MLP ``n_features -> hidden_layer_sizes -> n_outputs``."""
+
+    def _fit_model(self, data, weight, n_out, n_in, device, generator):  # type: ignore[no-untyped-def]
+        model = MLP(n_in, self.hidden_layer_sizes, n_out, device=device)  # type: ignore[attr-defined]
+        loss_fn, score_fn = self._losses()  # type: ignore[attr-defined]
+        history = fit_mlp(
+            model, *data, loss_fn=loss_fn, score_fn=score_fn, config=self._config(),  # type: ignore[attr-defined]
+            generator=generator, sample_weight=weight, verbose=self.verbose,  # type: ignore[attr-defined]
+        )  # fmt: skip
+        return model, history
+
+
+class MLPHeadClassifier(_MLPMixin, _ClassifierHead):
+    """ReLU MLP classification head (the baseline GLAI replaces), trained by glai's loop.
+
+    Fitted attributes: ``classes_``, ``n_features_in_``, ``model_`` (a :class:`glai.MLP`),
+    ``history_``, ``n_trainable_params_``, ``best_val_score_``, ``fit_seconds_``.
+    """
+
+
+class MLPHeadRegressor(_MLPMixin, _RegressorHead):
+    """ReLU MLP regression head (the baseline GLAI replaces); targets are standardised."""
+
+
+class _GLAIMixin:
+    """GLAI head: structural phase, freeze, quantitative phase."""
+
+    def __init__(
+        self,
+        hidden_layer_sizes: int | Sequence[int] = (256,),
+        *,
+        rho: float | str = "auto",
+        budget: int | str | None = "match",
+        structure_rule: str | StopRule = "relative",
+        probe_size: int = 2048,
+        quant_optimizer: str = "adam",
+        quant_learning_rate: float | None = None,
+        prune_dead: bool = True,
+        optimizer: str = "adam",
+        learning_rate: float = 1e-3,
+        weight_decay: float = 0.0,
+        batch_size: int = 256,
+        max_epochs: int = 200,
+        patience: int | None = 10,
+        validation_fraction: float = 0.1,
+        device: str | torch.device = "cpu",
+        random_state: int | np.random.RandomState | None = None,
+        verbose: bool = False,
+    ) -> None:
+        _Head.__init__(
+            self,
+            hidden_layer_sizes, optimizer=optimizer, learning_rate=learning_rate,
+            weight_decay=weight_decay, batch_size=batch_size, max_epochs=max_epochs,
+            patience=patience, validation_fraction=validation_fraction, device=device,
+            random_state=random_state, verbose=verbose,
+        )  # fmt: skip
+        self.rho = rho
+        self.budget = budget
+        self.structure_rule = structure_rule
+        self.probe_size = probe_size
+        self.quant_optimizer = quant_optimizer
+        self.quant_learning_rate = quant_learning_rate
+        self.prune_dead = prune_dead
+
+    def _fit_model(self, data, weight, n_out, n_in, device, generator):  # type: ignore[no-untyped-def]
+        X = data[0]
+        model = GLAI(
+            n_in, self.hidden_layer_sizes, n_out, rho=self.rho, budget=self.budget,  # type: ignore[attr-defined]
+            prune_dead=self.prune_dead, device=device,  # type: ignore[attr-defined]
+        )  # fmt: skip
+        probe_idx = torch.randperm(X.shape[0], generator=generator)[: self.probe_size]  # type: ignore[attr-defined]
+        monitor = StructureMonitor(X[probe_idx.to(X.device)], rule=self.structure_rule)  # type: ignore[attr-defined]
+        loss_fn, score_fn = self._losses()  # type: ignore[attr-defined]
+        quant_lr = self.quant_learning_rate or self.learning_rate / 3  # type: ignore[attr-defined]
+        history = fit_glai(
+            model, *data, loss_fn=loss_fn, score_fn=score_fn,
+            structural=self._config(),  # type: ignore[attr-defined]
+            quantitative=self._config(lr=quant_lr, optimizer=self.quant_optimizer),  # type: ignore[attr-defined]
+            monitor=monitor, generator=generator, sample_weight=weight,
+            verbose=self.verbose,  # type: ignore[attr-defined]
+        )  # fmt: skip
+        self.structure_frozen_epoch_ = int(history.events["structure_frozen_epoch"])
+        self.path_distance_ = list(monitor.history)
+        self.path_model_ = model.path_model
+        return model, history
+
+
+_GLAI_CONSTRAINTS: dict[str, list[Any]] = {
+    "rho": [StrOptions({"auto"}), Interval(Real, 1, None, closed="left")],
+    "budget": [StrOptions({"match"}), Interval(Integral, 1, None, closed="left"), None],
+    "structure_rule": [StrOptions({"threshold", "relative", "window", "epochs"}), StopRule],
+    "probe_size": [Interval(Integral, 1, None, closed="left")],
+    "quant_optimizer": [StrOptions({"adam", "lbfgs"})],
+    "quant_learning_rate": [Interval(Real, 0, None, closed="neither"), None],
+    "prune_dead": ["boolean"],
+}
+
+_GLAI_DOC = """
+    GLAI-specific arguments:
+        rho: reduction factor of the structural widths, or ``"auto"`` (the widest structure
+            whose paths all fit ``budget``).
+        budget: trainable parameters of the paths: ``"match"`` (the MLP ``hidden_layer_sizes``
+            would have), an int, or None.
+        structure_rule: when the structure is stable: a :class:`glai.StopRule` or its kind.
+        probe_size: training inputs on which ``m_t`` is measured and dead paths are found.
+        quant_optimizer, quant_learning_rate: the quantitative phase's optimiser and learning
+            rate (default ``learning_rate / 3``: the convex phase wanted 3-10x smaller steps).
+        prune_dead: drop paths whose gate never opens on the probe.
+
+    Fitted attributes (beyond the MLP heads'): ``structure_frozen_epoch_``,
+    ``path_distance_`` (the ``m_t`` history), ``path_model_`` (a :class:`glai.PathModel`).
+"""
+
+
+class GLAIClassifier(_GLAIMixin, _ClassifierHead):
+    _parameter_constraints = {**_Head._parameter_constraints, **_GLAI_CONSTRAINTS}
+
+
+class GLAIRegressor(_GLAIMixin, _RegressorHead):
+    _parameter_constraints = {**_Head._parameter_constraints, **_GLAI_CONSTRAINTS}
+
+
+GLAIClassifier.__doc__ = (
+    "GLAI classification head, a drop-in for :class:`MLPHeadClassifier` (and scikit-learn's "
+    "``MLPClassifier``) on feature matrices.\n" + _GLAI_DOC
+)
+GLAIRegressor.__doc__ = "GLAI regression head (targets are standardised).\n" + _GLAI_DOC

@@ -1,0 +1,305 @@
+"""Paths of a ReLU network: candidates, path norms, k-best selection, budget and init.
+
+A path ``p = (j_1, ..., j_{L-1}, k)`` picks one hidden unit per hidden layer and an output
+``k``. Its gate is ``g_p(x) = prod_l A_{l, j_l}(x)`` and, expanding the network on the region
+where the activation pattern is constant (Mestre et al., 2025, arXiv:2510.00883, Prop. 1),
+
+    f_k(x) = b_L[k] + sum_p g_p(x) c_p (W_1[j_1] . x + b_1[j_1])
+                    + sum_{l=2}^{L-1} sum_q g_q(x) c_q b_l[j_l]          (partial-bias paths)
+
+    c_p = W_L[k, j_{L-1}] prod_{l=2}^{L-1} W_l[j_l, j_{l-1}].
+
+A *partial-bias path* ``q`` starts at hidden layer ``s >= 2`` (units of layers ``< s`` are
+``-1``) and carries the constant ``c_q b_s[j_s]``. Full paths cost ``n_0 + 1`` trainable
+parameters (``theta_p``, ``beta_p``), partial-bias paths 1 (``beta_q``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import torch
+
+from glai.mlp import MLP
+
+__all__ = [
+    "PathSet",
+    "path_gates",
+    "path_coefficients",
+    "path_norms",
+    "kbest_paths",
+    "build_paths",
+    "path_model_num_params",
+    "BIAS_PATH_SHARE",
+]
+
+# (choice) Partial-bias paths may use at most this share of the budget; they cost one
+# parameter each but their number grows with the product of the deeper widths.
+BIAS_PATH_SHARE = 0.1
+
+
+@dataclass
+class PathSet:
+    """Selected paths and their initial parameters.
+
+    Attributes:
+        units: ``[P + Q, L - 1]`` hidden unit per layer; ``-1`` where a partial-bias path has
+            not started yet. The first ``num_full`` rows are full paths.
+        output: ``[P + Q]`` output coordinate ``k`` of each path.
+        num_full: ``P``, the number of full paths (those with a ``theta``).
+        theta: ``[P, n_0]`` initial ``theta_p = c_p W_1[j_1]``.
+        beta: ``[P + Q]`` initial ``beta_p = c_p b_1[j_1]`` / ``beta_q = c_q b_s[j_s]``.
+        beta0: ``[n_L]`` initial ``beta0 = b_L``.
+    """
+
+    units: torch.Tensor
+    output: torch.Tensor
+    num_full: int
+    theta: torch.Tensor
+    beta: torch.Tensor
+    beta0: torch.Tensor
+
+    @property
+    def num_params(self) -> int:
+        return self.theta.numel() + self.beta.numel() + self.beta0.numel()
+
+
+def path_model_num_params(in_features: int, out_features: int, num_full: int, num_bias: int = 0) -> int:
+    """Trainable parameters of a path model: ``P (n_0 + 1) + Q + n_L``."""
+    return num_full * (in_features + 1) + num_bias + out_features
+
+
+def path_gates(patterns: list[torch.Tensor], units: torch.Tensor) -> torch.Tensor:
+    """Gates ``g_p(x) = prod_l A_{l, j_l}(x)`` over the layers each path visits.
+
+    Args:
+        patterns: ``L - 1`` BoolTensors ``[N, n_l]``.
+        units: ``[P, L - 1]`` unit indices, ``-1`` for layers a path skips.
+
+    Returns:
+        BoolTensor ``[N, P]``.
+    """
+    n = patterns[0].shape[0]
+    gates = torch.ones(n, units.shape[0], dtype=torch.bool, device=units.device)
+    for layer, a in enumerate(patterns):
+        idx = units[:, layer]
+        on_path = idx >= 0
+        gates &= a[:, idx.clamp(min=0)] | ~on_path
+    return gates
+
+
+def path_coefficients(mlp: MLP, units: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+    """``c_p = W_L[k, j_{L-1}] prod_{l > s} W_l[j_l, j_{l-1}]`` for paths starting at layer ``s``.
+
+    Args:
+        units: ``[P, L - 1]`` (``-1`` before the start layer), output: ``[P]``.
+
+    Returns:
+        ``[P]`` coefficients (the product of the weights along the path after its first unit).
+    """
+    weights = [layer.weight.detach() for layer in mlp.layers]
+    coef = weights[-1][output, units[:, -1]]
+    for layer in range(1, units.shape[1]):  # W_{layer+1} joins hidden layers layer and layer+1
+        prev, cur = units[:, layer - 1], units[:, layer]
+        on_path = prev >= 0
+        w = weights[layer][cur, prev.clamp(min=0)]
+        coef = coef * torch.where(on_path, w, torch.ones_like(w))
+    return coef
+
+
+def path_norms(mlp: MLP, units: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+    """Path norm ``|c_p| * ||(W_1[j_1], b_1[j_1])||`` of full paths ``[P]``."""
+    first = mlp.layers[0]
+    w1b1 = torch.cat([first.weight.detach(), first.bias.detach()[:, None]], dim=1)
+    return path_coefficients(mlp, units, output).abs() * w1b1.norm(dim=1)[units[:, 0]]
+
+
+def _all_chains(widths: tuple[int, ...], start: int, out_features: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every chain from hidden layer ``start`` (0-based) to every output: ``units, output``."""
+    ranges = [range(w) for w in widths[start:]]
+    chains = torch.tensor(list(itertools.product(*ranges)), dtype=torch.long)
+    chains = chains.reshape(-1, len(widths) - start)
+    pad = torch.full((chains.shape[0], start), -1, dtype=torch.long)
+    chains = torch.cat([pad, chains], dim=1)
+    units = chains.repeat(out_features, 1)
+    output = torch.arange(out_features).repeat_interleave(chains.shape[0])
+    return units, output
+
+
+@torch.no_grad()
+def kbest_paths(mlp: MLP, k: int, alive: list[torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` full paths of largest path norm per output, without enumerating chains.
+
+    Log path norms add along a path, ``log|c_p| + log||(W_1, b_1)[j_1]|| = sum of edge
+    scores``, so the best ``k`` chains ending at a unit of layer ``l`` extend the best ``k``
+    chains ending at units of layer ``l - 1``: a k-best dynamic programme over the layered
+    graph, ``O(k sum_l n_l n_{l-1})``.
+
+    Args:
+        k: paths per output.
+        alive: optional BoolTensor ``[n_l]`` per hidden layer; dead units start no path.
+
+    Returns:
+        ``units [n_L * k', L - 1]`` and ``output [n_L * k']`` (best first per output), only
+        paths with a finite score (so possibly fewer than ``k`` per output).
+    """
+    weights = [layer.weight.detach() for layer in mlp.layers]
+    first = mlp.layers[0]
+    score = torch.cat([weights[0], first.bias.detach()[:, None]], dim=1).norm(dim=1).log()
+    if alive is not None:
+        score = score.masked_fill(~alive[0], -math.inf)
+    scores = score[:, None]  # [n_1, K_1]: best chain scores ending at each unit
+    backs: list[torch.Tensor] = []  # per transition: [n_l, K_l] flat index into [n_{l-1}, K_{l-1}]
+    for layer in range(1, len(weights)):
+        log_w = weights[layer].abs().log()  # [n_{l}, n_{l-1}]
+        if layer < len(weights) - 1 and alive is not None:
+            log_w = log_w.masked_fill(~alive[layer][:, None], -math.inf)
+        cand = (log_w[:, :, None] + scores[None]).flatten(1)  # [n_l, n_{l-1} * K_{l-1}]
+        kk = min(k, cand.shape[1])
+        scores, idx = cand.topk(kk, dim=1)
+        backs.append(idx)
+    # scores: [n_L, K]; walk back to recover the units of each chain.
+    n_out, kk = scores.shape
+    units = torch.empty(n_out, kk, len(weights) - 1, dtype=torch.long)
+    node = torch.arange(n_out)[:, None].expand(n_out, kk)
+    rank = torch.arange(kk)[None].expand(n_out, kk)
+    for layer in range(len(weights) - 1, 0, -1):
+        k_prev = 1 if layer == 1 else backs[layer - 2].shape[1]
+        flat = backs[layer - 1][node, rank]
+        node, rank = flat // k_prev, flat % k_prev
+        units[:, :, layer - 1] = node
+    finite = torch.isfinite(scores)
+    output = torch.arange(n_out)[:, None].expand(n_out, kk)
+    return units[finite], output[finite]
+
+
+def _top_per_output(score: torch.Tensor, output: torch.Tensor, quota: int, n_out: int) -> torch.Tensor:
+    """Indices of the ``quota`` highest scores per output, grouped by output."""
+    keep = []
+    for k in range(n_out):
+        idx = (output == k).nonzero().flatten()
+        keep.append(idx[score[idx].argsort(descending=True)[:quota]])
+    return torch.cat(keep)
+
+
+@torch.no_grad()
+def build_paths(
+    mlp: MLP,
+    probe_x: torch.Tensor | None = None,
+    *,
+    budget: int | None = None,
+    prune_dead: bool = True,
+) -> PathSet:
+    """Select the paths of a frozen structure and initialise them from the network.
+
+    Candidates are all (chain, output) pairs. With ``prune_dead`` (needs ``probe_x``), paths
+    whose gate is never open on the probe are dropped. If the candidates cost more than
+    ``budget`` trainable parameters, each output keeps the same number of paths, those of
+    largest path norm (:func:`kbest_paths`). Partial-bias paths (depth >= 3) are paid first,
+    up to ``BIAS_PATH_SHARE`` of the budget, largest ``|c_q b_s[j_s]|`` first.
+
+    Initialisation: ``theta_p = c_p W_1[j_1]``, ``beta_p = c_p b_1[j_1]``, ``beta0 = b_L``,
+    so the path model computes exactly what ``mlp`` computes when nothing is dropped.
+    """
+    if mlp.depth < 2:
+        raise ValueError("mlp must have at least one hidden layer to be frozen into paths")
+    if prune_dead and probe_x is None:
+        raise ValueError("prune_dead=True needs probe_x to tell which gates never open")
+    widths = mlp.hidden_features
+    n0, n_out = mlp.in_features, mlp.out_features
+    device = mlp.layers[0].weight.device
+    patterns = None
+    if probe_x is not None:
+        was_training = mlp.training
+        mlp.eval()
+        patterns = [z > 0 for z in mlp.pre_activations(probe_x.to(mlp.layers[0].weight))]
+        mlp.train(was_training)
+        patterns = [p.cpu() for p in patterns]
+    cpu_mlp = mlp if device.type == "cpu" else _cpu_copy(mlp)
+
+    def live(units: torch.Tensor) -> torch.Tensor:
+        if not prune_dead or patterns is None:
+            return torch.ones(units.shape[0], dtype=torch.bool)
+        return path_gates(patterns, units).any(dim=0)
+
+    # Partial-bias paths, paid first.
+    bias_units, bias_output = [], []
+    for start in range(1, len(widths)):
+        u, o = _all_chains(widths, start, n_out)
+        bias_units.append(u)
+        bias_output.append(o)
+    if bias_units:
+        bu, bo = torch.cat(bias_units), torch.cat(bias_output)
+        keep = live(bu)
+        bu, bo = bu[keep], bo[keep]
+        b_coef = path_coefficients(cpu_mlp, bu, bo) * _start_bias(cpu_mlp, bu)
+        if budget is not None and bu.shape[0] > BIAS_PATH_SHARE * budget:
+            quota = int(BIAS_PATH_SHARE * budget) // n_out
+            sel = _top_per_output(b_coef.abs(), bo, quota, n_out)
+            bu, bo, b_coef = bu[sel], bo[sel], b_coef[sel]
+    else:
+        bu = torch.empty(0, len(widths), dtype=torch.long)
+        bo = torch.empty(0, dtype=torch.long)
+        b_coef = torch.empty(0, dtype=mlp.layers[0].weight.dtype)
+
+    # Full paths.
+    n_candidates = math.prod(widths) * n_out
+    if budget is None:
+        quota = None
+    else:
+        quota = (budget - n_out - bu.shape[0]) // (n0 + 1) // n_out
+        if quota < 1:
+            need = n_out + bu.shape[0] + n_out * (n0 + 1)
+            raise ValueError(
+                f"budget {budget} cannot hold one path per output (needs {n0 + 1} per path x "
+                f"{n_out} outputs + {n_out + bu.shape[0]} biases = {need}); "
+                "raise the budget or lower rho"
+            )
+    if quota is None or n_candidates <= quota * n_out:
+        fu, fo = _all_chains(widths, 0, n_out)
+        keep = live(fu)
+        fu, fo = fu[keep], fo[keep]
+    else:
+        alive = None
+        if prune_dead and patterns is not None:
+            alive = [p.any(dim=0) for p in patterns]
+        # Ask for more than the quota: some k-best chains may be dead on the probe as a whole.
+        fu, fo = kbest_paths(cpu_mlp, min(2 * quota, math.prod(widths)), alive)
+        keep = live(fu)
+        fu, fo = fu[keep], fo[keep]
+        norms = path_norms(cpu_mlp, fu, fo)
+        sel = _top_per_output(norms, fo, quota, n_out)
+        fu, fo = fu[sel], fo[sel]
+    order = torch.argsort(fo, stable=True)  # group paths by output for readability
+    fu, fo = fu[order], fo[order]
+
+    coef = path_coefficients(cpu_mlp, fu, fo)
+    first = cpu_mlp.layers[0]
+    theta = coef[:, None] * first.weight.detach()[fu[:, 0]]
+    beta = torch.cat([coef * first.bias.detach()[fu[:, 0]], b_coef])
+    return PathSet(
+        units=torch.cat([fu, bu]).to(device),
+        output=torch.cat([fo, bo]).to(device),
+        num_full=fu.shape[0],
+        theta=theta.to(device),
+        beta=beta.to(device),
+        beta0=cpu_mlp.layers[-1].bias.detach().clone().to(device),
+    )
+
+
+def _start_bias(mlp: MLP, units: torch.Tensor) -> torch.Tensor:
+    """``b_s[j_s]`` of the first hidden layer ``s`` each partial-bias path visits."""
+    start = (units >= 0).int().argmax(dim=1)
+    out = torch.empty(units.shape[0], dtype=mlp.layers[0].weight.dtype)
+    for s in start.unique().tolist():
+        rows = start == s
+        out[rows] = mlp.layers[s].bias.detach()[units[rows, s]]
+    return out
+
+
+def _cpu_copy(mlp: MLP) -> MLP:
+    copy = MLP(mlp.in_features, mlp.hidden_features, mlp.out_features, dtype=mlp.layers[0].weight.dtype)
+    copy.load_state_dict({k: v.cpu() for k, v in mlp.state_dict().items()})
+    return copy

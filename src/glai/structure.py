@@ -1,0 +1,165 @@
+"""Structural knowledge: activation patterns, the path distance ``m_t`` and stop rules.
+
+GLAI (Mestre et al., 2025, arXiv:2510.00883) learns *which* ReLUs fire first. The
+activation pattern of hidden layer ``l`` is ``A_l(x) = [z_l(x) > 0]``. The structure is
+frozen once the patterns stop moving, measured on a fixed probe set of training inputs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from glai.mlp import MLP
+
+__all__ = ["activation_patterns", "path_distance", "StopRule", "StructureMonitor"]
+
+
+@torch.no_grad()
+def activation_patterns(mlp: MLP, x: torch.Tensor) -> list[torch.Tensor]:
+    """Activation patterns ``A_l(x) = [z_l(x) > 0]`` of every hidden layer.
+
+    Args:
+        mlp: the ReLU network.
+        x: inputs ``[N, n_0]``.
+
+    Returns:
+        one BoolTensor ``[N, n_l]`` per hidden layer ``l = 1 .. L-1``.
+    """
+    if mlp.depth < 2:
+        raise ValueError("mlp has no hidden layer, so it has no activation pattern")
+    return [z > 0 for z in mlp.pre_activations(x)]
+
+
+def path_distance(patterns_a: Sequence[torch.Tensor], patterns_b: Sequence[torch.Tensor]) -> float:
+    """Fraction of gates that differ between two activation patterns.
+
+    ``m = sum_l |A_l != B_l| / sum_l numel(A_l)`` over probe inputs and hidden units
+    (our (choice) of distance; GLAI-METHOD.md section 5).
+    """
+    if len(patterns_a) != len(patterns_b):
+        raise ValueError(
+            f"patterns_a has {len(patterns_a)} layers but patterns_b has {len(patterns_b)}"
+        )
+    if not patterns_a:
+        raise ValueError("patterns_a is empty: expected one pattern per hidden layer")
+    changed = 0
+    total = 0
+    for a, b in zip(patterns_a, patterns_b):
+        if a.shape != b.shape:
+            raise ValueError(f"pattern shapes differ: {tuple(a.shape)} vs {tuple(b.shape)}")
+        changed += int((a != b).sum())
+        total += a.numel()
+    return changed / total if total else 0.0
+
+
+@dataclass(frozen=True)
+class StopRule:
+    """When the structure counts as stable, from the history ``m_1 .. m_t``.
+
+    kind:
+        ``"threshold"``: ``m_t < threshold``.
+        ``"relative"``: ``|m_t - m_{t-1}| / m_{t-1} < tol`` for ``patience`` checks in a row.
+        ``"window"``: all of the last ``window`` distances below ``threshold`` (Early-Bird style).
+        ``"epochs"``: a fixed number of checks, ``epochs``.
+    min_epochs / max_epochs bound every rule (counted in checks, one per epoch by default).
+
+    The default is ``"relative"`` with ``tol=0.1, patience=3, min_epochs=5``: a threshold on
+    ``m_t`` alone fired after one epoch, because ``m_t`` drops to a noise floor of 1-3% while the
+    loss still falls (GLAI-METHOD.md section 9); waiting until ``m_t`` stops *changing* and for a
+    few epochs at least is cheap, since the structural network is narrow.
+    """
+
+    kind: str = "relative"
+    threshold: float = 0.02
+    tol: float = 0.1
+    patience: int = 3
+    window: int = 3
+    epochs: int = 10
+    min_epochs: int = 5
+    max_epochs: int = 50
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("threshold", "relative", "window", "epochs"):
+            raise ValueError(
+                f"rule kind must be 'threshold', 'relative', 'window' or 'epochs', got {self.kind!r}"
+            )
+        for name in ("patience", "window", "epochs", "max_epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.min_epochs < 0 or self.min_epochs > self.max_epochs:
+            raise ValueError(
+                f"min_epochs must be in [0, max_epochs={self.max_epochs}], got {self.min_epochs}"
+            )
+
+    def is_stable(self, history: Sequence[float]) -> bool:
+        """Whether the structure is stable after ``len(history)`` checks."""
+        t = len(history)
+        if t >= self.max_epochs:
+            return True
+        if t < max(self.min_epochs, 1):
+            return False
+        if self.kind == "epochs":
+            return t >= self.epochs
+        if self.kind == "threshold":
+            return history[-1] < self.threshold
+        if self.kind == "window":
+            return t >= self.window and all(m < self.threshold for m in history[-self.window :])
+        # relative: the last `patience` relative changes all below tol
+        if t < self.patience + 1:
+            return False
+        recent = history[-(self.patience + 1) :]
+        for prev, cur in zip(recent[:-1], recent[1:]):
+            if prev == 0.0:
+                if cur != 0.0:
+                    return False
+            elif abs(cur - prev) / prev >= self.tol:
+                return False
+        return True
+
+
+def relative_changes(history: Sequence[float]) -> list[float]:
+    """``|m_t - m_{t-1}| / m_{t-1}`` for t = 2..T (nan where ``m_{t-1} = 0``)."""
+    return [abs(b - a) / a if a > 0 else math.nan for a, b in zip(history[:-1], history[1:])]
+
+
+class StructureMonitor:
+    """Tracks the path distance ``m_t`` of a network on a fixed probe set.
+
+    The first :meth:`update` stores the reference patterns (call it once before training);
+    every later one appends ``m_t = path_distance(A^{(t-1)}, A^{(t)})`` to :attr:`history` and
+    returns True once ``rule`` deems the structure stable.
+
+    Args:
+        probe_x: probe inputs ``[N_probe, n_0]`` (a fixed subset of the training inputs).
+        rule: a :class:`StopRule`, or one of its kinds as a string (other fields default).
+    """
+
+    def __init__(self, probe_x: torch.Tensor, rule: StopRule | str = "relative") -> None:
+        if probe_x.ndim != 2 or probe_x.shape[0] == 0:
+            raise ValueError(f"probe_x must be a non-empty [N, n_0] tensor, got {tuple(probe_x.shape)}")
+        self.probe_x = probe_x
+        self.rule = StopRule(kind=rule) if isinstance(rule, str) else rule
+        self.history: list[float] = []
+        self._last: list[torch.Tensor] | None = None
+
+    def update(self, mlp: MLP) -> bool:
+        """Record the patterns of ``mlp`` now; True once the structure is stable."""
+        was_training = mlp.training
+        mlp.eval()
+        patterns = activation_patterns(mlp, self.probe_x.to(mlp.layers[0].weight))
+        mlp.train(was_training)
+        if self._last is None:
+            self._last = patterns
+            return False
+        self.history.append(path_distance(self._last, patterns))
+        self._last = patterns
+        return self.rule.is_stable(self.history)
+
+    @property
+    def relative_changes(self) -> list[float]:
+        """``|m_t - m_{t-1}| / m_{t-1}`` along :attr:`history`."""
+        return relative_changes(self.history)
