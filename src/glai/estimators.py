@@ -363,7 +363,7 @@ _GLAI_CONSTRAINTS: dict[str, list[Any]] = {
     "budget": [StrOptions({"match"}), Interval(Integral, 1, None, closed="left"), None],
     "structure_rule": [StrOptions({"threshold", "relative", "window", "epochs"}), StopRule],
     "probe_size": [Interval(Integral, 1, None, closed="left")],
-    "quant_optimizer": [StrOptions({"adam", "lbfgs"})],
+    "quant_optimizer": [StrOptions({"adam", "lbfgs", "ridge"})],
     "quant_learning_rate": [Interval(Real, 0, None, closed="neither"), None],
     "prune_dead": ["boolean"],
 }

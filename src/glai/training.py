@@ -15,10 +15,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
 from glai.block import GLAI
+from glai.path_model import PathModel
+from glai.solvers import ridge_paths
 from glai.structure import StructureMonitor
 
 __all__ = [
@@ -40,8 +43,9 @@ ScoreFn = Callable[[torch.Tensor, torch.Tensor], float]  # (output, target) -> h
 class TrainConfig:
     """Hyper-parameters of one phase.
 
-    optimizer: ``"adam"`` (minibatch) or ``"lbfgs"`` (full batch; one epoch = ``lbfgs_iter``
-        iterations with a strong-Wolfe line search).
+    optimizer: ``"adam"`` (minibatch), ``"lbfgs"`` (full batch; one epoch = ``lbfgs_iter``
+        iterations with a strong-Wolfe line search) or, for a path model only, ``"ridge"``
+        (closed form, :mod:`glai.solvers`; one record per value of ``alphas``, the best kept).
     patience: stop after this many epochs without a better validation score (None: never).
     """
 
@@ -52,10 +56,13 @@ class TrainConfig:
     max_epochs: int = 200
     patience: int | None = 10
     lbfgs_iter: int = 20
+    alphas: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1)
 
     def __post_init__(self) -> None:
-        if self.optimizer not in ("adam", "lbfgs"):
-            raise ValueError(f"optimizer must be 'adam' or 'lbfgs', got {self.optimizer!r}")
+        if self.optimizer not in ("adam", "lbfgs", "ridge"):
+            raise ValueError(
+                f"optimizer must be 'adam', 'lbfgs' or 'ridge', got {self.optimizer!r}"
+            )
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.batch_size < 1 or self.max_epochs < 0:
@@ -202,7 +209,7 @@ def train_epochs(
                 loss.backward()
                 return loss
 
-            train_loss = float(opt.step(closure))  # type: ignore[arg-type]
+            train_loss = float(opt.step(closure).detach())  # type: ignore[union-attr]
         out = predict_batched(model, val_inputs)
         val_loss = float(loss_fn(out, y_val).mean())
         val_score = score_fn(out, y_val)
@@ -235,6 +242,47 @@ def train_epochs(
             break
     if keep_best and best_state is not None:
         model.load_state_dict(best_state)
+
+
+def ridge_epochs(
+    model: PathModel,
+    train_inputs: tuple[torch.Tensor, torch.Tensor],
+    targets: torch.Tensor,
+    y: torch.Tensor,
+    val_inputs: tuple[torch.Tensor, torch.Tensor],
+    y_val: torch.Tensor,
+    *,
+    loss_fn: LossFn,
+    score_fn: ScoreFn,
+    config: TrainConfig,
+    history: History,
+    sample_weight: torch.Tensor | None = None,
+    progress: tqdm | None = None,
+) -> None:
+    """Closed-form quantitative phase: one ridge solve per ``config.alphas``, best kept.
+
+    ``targets [N, n_L]`` are what the squared loss fits (one-hot labels for a classifier).
+    """
+    solutions = ridge_paths(
+        model, *train_inputs, targets, config.alphas, sample_weight=sample_weight
+    )
+    best_score, best = -float("inf"), solutions[0]
+    for solution in solutions:
+        model.load_state_dict(solution, strict=False)
+        out = predict_batched(model, val_inputs)
+        val_score = score_fn(out, y_val)
+        train_loss = float(loss_fn(predict_batched(model, train_inputs), y).mean())
+        _sync(y.device)
+        history.records.append(EpochRecord(
+            epoch=len(history.records) + 1, phase="quantitative", train_loss=train_loss,
+            val_loss=float(loss_fn(out, y_val).mean()), val_score=val_score,
+            seconds=history.elapsed(),
+        ))  # fmt: skip
+        if progress is not None:
+            progress.update(1)
+        if val_score > best_score:
+            best_score, best = val_score, solution
+    model.load_state_dict(best, strict=False)
 
 
 def fit_mlp(
@@ -276,6 +324,7 @@ def fit_glai(
     monitor: StructureMonitor,
     generator: torch.Generator,
     sample_weight: torch.Tensor | None = None,
+    targets: torch.Tensor | None = None,
     verbose: bool = False,
 ) -> History:
     """GLAI's two phases on frozen inputs; returns one history across both.
@@ -284,7 +333,9 @@ def fit_glai(
        (no early stopping on the score: the structure, not the fit, is wanted here).
     2. ``model.freeze_structure(probe)``; gates of the training and validation inputs are
        computed once (the inputs are frozen, so the gates never change) and reused every
-       epoch. Train the paths with early stopping, keeping the best epoch.
+       epoch. Train the paths with early stopping, keeping the best epoch; or, with
+       ``quantitative.optimizer == "ridge"``, solve for them in closed form against
+       ``targets`` (default: one-hot ``y`` for integer labels, else ``y``).
     """
     if model.phase != "structural":
         raise ValueError("model must be in phase 'structural' to be fitted from scratch")
@@ -308,6 +359,16 @@ def fit_glai(
         history.events["freeze_seconds"] = history.elapsed() - t0
         history.events["structure_frozen_epoch"] = len(history.records)
         bar.total = len(history.records) + quantitative.max_epochs
+        if quantitative.optimizer == "ridge":
+            if targets is None:
+                is_label = not torch.is_floating_point(y)
+                targets = F.one_hot(y, model.out_features).to(X.dtype) if is_label else y
+            ridge_epochs(
+                model.path_model, (X, gates), targets, y, (X_val, gates_val), y_val,
+                loss_fn=loss_fn, score_fn=score_fn, config=quantitative, history=history,
+                sample_weight=sample_weight, progress=bar,
+            )  # fmt: skip
+            return history
         train_epochs(
             model.path_model, (X, gates), y, (X_val, gates_val), y_val, loss_fn=loss_fn,
             score_fn=score_fn, config=quantitative, history=history, phase="quantitative",
