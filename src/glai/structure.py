@@ -65,7 +65,8 @@ class StopRule:
         ``"relative"``: ``|m_t - m_{t-1}| / m_{t-1} < tol`` for ``patience`` checks in a row.
         ``"window"``: all of the last ``window`` distances below ``threshold`` (Early-Bird style).
         ``"epochs"``: a fixed number of checks, ``epochs``.
-    min_epochs / max_epochs bound every rule (counted in checks, one per epoch by default).
+    min_epochs / max_epochs bound every rule (counted in checks, one per epoch by default);
+    ``max_epochs=0`` freezes the structure at initialisation (the untrained-gates control).
 
     The default is ``"relative"`` with ``tol=0.1, patience=3, min_epochs=5``: a threshold on
     ``m_t`` alone fired after one epoch, because ``m_t`` drops to a noise floor of 1-3% while the
@@ -87,9 +88,9 @@ class StopRule:
             raise ValueError(
                 f"rule kind must be 'threshold', 'relative', 'window' or 'epochs', got {self.kind!r}"
             )
-        for name in ("patience", "window", "epochs", "max_epochs"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name, low in (("patience", 1), ("window", 1), ("epochs", 0), ("max_epochs", 0)):
+            if getattr(self, name) < low:
+                raise ValueError(f"{name} must be >= {low}, got {getattr(self, name)}")
         if self.min_epochs < 0 or self.min_epochs > self.max_epochs:
             raise ValueError(
                 f"min_epochs must be in [0, max_epochs={self.max_epochs}], got {self.min_epochs}"

