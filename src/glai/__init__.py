@@ -6,6 +6,7 @@ parameters.
 """
 
 from glai.block import GLAI, StructureNotFrozenError, resolve_budget, structural_widths
+from glai.io import load_glai, save_glai
 from glai.mlp import MLP, mlp_num_params
 from glai.path_model import PathModel, freeze
 from glai.paths import path_model_num_params
@@ -22,10 +23,12 @@ __all__ = [
     "StructureNotFrozenError",
     "activation_patterns",
     "freeze",
+    "load_glai",
     "mlp_num_params",
     "path_distance",
     "path_model_num_params",
     "resolve_budget",
+    "save_glai",
     "structural_widths",
     "__version__",
 ]

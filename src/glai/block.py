@@ -16,7 +16,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from glai.mlp import MLP, as_widths, mlp_num_params
+from glai.mlp import MLP, as_widths, check_features, mlp_num_params
 from glai.path_model import PathModel, freeze
 
 __all__ = ["GLAI", "StructureNotFrozenError", "resolve_budget", "structural_widths"]
@@ -29,16 +29,32 @@ class StructureNotFrozenError(RuntimeError):
 
 
 def resolve_budget(
-    budget: int | str | None, in_features: int, hidden_features: int | Sequence[int], out_features: int
+    budget: int | str | None,
+    in_features: int,
+    hidden_features: int | Sequence[int],
+    out_features: int,
 ) -> int | None:
-    """``"match"``: the parameter count of the MLP being replaced; an int: itself; None: no cap."""
+    """``"match"``: the parameter count of the MLP being replaced; an int: itself; None: no cap.
+
+    A budget that cannot pay for one path per output (``n_L (n_0 + 1) + n_L``) is refused
+    here, before any training, rather than when the structure is frozen.
+    """
     if budget is None:
         return None
     if budget == "match":
-        return mlp_num_params(in_features, hidden_features, out_features)
-    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+        value = mlp_num_params(in_features, hidden_features, out_features)
+    elif isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
         raise ValueError(f"budget must be 'match', None or a positive int, got {budget!r}")
-    return budget
+    else:
+        value = budget
+    need = out_features * (in_features + 1) + out_features
+    if value < need:
+        raise ValueError(
+            f"budget {value}{' (match)' if budget == 'match' else ''} cannot hold one path per "
+            f"output (needs {in_features + 1} per path x {out_features} outputs + "
+            f"{out_features} output biases = {need}); raise the budget"
+        )
+    return value
 
 
 def structural_widths(
@@ -104,9 +120,14 @@ class GLAI(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        self.in_features = in_features
+        self.in_features = check_features("in_features", in_features)
         self.hidden_features = as_widths(hidden_features)
-        self.out_features = out_features
+        if not self.hidden_features:
+            raise ValueError(
+                "hidden_features must hold at least one hidden width: GLAI's gates are the "
+                "ReLUs of the hidden layers, got ()"
+            )
+        self.out_features = check_features("out_features", out_features)
         self.budget = resolve_budget(budget, in_features, hidden_features, out_features)
         self.structural_features, self.rho = structural_widths(
             in_features, self.hidden_features, out_features, rho, self.budget
@@ -176,7 +197,8 @@ class GLAI(nn.Module):
         # children load (torch loads a parent before its children).
         theta = state_dict.get(prefix + "path_model.theta")
         ref = next(itertools.chain(self.parameters(), self.buffers()), None)
-        fk = {} if ref is None else {"device": ref.device, "dtype": ref.dtype}
+        device = None if ref is None else ref.device
+        dtype = None if ref is None else ref.dtype
         if theta is not None:
             beta = state_dict[prefix + "path_model.beta"]
             if theta.ndim != 2 or theta.shape[1] != self.in_features:
@@ -191,11 +213,15 @@ class GLAI(nn.Module):
                 self.out_features,
                 theta.shape[0],
                 beta.shape[0] - theta.shape[0],
-                **fk,
+                device=device,
+                dtype=dtype,
             )
             self.structure = None
         elif prefix + "structure.layers.0.weight" in state_dict and self.structure is None:
-            self.structure = MLP(self.in_features, self.structural_features, self.out_features, **fk)
+            self.structure = MLP(
+                self.in_features, self.structural_features, self.out_features,
+                device=device, dtype=dtype,
+            )  # fmt: skip
             self.path_model = None
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs

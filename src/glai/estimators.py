@@ -151,14 +151,13 @@ class _Head(BaseEstimator):
         seed = int(rng.randint(np.iinfo(np.int32).max))
         train_idx = np.arange(len(X))
         if X_val is not None:
-            X_val = validate_data(
-                self, X_val, reset=False, dtype=[np.float32, np.float64]
-            )  # fmt: skip
+            try:
+                X_val = validate_data(self, X_val, reset=False, dtype=[np.float32, np.float64])
+            except ValueError as err:
+                raise ValueError(f"X_val: {err}") from err
             y_val = np.asarray(y_val)
             if len(y_val) != len(X_val):
-                raise ValueError(
-                    f"X_val has {len(X_val)} samples but y_val has {len(y_val)}"
-                )
+                raise ValueError(f"X_val has {len(X_val)} samples but y_val has {len(y_val)}")
             Xv, yv = X_val, self._prepare_y(y_val, fitting=False)
         else:
             Xv, yv, train_idx = self._split(X, target, seed)
@@ -181,14 +180,19 @@ class _Head(BaseEstimator):
                 data, weight, n_out, X.shape[1], device, generator
             )
         self.model_.eval()
-        self.n_trainable_params_ = sum(p.numel() for p in self.model_.parameters() if p.requires_grad)
-        best = self.history_.best()
+        self.n_trainable_params_ = sum(
+            p.numel() for p in self.model_.parameters() if p.requires_grad
+        )
+        # The model returned is that of the last phase (for GLAI, the path model): its score.
+        best = self.history_.best(phase=self.history_.final_phase)
         self.best_val_score_ = None if best is None else best.val_score
         self.fit_seconds_ = self.history_.records[-1].seconds if self.history_.records else 0.0
         self.n_iter_ = len(self.history_.records)
         return self
 
-    def _split(self, X: np.ndarray, target: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _split(
+        self, X: np.ndarray, target: np.ndarray, seed: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         n = len(X)
         idx = np.arange(n)
         n_val = int(round(self.validation_fraction * n))
@@ -321,7 +325,7 @@ class _GLAIMixin:
         verbose: bool = False,
     ) -> None:
         _Head.__init__(
-            self,
+            self,  # type: ignore[arg-type]
             hidden_layer_sizes, optimizer=optimizer, learning_rate=learning_rate,
             weight_decay=weight_decay, batch_size=batch_size, max_epochs=max_epochs,
             patience=patience, validation_fraction=validation_fraction, device=device,

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import nn
 
-__all__ = ["MLP", "as_widths", "mlp_num_params"]
+__all__ = ["MLP", "as_widths", "check_features", "mlp_num_params"]
 
 
-def as_widths(hidden_features: int | Sequence[int], name: str = "hidden_features") -> tuple[int, ...]:
+def check_features(name: str, value: object) -> int:
+    """``value`` if it is a positive int (not a bool), else a ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+def as_widths(
+    hidden_features: int | Sequence[int], name: str = "hidden_features"
+) -> tuple[int, ...]:
     """Normalise ``hidden_features`` (an int or a sequence of ints) to a tuple of widths."""
     if isinstance(hidden_features, bool):
         raise TypeError(f"{name} must be an int or a sequence of ints, got a bool")
@@ -28,8 +38,10 @@ def as_widths(hidden_features: int | Sequence[int], name: str = "hidden_features
     return widths
 
 
-def mlp_num_params(in_features: int, hidden_features: int | Sequence[int], out_features: int) -> int:
-    """Trainable parameters of ``in_features -> hidden_features -> out_features`` (weights + biases)."""
+def mlp_num_params(
+    in_features: int, hidden_features: int | Sequence[int], out_features: int
+) -> int:
+    """Weights and biases of the MLP ``in_features -> hidden_features -> out_features``."""
     sizes = (in_features, *as_widths(hidden_features), out_features)
     return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
 
@@ -55,9 +67,8 @@ class MLP(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        for name, value in (("in_features", in_features), ("out_features", out_features)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_features("in_features", in_features)
+        check_features("out_features", out_features)
         self.in_features = in_features
         self.hidden_features = as_widths(hidden_features)
         self.out_features = out_features
@@ -65,6 +76,11 @@ class MLP(nn.Module):
         self.layers = nn.ModuleList(
             nn.Linear(a, b, device=device, dtype=dtype) for a, b in zip(sizes[:-1], sizes[1:])
         )
+
+    @property
+    def linears(self) -> list[nn.Linear]:
+        """``[layer 1, ..., layer L]`` as ``nn.Linear`` (:attr:`layers`, typed)."""
+        return [cast(nn.Linear, layer) for layer in self.layers]
 
     @property
     def depth(self) -> int:

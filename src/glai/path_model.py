@@ -40,6 +40,9 @@ class PathModel(nn.Module):
     Shapes: ``x: [N, n_0]``, ``gates: [N, P + Q] -> [N, n_L]``.
     """
 
+    units: torch.Tensor
+    output: torch.Tensor
+
     def __init__(
         self,
         in_features: int,
@@ -58,16 +61,19 @@ class PathModel(nn.Module):
         self.num_full = num_full
         self.num_bias = num_bias
         num_paths = num_full + num_bias
-        fk = {"device": device, "dtype": dtype}
-        self.theta = nn.Parameter(torch.zeros(num_full, in_features, **fk))
-        self.beta = nn.Parameter(torch.zeros(num_paths, **fk))
-        self.beta0 = nn.Parameter(torch.zeros(out_features, **fk))
+        self.theta = nn.Parameter(torch.zeros(num_full, in_features, device=device, dtype=dtype))
+        self.beta = nn.Parameter(torch.zeros(num_paths, device=device, dtype=dtype))
+        self.beta0 = nn.Parameter(torch.zeros(out_features, device=device, dtype=dtype))
         sizes = (in_features, *self.hidden_features)
         for layer, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
-            self.register_buffer(f"gate_weight_{layer}", torch.zeros(b, a, **fk))
-            self.register_buffer(f"gate_bias_{layer}", torch.zeros(b, **fk))
+            self.register_buffer(
+                f"gate_weight_{layer}", torch.zeros(b, a, device=device, dtype=dtype)
+            )
+            self.register_buffer(f"gate_bias_{layer}", torch.zeros(b, device=device, dtype=dtype))
         depth = len(self.hidden_features)
-        self.register_buffer("units", torch.zeros(num_paths, depth, dtype=torch.long, device=device))
+        self.register_buffer(
+            "units", torch.zeros(num_paths, depth, dtype=torch.long, device=device)
+        )
         self.register_buffer("output", torch.zeros(num_paths, dtype=torch.long, device=device))
 
     @property
@@ -152,7 +158,7 @@ def freeze(
             f"probe_x must have shape [N, {mlp.in_features}], got {tuple(probe_x.shape)}"
         )
     paths = build_paths(mlp, probe_x, budget=budget, prune_dead=prune_dead)
-    ref = mlp.layers[0].weight
+    ref = mlp.linears[0].weight
     model = PathModel(
         mlp.in_features,
         mlp.hidden_features,
@@ -165,7 +171,7 @@ def freeze(
     model.theta.copy_(paths.theta)
     model.beta.copy_(paths.beta)
     model.beta0.copy_(paths.beta0)
-    for layer, lin in enumerate(mlp.layers[:-1], start=1):
+    for layer, lin in enumerate(mlp.linears[:-1], start=1):
         getattr(model, f"gate_weight_{layer}").copy_(lin.weight)
         getattr(model, f"gate_bias_{layer}").copy_(lin.bias)
     model.units.copy_(paths.units)

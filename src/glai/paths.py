@@ -38,6 +38,7 @@ __all__ = [
 # (choice) Partial-bias paths may use at most this share of the budget; they cost one
 # parameter each but their number grows with the product of the deeper widths.
 BIAS_PATH_SHARE = 0.1
+_LIVE_CHUNK = 1 << 16  # candidate paths whose probe gates are computed at once
 
 
 @dataclass
@@ -66,7 +67,9 @@ class PathSet:
         return self.theta.numel() + self.beta.numel() + self.beta0.numel()
 
 
-def path_model_num_params(in_features: int, out_features: int, num_full: int, num_bias: int = 0) -> int:
+def path_model_num_params(
+    in_features: int, out_features: int, num_full: int, num_bias: int = 0
+) -> int:
     """Trainable parameters of a path model: ``P (n_0 + 1) + Q + n_L``."""
     return num_full * (in_features + 1) + num_bias + out_features
 
@@ -99,7 +102,7 @@ def path_coefficients(mlp: MLP, units: torch.Tensor, output: torch.Tensor) -> to
     Returns:
         ``[P]`` coefficients (the product of the weights along the path after its first unit).
     """
-    weights = [layer.weight.detach() for layer in mlp.layers]
+    weights = [layer.weight.detach() for layer in mlp.linears]
     coef = weights[-1][output, units[:, -1]]
     for layer in range(1, units.shape[1]):  # W_{layer+1} joins hidden layers layer and layer+1
         prev, cur = units[:, layer - 1], units[:, layer]
@@ -111,12 +114,14 @@ def path_coefficients(mlp: MLP, units: torch.Tensor, output: torch.Tensor) -> to
 
 def path_norms(mlp: MLP, units: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
     """Path norm ``|c_p| * ||(W_1[j_1], b_1[j_1])||`` of full paths ``[P]``."""
-    first = mlp.layers[0]
+    first = mlp.linears[0]
     w1b1 = torch.cat([first.weight.detach(), first.bias.detach()[:, None]], dim=1)
     return path_coefficients(mlp, units, output).abs() * w1b1.norm(dim=1)[units[:, 0]]
 
 
-def _all_chains(widths: tuple[int, ...], start: int, out_features: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _all_chains(
+    widths: tuple[int, ...], start: int, out_features: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Every chain from hidden layer ``start`` (0-based) to every output: ``units, output``."""
     ranges = [range(w) for w in widths[start:]]
     chains = torch.tensor(list(itertools.product(*ranges)), dtype=torch.long)
@@ -129,7 +134,9 @@ def _all_chains(widths: tuple[int, ...], start: int, out_features: int) -> tuple
 
 
 @torch.no_grad()
-def kbest_paths(mlp: MLP, k: int, alive: list[torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def kbest_paths(
+    mlp: MLP, k: int, alive: list[torch.Tensor] | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``k`` full paths of largest path norm per output, without enumerating chains.
 
     Log path norms add along a path, ``log|c_p| + log||(W_1, b_1)[j_1]|| = sum of edge
@@ -145,8 +152,8 @@ def kbest_paths(mlp: MLP, k: int, alive: list[torch.Tensor] | None = None) -> tu
         ``units [n_L * k', L - 1]`` and ``output [n_L * k']`` (best first per output), only
         paths with a finite score (so possibly fewer than ``k`` per output).
     """
-    weights = [layer.weight.detach() for layer in mlp.layers]
-    first = mlp.layers[0]
+    weights = [layer.weight.detach() for layer in mlp.linears]
+    first = mlp.linears[0]
     score = torch.cat([weights[0], first.bias.detach()[:, None]], dim=1).norm(dim=1).log()
     if alive is not None:
         score = score.masked_fill(~alive[0], -math.inf)
@@ -175,7 +182,9 @@ def kbest_paths(mlp: MLP, k: int, alive: list[torch.Tensor] | None = None) -> tu
     return units[finite], output[finite]
 
 
-def _top_per_output(score: torch.Tensor, output: torch.Tensor, quota: int, n_out: int) -> torch.Tensor:
+def _top_per_output(
+    score: torch.Tensor, output: torch.Tensor, quota: int, n_out: int
+) -> torch.Tensor:
     """Indices of the ``quota`` highest scores per output, grouped by output."""
     keep = []
     for k in range(n_out):
@@ -197,8 +206,9 @@ def build_paths(
     Candidates are all (chain, output) pairs. With ``prune_dead`` (needs ``probe_x``), paths
     whose gate is never open on the probe are dropped. If the candidates cost more than
     ``budget`` trainable parameters, each output keeps the same number of paths, those of
-    largest path norm (:func:`kbest_paths`). Partial-bias paths (depth >= 3) are paid first,
-    up to ``BIAS_PATH_SHARE`` of the budget, largest ``|c_q b_s[j_s]|`` first.
+    largest path norm (:func:`kbest_paths`) among the live ones. Partial-bias paths
+    (depth >= 3) are paid first, up to ``BIAS_PATH_SHARE`` of the budget but never at the cost
+    of one full path per output, largest ``|c_q b_s[j_s]|`` first.
 
     Initialisation: ``theta_p = c_p W_1[j_1]``, ``beta_p = c_p b_1[j_1]``, ``beta0 = b_L``,
     so the path model computes exactly what ``mlp`` computes when nothing is dropped.
@@ -209,20 +219,31 @@ def build_paths(
         raise ValueError("prune_dead=True needs probe_x to tell which gates never open")
     widths = mlp.hidden_features
     n0, n_out = mlp.in_features, mlp.out_features
-    device = mlp.layers[0].weight.device
+    ref = mlp.linears[0].weight
+    device = ref.device
     patterns = None
     if probe_x is not None:
         was_training = mlp.training
         mlp.eval()
-        patterns = [z > 0 for z in mlp.pre_activations(probe_x.to(mlp.layers[0].weight))]
+        patterns = [z > 0 for z in mlp.pre_activations(probe_x.to(ref))]
         mlp.train(was_training)
         patterns = [p.cpu() for p in patterns]
     cpu_mlp = mlp if device.type == "cpu" else _cpu_copy(mlp)
 
     def live(units: torch.Tensor) -> torch.Tensor:
-        if not prune_dead or patterns is None:
+        if not prune_dead or patterns is None or units.shape[0] == 0:
             return torch.ones(units.shape[0], dtype=torch.bool)
-        return path_gates(patterns, units).any(dim=0)
+        # In chunks: the gates of every candidate on the whole probe need not fit in memory.
+        return torch.cat([path_gates(patterns, u).any(dim=0) for u in units.split(_LIVE_CHUNK)])
+
+    # One full path per output must fit whatever else the budget pays for.
+    need = n_out * (n0 + 1) + n_out
+    room = None if budget is None else budget - need
+    if room is not None and room < 0:
+        raise ValueError(
+            f"budget {budget} cannot hold one path per output (needs {n0 + 1} per path x "
+            f"{n_out} outputs + {n_out} output biases = {need}); raise the budget or lower rho"
+        )
 
     # Partial-bias paths, paid first.
     bias_units, bias_output = [], []
@@ -235,28 +256,19 @@ def build_paths(
         keep = live(bu)
         bu, bo = bu[keep], bo[keep]
         b_coef = path_coefficients(cpu_mlp, bu, bo) * _start_bias(cpu_mlp, bu)
-        if budget is not None and bu.shape[0] > BIAS_PATH_SHARE * budget:
-            quota = int(BIAS_PATH_SHARE * budget) // n_out
-            sel = _top_per_output(b_coef.abs(), bo, quota, n_out)
-            bu, bo, b_coef = bu[sel], bo[sel], b_coef[sel]
+        if budget is not None and room is not None:
+            cap = min(int(BIAS_PATH_SHARE * budget), room)  # never at the cost of full paths
+            if bu.shape[0] > cap:
+                sel = _top_per_output(b_coef.abs(), bo, cap // n_out, n_out)
+                bu, bo, b_coef = bu[sel], bo[sel], b_coef[sel]
     else:
         bu = torch.empty(0, len(widths), dtype=torch.long)
         bo = torch.empty(0, dtype=torch.long)
-        b_coef = torch.empty(0, dtype=mlp.layers[0].weight.dtype)
+        b_coef = torch.empty(0, dtype=ref.dtype)
 
     # Full paths.
     n_candidates = math.prod(widths) * n_out
-    if budget is None:
-        quota = None
-    else:
-        quota = (budget - n_out - bu.shape[0]) // (n0 + 1) // n_out
-        if quota < 1:
-            need = n_out + bu.shape[0] + n_out * (n0 + 1)
-            raise ValueError(
-                f"budget {budget} cannot hold one path per output (needs {n0 + 1} per path x "
-                f"{n_out} outputs + {n_out + bu.shape[0]} biases = {need}); "
-                "raise the budget or lower rho"
-            )
+    quota = None if budget is None else (budget - n_out - bu.shape[0]) // (n0 + 1) // n_out
     if quota is None or n_candidates <= quota * n_out:
         fu, fo = _all_chains(widths, 0, n_out)
         keep = live(fu)
@@ -265,10 +277,18 @@ def build_paths(
         alive = None
         if prune_dead and patterns is not None:
             alive = [p.any(dim=0) for p in patterns]
-        # Ask for more than the quota: some k-best chains may be dead on the probe as a whole.
-        fu, fo = kbest_paths(cpu_mlp, min(2 * quota, math.prod(widths)), alive)
-        keep = live(fu)
-        fu, fo = fu[keep], fo[keep]
+        # Ask for more than the quota: a chain of live units may still never open as a whole
+        # on the probe. Widen the search until every output has its quota of live paths (or
+        # every chain was seen), so each output keeps its `quota` best live paths exactly.
+        n_chains = math.prod(widths)
+        k = min(2 * quota, n_chains)
+        while True:
+            fu, fo = kbest_paths(cpu_mlp, k, alive)
+            keep = live(fu)
+            fu, fo = fu[keep], fo[keep]
+            if k >= n_chains or bool((torch.bincount(fo, minlength=n_out) >= quota).all()):
+                break
+            k = min(2 * k, n_chains)
         norms = path_norms(cpu_mlp, fu, fo)
         sel = _top_per_output(norms, fo, quota, n_out)
         fu, fo = fu[sel], fo[sel]
@@ -276,7 +296,7 @@ def build_paths(
     fu, fo = fu[order], fo[order]
 
     coef = path_coefficients(cpu_mlp, fu, fo)
-    first = cpu_mlp.layers[0]
+    first = cpu_mlp.linears[0]
     theta = coef[:, None] * first.weight.detach()[fu[:, 0]]
     beta = torch.cat([coef * first.bias.detach()[fu[:, 0]], b_coef])
     return PathSet(
@@ -285,21 +305,22 @@ def build_paths(
         num_full=fu.shape[0],
         theta=theta.to(device),
         beta=beta.to(device),
-        beta0=cpu_mlp.layers[-1].bias.detach().clone().to(device),
+        beta0=cpu_mlp.linears[-1].bias.detach().clone().to(device),
     )
 
 
 def _start_bias(mlp: MLP, units: torch.Tensor) -> torch.Tensor:
     """``b_s[j_s]`` of the first hidden layer ``s`` each partial-bias path visits."""
     start = (units >= 0).int().argmax(dim=1)
-    out = torch.empty(units.shape[0], dtype=mlp.layers[0].weight.dtype)
+    out = torch.empty(units.shape[0], dtype=mlp.linears[0].weight.dtype)
     for s in start.unique().tolist():
         rows = start == s
-        out[rows] = mlp.layers[s].bias.detach()[units[rows, s]]
+        out[rows] = mlp.linears[s].bias.detach()[units[rows, s]]
     return out
 
 
 def _cpu_copy(mlp: MLP) -> MLP:
-    copy = MLP(mlp.in_features, mlp.hidden_features, mlp.out_features, dtype=mlp.layers[0].weight.dtype)
+    dtype = mlp.linears[0].weight.dtype
+    copy = MLP(mlp.in_features, mlp.hidden_features, mlp.out_features, dtype=dtype)
     copy.load_state_dict({k: v.cpu() for k, v in mlp.state_dict().items()})
     return copy

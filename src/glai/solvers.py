@@ -31,7 +31,9 @@ def ridge_unknowns(model: PathModel) -> int:
     return int(counts.max()) * (model.in_features + 1) + model.num_paths + 1
 
 
-def path_features(x: torch.Tensor, gates: torch.Tensor, full: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+def path_features(
+    x: torch.Tensor, gates: torch.Tensor, full: torch.Tensor, bias: torch.Tensor
+) -> torch.Tensor:
     """``phi(x) = [g_p x (p in full), g_p (p in full), g_q (q in bias), 1]``: ``[N, D]``.
 
     Args:
@@ -67,7 +69,9 @@ def ridge_paths(
     """
     n_out = model.out_features
     if targets.shape != (x.shape[0], n_out):
-        raise ValueError(f"targets must have shape [{x.shape[0]}, {n_out}], got {tuple(targets.shape)}")
+        raise ValueError(
+            f"targets must have shape [{x.shape[0]}, {n_out}], got {tuple(targets.shape)}"
+        )
     is_full = torch.arange(model.num_paths, device=x.device) < model.num_full
     groups: dict[tuple[int, ...], list[int]] = {}
     for k in range(n_out):

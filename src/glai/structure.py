@@ -86,7 +86,8 @@ class StopRule:
     def __post_init__(self) -> None:
         if self.kind not in ("threshold", "relative", "window", "epochs"):
             raise ValueError(
-                f"rule kind must be 'threshold', 'relative', 'window' or 'epochs', got {self.kind!r}"
+                "rule kind must be 'threshold', 'relative', 'window' or 'epochs', "
+                f"got {self.kind!r}"
             )
         for name, low in (("patience", 1), ("window", 1), ("epochs", 0), ("max_epochs", 0)):
             if getattr(self, name) < low:
@@ -141,7 +142,9 @@ class StructureMonitor:
 
     def __init__(self, probe_x: torch.Tensor, rule: StopRule | str = "relative") -> None:
         if probe_x.ndim != 2 or probe_x.shape[0] == 0:
-            raise ValueError(f"probe_x must be a non-empty [N, n_0] tensor, got {tuple(probe_x.shape)}")
+            raise ValueError(
+                f"probe_x must be a non-empty [N, n_0] tensor, got {tuple(probe_x.shape)}"
+            )
         self.probe_x = probe_x
         self.rule = StopRule(kind=rule) if isinstance(rule, str) else rule
         self.history: list[float] = []
@@ -151,7 +154,7 @@ class StructureMonitor:
         """Record the patterns of ``mlp`` now; True once the structure is stable."""
         was_training = mlp.training
         mlp.eval()
-        patterns = activation_patterns(mlp, self.probe_x.to(mlp.layers[0].weight))
+        patterns = activation_patterns(mlp, self.probe_x.to(mlp.linears[0].weight))
         mlp.train(was_training)
         if self._last is None:
             self._last = patterns

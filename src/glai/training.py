@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -67,7 +67,8 @@ class TrainConfig:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.batch_size < 1 or self.max_epochs < 0:
             raise ValueError(
-                f"batch_size must be >= 1 and max_epochs >= 0, got {self.batch_size}, {self.max_epochs}"
+                f"batch_size must be >= 1 and max_epochs >= 0, "
+                f"got {self.batch_size}, {self.max_epochs}"
             )
 
 
@@ -93,24 +94,37 @@ class History:
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
 
-    def best(self) -> EpochRecord | None:
-        """The first epoch with the highest validation score."""
-        if not self.records:
+    def _select(self, phase: str | None) -> list[EpochRecord]:
+        return [r for r in self.records if phase is None or r.phase == phase]
+
+    def best(self, phase: str | None = None) -> EpochRecord | None:
+        """The first epoch with the highest validation score (of ``phase``, if given)."""
+        records = self._select(phase)
+        if not records:
             return None
-        return max(self.records, key=lambda r: (r.val_score, -r.epoch))
+        return max(records, key=lambda r: (r.val_score, -r.epoch))
 
-    def time_to_reach(self, score: float) -> float | None:
-        """Seconds until the validation score first reached ``score`` (None: never)."""
-        for r in self.records:
-            if r.val_score >= score:
-                return r.seconds
-        return None
+    def time_to_reach(self, score: float, phase: str | None = None) -> float | None:
+        """Seconds until the validation score (of ``phase``) first reached ``score``.
 
-    def epochs_to_reach(self, score: float) -> int | None:
-        for r in self.records:
-            if r.val_score >= score:
-                return r.epoch
-        return None
+        None: never. ``seconds`` count from the start of training whatever ``phase`` is.
+        """
+        record = self.first_reaching(score, phase)
+        return None if record is None else record.seconds
+
+    def epochs_to_reach(self, score: float, phase: str | None = None) -> int | None:
+        """Epochs (counted across phases) until the score (of ``phase``) reached ``score``."""
+        record = self.first_reaching(score, phase)
+        return None if record is None else record.epoch
+
+    def first_reaching(self, score: float, phase: str | None = None) -> EpochRecord | None:
+        """The first epoch (of ``phase``) whose validation score is at least ``score``."""
+        return next((r for r in self._select(phase) if r.val_score >= score), None)
+
+    @property
+    def final_phase(self) -> str | None:
+        """The phase of the last epoch: the phase of the model that training returns."""
+        return self.records[-1].phase if self.records else None
 
     def to_dicts(self) -> list[dict[str, Any]]:
         return [asdict(r) for r in self.records]
@@ -127,7 +141,9 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 
 
 @torch.no_grad()
-def predict_batched(model: nn.Module, inputs: Sequence[torch.Tensor], batch_size: int = 8192) -> torch.Tensor:
+def predict_batched(
+    model: nn.Module, inputs: Sequence[torch.Tensor], batch_size: int = 8192
+) -> torch.Tensor:
     """``model(*inputs)`` in eval mode, in chunks of ``batch_size`` rows."""
     was_training = model.training
     model.eval()
@@ -209,7 +225,8 @@ def train_epochs(
                 loss.backward()
                 return loss
 
-            train_loss = float(opt.step(closure).detach())  # type: ignore[union-attr]
+            step_loss = cast(torch.Tensor, opt.step(closure))  # type: ignore[arg-type]
+            train_loss = float(step_loss.detach())
         out = predict_batched(model, val_inputs)
         val_loss = float(loss_fn(out, y_val).mean())
         val_score = score_fn(out, y_val)
@@ -345,7 +362,8 @@ def fit_glai(
         assert model.structure is not None
         monitor.update(model.structure)  # reference patterns at initialisation
         struct_config = TrainConfig(**{**asdict(structural), "patience": None})
-        struct_config.max_epochs = monitor.rule.max_epochs
+        # The rule bounds the structural phase; so does max_epochs, which bounds every phase.
+        struct_config.max_epochs = min(monitor.rule.max_epochs, structural.max_epochs)
         train_epochs(
             model.structure, (X,), y, (X_val,), y_val, loss_fn=loss_fn, score_fn=score_fn,
             config=struct_config, history=history, phase="structural", generator=generator,
