@@ -26,9 +26,11 @@ __all__ = ["path_features", "ridge_unknowns", "ridge_paths"]
 
 
 def ridge_unknowns(model: PathModel) -> int:
-    """Largest number of unknowns of one output's ridge problem."""
-    counts = torch.bincount(model.output[: model.num_full], minlength=model.out_features)
-    return int(counts.max()) * (model.in_features + 1) + model.num_paths + 1
+    """Unknowns of the largest per-output ridge problem: ``|P_k| (n_0 + 1) + |Q_k| + 1``."""
+    is_full = torch.arange(model.num_paths, device=model.output.device) < model.num_full
+    full = torch.bincount(model.output[is_full], minlength=model.out_features)
+    bias = torch.bincount(model.output[~is_full], minlength=model.out_features)
+    return int((full * (model.in_features + 1) + bias).max()) + 1
 
 
 def path_features(
