@@ -1,6 +1,8 @@
 """One training loop for GLAI and the MLP it replaces, so that comparisons are fair.
 
-Data stay on the device as whole tensors; a minibatch is an index into them (a permutation
+Under ``torch.distributed`` (a process group initialised by the caller, e.g. with
+``torchrun``), minibatch training is data parallel with DDP. Data stay on the device as
+whole tensors; a minibatch is an index into them (a permutation
 per epoch), so the only per-batch Python work is the optimiser step. Every epoch appends a
 record to a shared :class:`History` whose clock runs across phases: ``seconds`` is the
 wall-clock time since training began, everything (validation, ``m_t`` checks, freezing,
@@ -158,6 +160,13 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _distributed() -> tuple[int, int]:
+    """``(rank, world_size)`` of the default process group, ``(0, 1)`` without one."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
 def _weighted_mean(loss: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
     if weight is None:
         return loss.mean()
@@ -192,6 +201,16 @@ def train_epochs(
     params = [p for p in model.parameters() if p.requires_grad]
     device = y.device
     n = y.shape[0]
+    rank, world = _distributed()
+    # Data parallel: every rank holds all data and draws the same permutation (same
+    # generator seed); each minibatch is split across ranks and DDP averages the gradients.
+    # Validation runs on every rank with identical parameters, so the stopping decisions
+    # agree without communication. Full-batch optimisers run unsplit on every rank.
+    net: nn.Module = model
+    if world > 1 and config.optimizer == "adam":
+        net = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
     if config.optimizer == "adam":
         opt: torch.optim.Optimizer = torch.optim.Adam(
             params, lr=config.lr, weight_decay=config.weight_decay
@@ -209,13 +228,15 @@ def train_epochs(
             perm = torch.randperm(n, generator=generator).to(device)
             total = torch.zeros((), device=device)
             for i in range(0, n, config.batch_size):
-                idx = perm[i : i + config.batch_size]
+                idx = perm[i : i + config.batch_size][rank::world]
                 w = None if sample_weight is None else sample_weight[idx]
-                loss = _weighted_mean(loss_fn(model(*(t[idx] for t in train_inputs)), y[idx]), w)
+                loss = _weighted_mean(loss_fn(net(*(t[idx] for t in train_inputs)), y[idx]), w)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 total += loss.detach() * idx.shape[0]
+            if world > 1:
+                torch.distributed.all_reduce(total)
             train_loss = float(total) / n
         else:
 
