@@ -1,0 +1,137 @@
+"""Command line: ``glai demo`` and ``glai bench SETTING``.
+
+glai demo [--out DIR]
+glai bench SETTING|all [--seeds N] [--quick] [--out DIR] [--threads T] [--device cpu|cuda|auto]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["build_parser", "main"]
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _setting_name(text: str) -> str:
+    from glai.experiments.settings import SETTINGS
+
+    if text != "all" and text not in SETTINGS:
+        raise argparse.ArgumentTypeError(
+            f"unknown setting {text!r}; choose from {', '.join(SETTINGS)}, all"
+        )
+    return text
+
+
+def _common(p: argparse.ArgumentParser, out: str) -> None:
+    p.add_argument("--out", default=out, help=f"output folder (default: {out})")
+    p.add_argument(
+        "--threads", type=_positive, default=1,
+        help="torch/BLAS threads while training and timing (default: 1)",
+    )  # fmt: skip
+    p.add_argument(
+        "--device", choices=("cpu", "cuda", "auto"), default="cpu",
+        help="where the heads train and the backbone runs (default: cpu)",
+    )  # fmt: skip
+    p.add_argument(
+        "--cache-dir", default=None,
+        help="feature cache (default: $GLAI_CACHE_DIR or ~/.cache/glai)",
+    )  # fmt: skip
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from glai.experiments.settings import SETTINGS
+
+    parser = argparse.ArgumentParser(
+        prog="glai", description="GLAI (GreenLightningAI) heads against MLP heads."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser(
+        "demo",
+        help="MLP and GLAI heads on EfficientNet-Lite0 features of Fashion-MNIST (a few minutes)",
+    )
+    _common(demo, "demo_out")
+    bench = sub.add_parser(
+        "bench",
+        help="the benchmark harness: every head over seeds, statistics, JSON, table, figures",
+        description="Settings: " + "; ".join(f"{n}: {s.description}" for n, s in SETTINGS.items()),
+    )
+    bench.add_argument(
+        "setting",
+        metavar="SETTING",
+        type=_setting_name,
+        help=f"one of {', '.join(SETTINGS)}, or all",
+    )
+    bench.add_argument(
+        "--seeds", type=_positive, default=None, help="number of seeds (default: the setting's)"
+    )
+    bench.add_argument("--quick", action="store_true", help="small subsets and few seeds (< 3 min)")
+    _common(bench, "results")
+    return parser
+
+
+def _device(name: str) -> str:
+    from glai.training import resolve_device
+
+    try:
+        return str(resolve_device(name))
+    except ValueError as err:
+        raise SystemExit(f"glai: {err}") from err
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from glai.experiments.demo import run_demo
+
+    start = time.perf_counter()
+    report = run_demo(
+        args.out, threads=args.threads, device=_device(args.device), cache_dir=args.cache_dir,
+        progress=not args.no_progress,
+    )  # fmt: skip
+    print(report["table"])
+    files = ", ".join(report["files"].values())
+    print(f"wall time {time.perf_counter() - start:.0f} s; wrote {files}")
+
+
+def _bench(args: argparse.Namespace, argv: Sequence[str]) -> None:
+    from glai.experiments.bench import run_bench
+    from glai.experiments.settings import SETTINGS
+
+    names = list(SETTINGS) if args.setting == "all" else [args.setting]
+    device = _device(args.device)
+    command = "glai " + shlex.join(argv)
+    for name in names:
+        setting = SETTINGS[name].quick_variant() if args.quick else SETTINGS[name]
+        start = time.perf_counter()
+        report = run_bench(
+            setting, out=args.out, seeds=args.seeds, threads=args.threads, device=device,
+            cache_dir=args.cache_dir, progress=not args.no_progress, command=command,
+        )  # fmt: skip
+        print(Path(report["files"]["markdown"]).read_text())
+        print(f"{setting.stem}: wall time {time.perf_counter() - start:.0f} s; wrote {args.out}/")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``glai`` command."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        _demo(args)
+    else:
+        _bench(args, argv)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

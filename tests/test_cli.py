@@ -1,0 +1,126 @@
+"""Tests for the ``glai`` command: argument parsing, errors, and both commands end to end on a
+tiny data set registered in place of the real ones (no backbone)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sklearn.datasets import load_digits
+
+from glai import cli
+from glai.experiments import data as data_mod
+from glai.experiments import demo as demo_mod
+from glai.experiments import settings as settings_mod
+from glai.experiments.data import RawData
+from glai.experiments.settings import Setting
+
+TINY = Setting(
+    name="tiny",
+    description="sklearn digits, raw 64-d",
+    dataset="digits",
+    hidden=(16,),
+    rhos=(),
+    long_structure_epochs=3,
+    max_epochs=5,
+    seeds=1,
+    quick={"seeds": 1, "n_train": 600},
+)
+
+
+@pytest.fixture
+def tiny(monkeypatch: pytest.MonkeyPatch) -> Setting:
+    def digits(setting: Setting) -> RawData:
+        X, y = load_digits(return_X_y=True)
+        return RawData(X[:1400], y[:1400], X[1400:], y[1400:])
+
+    monkeypatch.setitem(data_mod.LOADERS, "digits", digits)
+    monkeypatch.setitem(settings_mod.SETTINGS, "tiny", TINY)
+    return TINY
+
+
+def test_bench_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["bench", "--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    for flag in ("--seeds", "--quick", "--out", "--threads", "--device", "fashion-effnet"):
+        assert flag in text
+
+
+def test_unknown_setting_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["bench", "nope"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown setting 'nope'" in err and "wordnet-minilm" in err and "all" in err
+
+
+def test_parse_bench_arguments() -> None:
+    args = cli.build_parser().parse_args(
+        ["bench", "wordnet-minilm", "--seeds", "3", "--quick", "--threads", "2", "--device", "auto"]
+    )
+    assert (args.setting, args.seeds, args.quick, args.threads, args.device) == (
+        "wordnet-minilm", 3, True, 2, "auto",
+    )  # fmt: skip
+    args = cli.build_parser().parse_args(["bench", "all"])
+    assert args.setting == "all" and args.seeds is None and args.out == "results"
+    assert args.threads == 1 and args.device == "cpu"
+    assert cli.build_parser().parse_args(["demo"]).out == "demo_out"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["bench", "fashion-raw", "--seeds", "0"], ["bench", "fashion-raw", "--device", "tpu"], []],
+)
+def test_bad_arguments_exit_2(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    assert exc.value.code == 2
+
+
+def test_module_entry_point() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "glai.cli", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0 and "bench" in done.stdout and "demo" in done.stdout
+
+
+def test_bench_command_end_to_end(
+    tiny: Setting, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["bench", "tiny", "--quick", "--out", str(tmp_path), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "### tiny-quick" in out and "| glai-auto |" in out and "wall time" in out
+    report = json.loads((tmp_path / "tiny-quick.json").read_text())
+    assert (
+        report["config"]["command"]
+        == "glai bench tiny --quick --out " + str(tmp_path) + " --no-progress"
+    )
+    assert report["data"]["sizes"]["train"] == 600
+    for name in (
+        "paths.png",
+        "tiny-quick-path-distance.png",
+        "tiny-quick-rho.png",
+        "tiny-quick.md",
+    ):
+        assert (tmp_path / name).is_file()
+
+
+def test_demo_command_end_to_end(
+    tiny: Setting,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(demo_mod, "DEMO_SETTING", tiny)
+    assert cli.main(["demo", "--out", str(tmp_path), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    for text in ("MLP head", "GLAI head", "best val acc", "speedup", "machine:", "1 torch thread"):
+        assert text in out
+    report = json.loads((tmp_path / "demo.json").read_text())
+    assert [r["model"] for r in report["runs"]] == ["mlp", "glai-auto"]
+    assert (tmp_path / "path_distance.png").read_bytes()[:4] == b"\x89PNG"
