@@ -274,15 +274,23 @@ class _RegressorHead(RegressorMixin, _Head):
         return out.ravel() if self._y_ndim == 1 else out
 
 
-class _MLPMixin:
+class _MLPMixin(_Head):
     """The baseline: the MLP ``n_features -> hidden_layer_sizes -> n_outputs``."""
 
-    def _fit_model(self, data, weight, n_out, n_in, device, generator):  # type: ignore[no-untyped-def]
-        model = MLP(n_in, self.hidden_layer_sizes, n_out, device=device)  # type: ignore[attr-defined]
-        loss_fn, score_fn = self._losses()  # type: ignore[attr-defined]
+    def _fit_model(
+        self,
+        data: tuple[torch.Tensor, ...],
+        weight: torch.Tensor | None,
+        n_out: int,
+        n_in: int,
+        device: torch.device,
+        generator: torch.Generator,
+    ) -> tuple[nn.Module, History]:
+        model = MLP(n_in, self.hidden_layer_sizes, n_out, device=device)
+        loss_fn, score_fn = self._losses()
         history = fit_mlp(
-            model, *data, loss_fn=loss_fn, score_fn=score_fn, config=self._config(),  # type: ignore[attr-defined]
-            generator=generator, sample_weight=weight, verbose=self.verbose,  # type: ignore[attr-defined]
+            model, *data, loss_fn=loss_fn, score_fn=score_fn, config=self._config(),
+            generator=generator, sample_weight=weight, verbose=self.verbose,
         )  # fmt: skip
         return model, history
 
@@ -299,7 +307,7 @@ class MLPHeadRegressor(_MLPMixin, _RegressorHead):
     """ReLU MLP regression head (the baseline GLAI replaces); targets are standardised."""
 
 
-class _GLAIMixin:
+class _GLAIMixin(_Head):
     """GLAI head: structural phase, freeze, quantitative phase."""
 
     def __init__(
@@ -324,8 +332,7 @@ class _GLAIMixin:
         random_state: int | np.random.RandomState | None = None,
         verbose: bool = False,
     ) -> None:
-        _Head.__init__(
-            self,  # type: ignore[arg-type]
+        super().__init__(
             hidden_layer_sizes, optimizer=optimizer, learning_rate=learning_rate,
             weight_decay=weight_decay, batch_size=batch_size, max_epochs=max_epochs,
             patience=patience, validation_fraction=validation_fraction, device=device,
@@ -339,22 +346,30 @@ class _GLAIMixin:
         self.quant_learning_rate = quant_learning_rate
         self.prune_dead = prune_dead
 
-    def _fit_model(self, data, weight, n_out, n_in, device, generator):  # type: ignore[no-untyped-def]
+    def _fit_model(
+        self,
+        data: tuple[torch.Tensor, ...],
+        weight: torch.Tensor | None,
+        n_out: int,
+        n_in: int,
+        device: torch.device,
+        generator: torch.Generator,
+    ) -> tuple[nn.Module, History]:
         X = data[0]
         model = GLAI(
-            n_in, self.hidden_layer_sizes, n_out, rho=self.rho, budget=self.budget,  # type: ignore[attr-defined]
-            prune_dead=self.prune_dead, device=device,  # type: ignore[attr-defined]
+            n_in, self.hidden_layer_sizes, n_out, rho=self.rho, budget=self.budget,
+            prune_dead=self.prune_dead, device=device,
         )  # fmt: skip
-        probe_idx = torch.randperm(X.shape[0], generator=generator)[: self.probe_size]  # type: ignore[attr-defined]
-        monitor = StructureMonitor(X[probe_idx.to(X.device)], rule=self.structure_rule)  # type: ignore[attr-defined]
-        loss_fn, score_fn = self._losses()  # type: ignore[attr-defined]
-        quant_lr = self.quant_learning_rate or self.learning_rate / 3  # type: ignore[attr-defined]
+        probe_idx = torch.randperm(X.shape[0], generator=generator)[: self.probe_size]
+        monitor = StructureMonitor(X[probe_idx.to(X.device)], rule=self.structure_rule)
+        loss_fn, score_fn = self._losses()
+        quant_lr = self.quant_learning_rate or self.learning_rate / 3
         history = fit_glai(
             model, *data, loss_fn=loss_fn, score_fn=score_fn,
-            structural=self._config(),  # type: ignore[attr-defined]
-            quantitative=self._config(lr=quant_lr, optimizer=self.quant_optimizer),  # type: ignore[attr-defined]
+            structural=self._config(),
+            quantitative=self._config(lr=quant_lr, optimizer=self.quant_optimizer),
             monitor=monitor, generator=generator, sample_weight=weight,
-            verbose=self.verbose,  # type: ignore[attr-defined]
+            verbose=self.verbose,
         )  # fmt: skip
         self.structure_frozen_epoch_ = int(history.events["structure_frozen_epoch"])
         self.path_distance_ = list(monitor.history)
