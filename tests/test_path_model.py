@@ -6,20 +6,13 @@ from __future__ import annotations
 import pytest
 import torch
 from torch.func import functional_call
+from weights import set_weights as _set
 
 from glai.mlp import MLP
 from glai.path_model import PathModel, freeze
 from glai.paths import path_model_num_params
 
 F64 = torch.float64
-
-
-def _set(mlp: MLP, weights: list, biases: list) -> MLP:
-    with torch.no_grad():
-        for layer, w, b in zip(mlp.layers, weights, biases, strict=True):
-            layer.weight.copy_(torch.tensor(w, dtype=layer.weight.dtype))
-            layer.bias.copy_(torch.tensor(b, dtype=layer.bias.dtype))
-    return mlp
 
 
 # -- Figure 1 of the paper, by hand ----------------------------------------------------------

@@ -8,6 +8,7 @@ import math
 
 import pytest
 import torch
+from weights import set_weights as _set
 
 from glai.mlp import MLP
 from glai.path_model import freeze
@@ -23,14 +24,6 @@ from glai.paths import (
 from glai.structure import activation_patterns
 
 F64 = torch.float64
-
-
-def _set(mlp: MLP, weights: list, biases: list) -> MLP:
-    with torch.no_grad():
-        for layer, w, b in zip(mlp.layers, weights, biases, strict=True):
-            layer.weight.copy_(torch.tensor(w, dtype=layer.weight.dtype))
-            layer.bias.copy_(torch.tensor(b, dtype=layer.bias.dtype))
-    return mlp
 
 
 # -- brute force: every chain, path norms straight from the weights ----------------------------
