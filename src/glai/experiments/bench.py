@@ -13,7 +13,7 @@ from typing import Any
 
 from glai.experiments import plots
 from glai.experiments.data import load_splits
-from glai.experiments.report import build_report, markdown, write_json
+from glai.experiments.report import build_report, git_commit, markdown, write_json
 from glai.experiments.runner import run_setting, timing_context
 from glai.experiments.settings import Setting
 from glai.experiments.stats import aggregate
@@ -50,6 +50,7 @@ def run_bench(
     command: str = "",
 ) -> dict[str, Any]:
     """Run one setting and write its outputs; returns the report (with ``files`` added)."""
+    git_commit()  # the code as it is now, when the runs start
     data = load_splits(setting, cache_dir=cache_dir, device=device, progress=progress)
     n_seeds = setting.seeds if seeds is None else seeds
     with timing_context(threads) as timing:

@@ -9,6 +9,7 @@ hyper-parameters, the command), ``data`` (split sizes, feature cache keys), ``ve
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import math
 import os
@@ -53,7 +54,13 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def _git_commit() -> str | None:
+@functools.cache
+def git_commit() -> str | None:
+    """The checkout's commit (``+dirty`` with uncommitted changes to tracked files).
+
+    Cached: call it when a run starts, so the report names the code that ran, not the code
+    checked out when the report is written.
+    """
     root = Path(__file__).resolve().parents[3]
     try:
         head = subprocess.run(
@@ -81,7 +88,7 @@ def machine(threads: int, device: str) -> dict[str, Any]:
         "device": device,
         "gpu": gpu,
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
     }
 
 
