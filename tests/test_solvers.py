@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from glai import MLP, freeze
@@ -73,3 +74,22 @@ def test_ridge_fits_an_exactly_representable_target() -> None:
     assert ridge_unknowns(model) == 4 * (3 + 1) + 1  # 4 paths per output, no bias paths
     deep = freeze(MLP(3, (2, 2), 2).double(), x, prune_dead=False)
     assert ridge_unknowns(deep) == 4 * (3 + 1) + 2 + 1  # 2 x 2 chains, 2 partial-bias paths
+
+
+def test_estimators_fit_with_the_ridge_quantitative_phase() -> None:
+    # The closed-form phase through the public estimators: one record per alpha, best kept.
+    from sklearn.datasets import load_digits
+
+    from glai import GLAIClassifier, GLAIRegressor
+
+    X, y = load_digits(return_X_y=True)
+    X = X / 16
+    clf = GLAIClassifier(64, quant_optimizer="ridge", learning_rate=1e-2, random_state=0)
+    clf.fit(X[:1200], y[:1200], X_val=X[1200:], y_val=y[1200:])
+    quant = [r for r in clf.history_.records if r.phase == "quantitative"]
+    assert len(quant) == 4  # TrainConfig's default alphas
+    assert clf.best_val_score_ == max(r.val_score for r in quant)
+    assert clf.score(X[1200:], y[1200:]) == pytest.approx(clf.best_val_score_)
+    assert clf.best_val_score_ > 0.85
+    reg = GLAIRegressor(64, quant_optimizer="ridge", learning_rate=1e-2, random_state=0)
+    assert reg.fit(X[:1200], y[:1200].astype(float)).score(X[1200:], y[1200:]) > 0.5
