@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from glai.mlp import MLP
+from glai.structure import activation_patterns
 
 __all__ = [
     "PathSet",
@@ -223,11 +224,7 @@ def build_paths(
     device = ref.device
     patterns = None
     if probe_x is not None:
-        was_training = mlp.training
-        mlp.eval()
-        patterns = [z > 0 for z in mlp.pre_activations(probe_x.to(ref))]
-        mlp.train(was_training)
-        patterns = [p.cpu() for p in patterns]
+        patterns = [p.cpu() for p in activation_patterns(mlp, probe_x.to(ref))]
     cpu_mlp = mlp if device.type == "cpu" else _cpu_copy(mlp)
 
     def live(units: torch.Tensor) -> torch.Tensor:

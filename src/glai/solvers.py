@@ -75,9 +75,12 @@ def ridge_paths(
             f"targets must have shape [{x.shape[0]}, {n_out}], got {tuple(targets.shape)}"
         )
     is_full = torch.arange(model.num_paths, device=x.device) < model.num_full
+    # Per output: its full-path and partial-bias-path columns, found once.
+    columns = []
     groups: dict[tuple[int, ...], list[int]] = {}
     for k in range(n_out):
         cols = (model.output == k).nonzero().flatten()
+        columns.append((cols[is_full[cols]], cols[~is_full[cols]]))
         key = tuple(model.units[cols].flatten().tolist()) + (-2,) + tuple(is_full[cols].tolist())
         groups.setdefault(key, []).append(k)
     solutions = [
@@ -85,8 +88,7 @@ def ridge_paths(
     ]
     n0 = model.in_features
     for outputs in groups.values():
-        cols = (model.output == outputs[0]).nonzero().flatten()
-        full, bias = cols[is_full[cols]], cols[~is_full[cols]]
+        full, bias = columns[outputs[0]]
         dim = full.numel() * (n0 + 1) + bias.numel() + 1
         gram = x.new_zeros(dim, dim)
         rhs = x.new_zeros(dim, len(outputs))
@@ -108,8 +110,7 @@ def ridge_paths(
             w = torch.cholesky_solve(rhs64, factor).to(x.dtype)  # [dim, |outputs|]
             # Each output of the group has its own copy of the shared paths.
             for j, k in enumerate(outputs):
-                cols_k = (model.output == k).nonzero().flatten()
-                full_k, bias_k = cols_k[is_full[cols_k]], cols_k[~is_full[cols_k]]
+                full_k, bias_k = columns[k]
                 nf = full_k.numel()
                 sol["theta"][full_k] = w[: nf * n0, j].reshape(nf, n0)
                 sol["beta"][full_k] = w[nf * n0 : nf * (n0 + 1), j]

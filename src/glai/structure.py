@@ -27,11 +27,17 @@ def activation_patterns(mlp: MLP, x: torch.Tensor) -> list[torch.Tensor]:
         x: inputs ``[N, n_0]``.
 
     Returns:
-        one BoolTensor ``[N, n_l]`` per hidden layer ``l = 1 .. L-1``.
+        one BoolTensor ``[N, n_l]`` per hidden layer ``l = 1 .. L-1``, computed in eval mode
+        (the network's own mode is restored afterwards).
     """
     if mlp.depth < 2:
         raise ValueError("mlp has no hidden layer, so it has no activation pattern")
-    return [z > 0 for z in mlp.pre_activations(x)]
+    was_training = mlp.training
+    mlp.eval()
+    try:
+        return [z > 0 for z in mlp.pre_activations(x)]
+    finally:
+        mlp.train(was_training)
 
 
 def path_distance(patterns_a: Sequence[torch.Tensor], patterns_b: Sequence[torch.Tensor]) -> float:
@@ -152,10 +158,7 @@ class StructureMonitor:
 
     def update(self, mlp: MLP) -> bool:
         """Record the patterns of ``mlp`` now; True once the structure is stable."""
-        was_training = mlp.training
-        mlp.eval()
         patterns = activation_patterns(mlp, self.probe_x.to(mlp.linears[0].weight))
-        mlp.train(was_training)
         if self._last is None:
             self._last = patterns
             return False
