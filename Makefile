@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q $(TORCH)
-	$(PIP) install -q -e '.[experiments,test]'
+	$(PIP) install -q -e '.[bench,test]'
 	touch $(STAMP)
 
 # Offline datasets from Debian (Fashion-MNIST IDX files, WordNet 3.0 database).

@@ -16,10 +16,10 @@ import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 
 import glai
-from glai.experiments.data import load_splits
-from glai.experiments.runner import timing_context
-from glai.experiments.settings import get_setting
 from glai.training import History, TrainConfig, train_epochs
+from glai_bench.data import load_splits
+from glai_bench.runner import timing_context
+from glai_bench.settings import get_setting
 
 
 def main() -> None:

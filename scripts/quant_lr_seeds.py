@@ -13,9 +13,9 @@ import numpy as np
 from scipy import stats
 
 from glai import GLAIClassifier
-from glai.experiments.data import load_splits
-from glai.experiments.runner import timing_context
-from glai.experiments.settings import get_setting
+from glai_bench.data import load_splits
+from glai_bench.runner import timing_context
+from glai_bench.settings import get_setting
 
 
 def main() -> None:

@@ -16,11 +16,11 @@ import torch
 import torch.nn.functional as F
 
 import glai
-from glai.experiments.data import load_splits
-from glai.experiments.runner import timing_context
-from glai.experiments.settings import get_setting
 from glai.solvers import ridge_unknowns
 from glai.training import History, TrainConfig, fit_glai, ridge_epochs, train_epochs
+from glai_bench.data import load_splits
+from glai_bench.runner import timing_context
+from glai_bench.settings import get_setting
 
 
 def main() -> None:

@@ -5,14 +5,13 @@ freezes it, and then trains only the numbers on the active paths, a model linear
 parameters.
 """
 
+from glai._version import __version__
 from glai.block import GLAI, StructureNotFrozenError, resolve_budget, structural_widths
 from glai.io import load_glai, save_glai
 from glai.mlp import MLP, mlp_num_params
 from glai.path_model import PathModel, freeze
 from glai.paths import path_model_num_params
 from glai.structure import StopRule, StructureMonitor, activation_patterns, path_distance
-
-__version__ = "0.1.0"
 
 __all__ = [
     "GLAI",

@@ -25,6 +25,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from glai._version import __version__
 from glai.block import GLAI
 
 __all__ = ["FORMAT_VERSION", "save_glai", "load_glai"]
@@ -57,8 +58,6 @@ def save_glai(model: GLAI, path: str | os.PathLike[str]) -> None:
     """Write ``model`` (phase "structural" or "quantitative") to the safetensors file ``path``."""
     if not isinstance(model, GLAI):
         raise TypeError(f"model must be a glai.GLAI, got {type(model).__name__}")
-    from glai import __version__  # at call time: glai/__init__.py imports this module
-
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     config = {
         "format_version": FORMAT_VERSION,

@@ -1,4 +1,4 @@
-"""Tests for glai.experiments.datasets: IDX reading, the three data sets, and the splits."""
+"""Tests for glai_bench.datasets: IDX reading, the three data sets, and the splits."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from glai.experiments.datasets import (
+from glai_bench.datasets import (
     FASHION_CLASSES,
     FASHION_MNIST_DIR,
     LEXNAMES,

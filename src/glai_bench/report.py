@@ -3,7 +3,7 @@
 JSON layout: ``config`` (the setting, seeds, threads, device, the estimators' effective
 hyper-parameters, the command), ``data`` (split sizes, feature cache keys), ``versions``,
 ``machine``, ``runs`` (one per seed and head, with full per-epoch histories) and
-``aggregates`` (see :mod:`glai.experiments.stats`).
+``aggregates`` (see :mod:`glai_bench.stats`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from glai import GLAIClassifier, MLPHeadClassifier
-from glai.experiments.settings import Setting
+from glai_bench.settings import Setting
 
 __all__ = ["versions", "machine", "estimator_defaults", "build_report", "write_json", "markdown"]
 

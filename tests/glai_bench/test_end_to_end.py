@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from glai.experiments.bench import run_bench
-from glai.experiments.datasets import FASHION_MNIST_DIR
-from glai.experiments.demo import run_demo
-from glai.experiments.settings import get_setting
+from glai_bench.bench import run_bench
+from glai_bench.datasets import FASHION_MNIST_DIR
+from glai_bench.demo import run_demo
+from glai_bench.settings import get_setting
 
 pytestmark = [
     pytest.mark.slow,

@@ -28,9 +28,9 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from glai import GLAI, MLP, GLAIClassifier, MLPHeadClassifier, StopRule
-from glai.experiments.data import Splits
-from glai.experiments.settings import Setting
 from glai.training import History
+from glai_bench.data import Splits
+from glai_bench.settings import Setting
 
 __all__ = ["timing_context", "model_names", "head_record", "run_seed", "run_setting"]
 

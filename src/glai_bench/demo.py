@@ -12,12 +12,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from glai.experiments import plots
-from glai.experiments.data import load_splits
-from glai.experiments.report import build_report, machine_line, write_json
-from glai.experiments.runner import run_seed, timing_context, warm_up
-from glai.experiments.settings import Setting, get_setting
-from glai.experiments.stats import aggregate
+from glai_bench import plots
+from glai_bench.data import load_splits
+from glai_bench.report import build_report, machine_line, write_json
+from glai_bench.runner import run_seed, timing_context, warm_up
+from glai_bench.settings import Setting, get_setting
+from glai_bench.stats import aggregate
 
 __all__ = ["DEMO_SETTING", "demo_table", "run_demo"]
 

@@ -1,4 +1,4 @@
-"""Turn a :class:`~glai.experiments.settings.Setting` into feature matrices.
+"""Turn a :class:`~glai_bench.settings.Setting` into feature matrices.
 
 raw data (datasets.py) -> fixed splits and subsets -> features (backbones.py, cached on disk by
 features.py) -> standardised with train statistics:
@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
-from glai.experiments import datasets
-from glai.experiments.features import array_digest, cached_features, key_digest
-from glai.experiments.settings import Setting
 from glai.training import resolve_device
+from glai_bench import datasets
+from glai_bench.features import array_digest, cached_features, key_digest
+from glai_bench.settings import Setting
 
 __all__ = ["RawData", "Splits", "LOADERS", "load_splits"]
 
@@ -132,7 +132,7 @@ def _backbone(
     setting: Setting, device: torch.device, progress: bool
 ) -> tuple[dict[str, Any], Callable[[Inputs], np.ndarray]]:
     """(cache key, inputs -> features) of the setting's frozen backbone."""
-    from glai.experiments import backbones
+    from glai_bench import backbones
 
     if setting.backbone == "efficientnet-lite0":
         net = backbones.EfficientNetLite0Features(

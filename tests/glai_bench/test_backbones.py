@@ -1,4 +1,4 @@
-"""Tests for glai.experiments.backbones: the frozen EfficientNet-Lite0 and MiniLM encoders."""
+"""Tests for glai_bench.backbones: the frozen EfficientNet-Lite0 and MiniLM encoders."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from glai.experiments.backbones import EfficientNetLite0Features, MiniLMEncoder
-from glai.experiments.datasets import FASHION_MNIST_DIR, load_fashion_mnist, stratified_split
+from glai_bench.backbones import EfficientNetLite0Features, MiniLMEncoder
+from glai_bench.datasets import FASHION_MNIST_DIR, load_fashion_mnist, stratified_split
 
 needs_fashion = pytest.mark.skipif(
     not FASHION_MNIST_DIR.is_dir(), reason="Debian package dataset-fashion-mnist not installed"

@@ -18,13 +18,13 @@ from scipy import stats as sps
 from sklearn.datasets import load_digits
 
 from glai import GLAIClassifier, MLPHeadClassifier
-from glai.experiments import data as data_mod
-from glai.experiments.bench import run_bench
-from glai.experiments.data import RawData, Splits, load_splits, split_indices
-from glai.experiments.report import markdown
-from glai.experiments.runner import model_names, timing_context, warm_up
-from glai.experiments.settings import SETTINGS, Setting, get_setting
-from glai.experiments.stats import aggregate, paired_test, speedups, summarize, verdict
+from glai_bench import data as data_mod
+from glai_bench.bench import run_bench
+from glai_bench.data import RawData, Splits, load_splits, split_indices
+from glai_bench.report import markdown
+from glai_bench.runner import model_names, timing_context, warm_up
+from glai_bench.settings import SETTINGS, Setting, get_setting
+from glai_bench.stats import aggregate, paired_test, speedups, summarize, verdict
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

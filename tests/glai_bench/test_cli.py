@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from sklearn.datasets import load_digits
 
-from glai import cli
-from glai.experiments import data as data_mod
-from glai.experiments import demo as demo_mod
-from glai.experiments import settings as settings_mod
-from glai.experiments.data import RawData
-from glai.experiments.settings import Setting
+from glai_bench import cli
+from glai_bench import data as data_mod
+from glai_bench import demo as demo_mod
+from glai_bench import settings as settings_mod
+from glai_bench.data import RawData
+from glai_bench.settings import Setting
 
 TINY = Setting(
     name="tiny",
@@ -84,7 +84,10 @@ def test_bad_arguments_exit_2(argv: list[str]) -> None:
 
 def test_module_entry_point() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "glai.cli", "--help"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "glai_bench.cli", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0 and "bench" in done.stdout and "demo" in done.stdout
 

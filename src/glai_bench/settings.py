@@ -21,7 +21,7 @@ class Setting:
 
     Data:
         dataset: ``"fashion-mnist"``, ``"wordnet"`` or ``"mnist1d"`` (a key of
-            ``glai.experiments.data.LOADERS``).
+            ``glai_bench.data.LOADERS``).
         backbone: ``"efficientnet-lite0"``, ``"all-MiniLM-L6-v2"`` or None (raw inputs).
         resolution: image side for the vision backbone (px).
         val_fraction: share of the training split held out, once, as the validation split.

@@ -11,12 +11,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from glai.experiments import plots
-from glai.experiments.data import load_splits
-from glai.experiments.report import build_report, git_commit, markdown, write_json
-from glai.experiments.runner import run_setting, timing_context
-from glai.experiments.settings import Setting
-from glai.experiments.stats import aggregate
+from glai_bench import plots
+from glai_bench.data import load_splits
+from glai_bench.report import build_report, git_commit, markdown, write_json
+from glai_bench.runner import run_setting, timing_context
+from glai_bench.settings import Setting
+from glai_bench.stats import aggregate
 
 __all__ = ["run_bench", "figure2_run"]
 

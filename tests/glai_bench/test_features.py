@@ -1,4 +1,4 @@
-"""Tests for glai.experiments.features: the on-disk feature cache and its keys."""
+"""Tests for glai_bench.features: the on-disk feature cache and its keys."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from glai.experiments.features import (
+from glai_bench.features import (
     array_digest,
     cached_features,
     default_cache_dir,

@@ -24,7 +24,7 @@ def _positive(text: str) -> int:
 
 
 def _setting_name(text: str) -> str:
-    from glai.experiments.settings import SETTINGS
+    from glai_bench.settings import SETTINGS
 
     if text != "all" and text not in SETTINGS:
         raise argparse.ArgumentTypeError(
@@ -51,7 +51,7 @@ def _common(p: argparse.ArgumentParser, out: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from glai.experiments.settings import SETTINGS
+    from glai_bench.settings import SETTINGS
 
     parser = argparse.ArgumentParser(
         prog="glai", description="GLAI (GreenLightningAI) heads against MLP heads."
@@ -91,7 +91,7 @@ def _device(name: str) -> str:
 
 
 def _demo(args: argparse.Namespace) -> None:
-    from glai.experiments.demo import run_demo
+    from glai_bench.demo import run_demo
 
     start = time.perf_counter()
     report = run_demo(
@@ -104,8 +104,8 @@ def _demo(args: argparse.Namespace) -> None:
 
 
 def _bench(args: argparse.Namespace, argv: Sequence[str]) -> None:
-    from glai.experiments.bench import run_bench
-    from glai.experiments.settings import SETTINGS
+    from glai_bench.bench import run_bench
+    from glai_bench.settings import SETTINGS
 
     names = list(SETTINGS) if args.setting == "all" else [args.setting]
     device = _device(args.device)
