@@ -8,7 +8,7 @@ parameters.
 from glai._version import __version__
 from glai.block import GLAI, StructureNotFrozenError, resolve_budget, structural_widths
 from glai.io import load_glai, save_glai
-from glai.mlp import MLP, mlp_num_params
+from glai.mlp import MLP, BatchNormMLP, mlp_num_params
 from glai.path_model import PathModel, freeze
 from glai.paths import path_model_num_params
 from glai.structure import StopRule, StructureMonitor, activation_patterns, path_distance
@@ -16,6 +16,7 @@ from glai.structure import StopRule, StructureMonitor, activation_patterns, path
 __all__ = [
     "GLAI",
     "MLP",
+    "BatchNormMLP",
     "PathModel",
     "StopRule",
     "StructureMonitor",
@@ -40,3 +41,12 @@ from glai.estimators import (  # noqa: E402  (estimators build on everything abo
 )
 
 __all__ += ["GLAIClassifier", "GLAIRegressor", "MLPHeadClassifier", "MLPHeadRegressor"]
+
+from glai.ssl import (  # noqa: E402  (a use of the block and the loop, like the estimators)
+    GLAIProjectionHead,
+    ProjectionHead,
+    fit_projection_head,
+    nt_xent_loss,
+)
+
+__all__ += ["GLAIProjectionHead", "ProjectionHead", "fit_projection_head", "nt_xent_loss"]

@@ -133,10 +133,17 @@ class GLAI(nn.Module):
             in_features, self.hidden_features, out_features, rho, self.budget
         )
         self.prune_dead = prune_dead
-        self.structure: MLP | None = MLP(
-            in_features, self.structural_features, out_features, device=device, dtype=dtype
-        )
+        self.structure: MLP | None = self._new_structure(device=device, dtype=dtype)
         self.path_model: PathModel | None = None
+
+    def _new_structure(
+        self, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> MLP:
+        """A fresh structural network (subclasses change its kind, e.g. with BatchNorm)."""
+        return MLP(
+            self.in_features, self.structural_features, self.out_features,
+            device=device, dtype=dtype,
+        )  # fmt: skip
 
     @property
     def phase(self) -> Phase:
@@ -159,6 +166,9 @@ class GLAI(nn.Module):
 
         Args:
             probe_x: probe inputs ``[N, n_0]`` (training inputs) for dead-path removal.
+
+        The paths start from the structure in eval mode (BatchNorm, if any, folded in with
+        its running statistics), so the block computes the same function after the switch.
 
         Returns:
             ``self``. Its parameters change: make a new optimiser.
@@ -218,10 +228,7 @@ class GLAI(nn.Module):
             )
             self.structure = None
         elif prefix + "structure.layers.0.weight" in state_dict and self.structure is None:
-            self.structure = MLP(
-                self.in_features, self.structural_features, self.out_features,
-                device=device, dtype=dtype,
-            )  # fmt: skip
+            self.structure = self._new_structure(device=device, dtype=dtype)
             self.path_model = None
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs

@@ -8,7 +8,7 @@ from typing import cast
 import torch
 from torch import nn
 
-__all__ = ["MLP", "as_widths", "check_features", "mlp_num_params"]
+__all__ = ["MLP", "BatchNormMLP", "as_widths", "check_features", "mlp_num_params"]
 
 
 def check_features(name: str, value: object) -> int:
@@ -39,11 +39,21 @@ def as_widths(
 
 
 def mlp_num_params(
-    in_features: int, hidden_features: int | Sequence[int], out_features: int
+    in_features: int,
+    hidden_features: int | Sequence[int],
+    out_features: int,
+    *,
+    batch_norm: bool = False,
 ) -> int:
-    """Weights and biases of the MLP ``in_features -> hidden_features -> out_features``."""
-    sizes = (in_features, *as_widths(hidden_features), out_features)
-    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    """Weights and biases of the MLP ``in_features -> hidden_features -> out_features``.
+
+    With ``batch_norm`` (a :class:`BatchNormMLP`) each hidden layer has no bias but a
+    BatchNorm scale and shift: ``n_l`` more parameters per hidden layer.
+    """
+    widths = as_widths(hidden_features)
+    sizes = (in_features, *widths, out_features)
+    plain = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    return plain + (sum(widths) if batch_norm else 0)
 
 
 class MLP(nn.Module):
@@ -103,5 +113,86 @@ class MLP(nn.Module):
             h = torch.relu(layer(h))
         return self.layers[-1](h)
 
+    def folded(self) -> MLP:
+        """The plain :class:`MLP` computing what this network computes in eval mode: itself.
+
+        :func:`glai.freeze` reads the affine maps of the folded network, so subclasses with
+        normalisation layers override this (see :class:`BatchNormMLP`).
+        """
+        return self
+
     def extra_repr(self) -> str:
         return f"{self.in_features} -> {list(self.hidden_features)} -> {self.out_features}"
+
+
+class BatchNormMLP(MLP):
+    """ReLU MLP with BatchNorm before each hidden ReLU (the SimCLR projection head's shape).
+
+    ``z_l = BN_l(W_l h_{l-1})``, ``h_l = relu(z_l)`` for ``l < L``; ``f(x) = W_L h_{L-1} + b_L``.
+    Hidden linear layers have no bias: BatchNorm's shift ``beta_l`` takes its place (as in
+    lightly's ``SimCLRProjectionHead``). ``BN_l(u) = gamma_l (u - mu_l) / sqrt(var_l + eps)
+    + beta_l`` with batch statistics in training mode and running ones in eval mode.
+
+    Shapes: ``x: [N, n_0] -> [N, n_L]``. ``self.norms[l - 1]`` is hidden layer ``l``'s BatchNorm.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        hidden_features: int | Sequence[int],
+        out_features: int,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__(in_features, hidden_features, out_features, device=device, dtype=dtype)
+        for layer in self.linears[:-1]:
+            layer.bias = None  # type: ignore[assignment]
+        self.norms = nn.ModuleList(
+            nn.BatchNorm1d(w, device=device, dtype=dtype) for w in self.hidden_features
+        )
+
+    @property
+    def batch_norms(self) -> list[nn.BatchNorm1d]:
+        """``[BN_1, ..., BN_{L-1}]`` (:attr:`norms`, typed)."""
+        return [cast(nn.BatchNorm1d, norm) for norm in self.norms]
+
+    def pre_activations(self, x: torch.Tensor) -> list[torch.Tensor]:
+        zs = []
+        h = x
+        for layer, norm in zip(self.layers[:-1], self.norms):
+            z = norm(layer(h))
+            zs.append(z)
+            h = torch.relu(z)
+        return zs
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x
+        for layer, norm in zip(self.layers[:-1], self.norms):
+            h = torch.relu(norm(layer(h)))
+        return self.layers[-1](h)
+
+    @torch.no_grad()
+    def folded(self) -> MLP:
+        """A new plain :class:`MLP` equal to this network in eval mode (BatchNorm folded in).
+
+        With ``s_l = gamma_l / sqrt(var_l + eps)`` (running statistics),
+        ``BN_l(W_l h) = (s_l * W_l) h + (beta_l - s_l * mu_l)``, so layer ``l`` of the plain MLP
+        has weight ``diag(s_l) W_l`` and bias ``beta_l - s_l mu_l``.
+        """
+        ref = self.linears[0].weight
+        mlp = MLP(
+            self.in_features, self.hidden_features, self.out_features,
+            device=ref.device, dtype=ref.dtype,
+        )  # fmt: skip
+        for src, norm, dst in zip(self.linears[:-1], self.batch_norms, mlp.linears[:-1]):
+            if norm.running_mean is None or norm.running_var is None:
+                raise ValueError("BatchNorm without running statistics cannot be folded")
+            scale = torch.rsqrt(norm.running_var + norm.eps)
+            shift = -norm.running_mean * scale
+            if norm.affine:
+                scale, shift = scale * norm.weight, shift * norm.weight + norm.bias
+            dst.weight.copy_(scale[:, None] * src.weight)
+            dst.bias.copy_(shift)
+        mlp.linears[-1].load_state_dict(self.linears[-1].state_dict())
+        return mlp

@@ -146,8 +146,10 @@ def freeze(
         budget: maximum trainable parameters of the path model (``None``: every candidate).
         prune_dead: drop paths never open on ``probe_x``.
 
-    Right after ``freeze``, ``PathModel(x) == mlp(x)`` up to rounding whenever no path was
-    dropped (``budget`` large enough and ``prune_dead=False``).
+    Right after ``freeze``, ``PathModel(x) == mlp(x)`` (``mlp`` in eval mode) up to rounding
+    whenever no path was dropped (``budget`` large enough and ``prune_dead=False``). A network
+    with normalisation layers (:class:`~glai.mlp.BatchNormMLP`) is first folded into the plain
+    MLP it computes in eval mode (:meth:`~glai.mlp.MLP.folded`).
     """
     if not isinstance(mlp, MLP):
         raise TypeError(f"mlp must be a glai.MLP, got {type(mlp).__name__}")
@@ -157,6 +159,7 @@ def freeze(
         raise ValueError(
             f"probe_x must have shape [N, {mlp.in_features}], got {tuple(probe_x.shape)}"
         )
+    mlp = mlp.folded()
     paths = build_paths(mlp, probe_x, budget=budget, prune_dead=prune_dead)
     ref = mlp.linears[0].weight
     model = PathModel(

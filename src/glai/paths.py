@@ -213,7 +213,9 @@ def build_paths(
 
     Initialisation: ``theta_p = c_p W_1[j_1]``, ``beta_p = c_p b_1[j_1]``, ``beta0 = b_L``,
     so the path model computes exactly what ``mlp`` computes when nothing is dropped.
+    Normalisation layers are folded first (:meth:`~glai.mlp.MLP.folded`).
     """
+    mlp = mlp.folded()
     if mlp.depth < 2:
         raise ValueError("mlp must have at least one hidden layer to be frozen into paths")
     if prune_dead and probe_x is None:
