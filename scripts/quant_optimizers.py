@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 import glai
 from glai.solvers import ridge_unknowns
-from glai.training import History, TrainConfig, fit_glai, ridge_epochs, train_epochs
+from glai.training import History, TrainConfig, closed_form_epochs, fit_glai, train_epochs
 from glai_bench.data import load_splits
 from glai_bench.runner import timing_context
 from glai_bench.settings import get_setting
@@ -83,7 +83,7 @@ def main() -> None:
                 config.max_epochs = min(config.max_epochs, args.lbfgs_epochs)
             if config.optimizer == "ridge":
                 targets = F.one_hot(y, n_out).float()
-                ridge_epochs(model, (x, gates), targets, y, (xv, gates_val), yv, **kw)
+                closed_form_epochs(model, (x, gates), targets, y, (xv, gates_val), yv, **kw)
             else:
                 train_epochs(
                     model, (x, gates), y, (xv, gates_val), yv, **kw,

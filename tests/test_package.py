@@ -15,9 +15,7 @@ def test_library_imports_neither_bench_nor_matplotlib() -> None:
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('glai_bench', 'matplotlib'))\n"
         "print(' '.join(bad))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
-    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ""
 

@@ -25,6 +25,7 @@ from torch import nn
 
 from glai.block import GLAI
 from glai.mlp import MLP
+from glai.solvers import ITERATIVE_KINDS, solver_names
 from glai.structure import StopRule, StructureMonitor
 from glai.training import History, TrainConfig, fit_glai, fit_mlp, predict_batched, resolve_device
 
@@ -55,7 +56,8 @@ class _Head(BaseEstimator):
     _is_classifier: bool
     _parameter_constraints: dict[str, list[Any]] = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-        "optimizer": [StrOptions({"adam", "lbfgs"})],
+        # Networks train with a gradient solver; a path model may also be solved in closed form.
+        "optimizer": [StrOptions(set(solver_names(ITERATIVE_KINDS)))],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -382,7 +384,7 @@ _GLAI_CONSTRAINTS: dict[str, list[Any]] = {
     "budget": [StrOptions({"match"}), Interval(Integral, 1, None, closed="left"), None],
     "structure_rule": [StrOptions({"threshold", "relative", "window", "epochs"}), StopRule],
     "probe_size": [Interval(Integral, 1, None, closed="left")],
-    "quant_optimizer": [StrOptions({"adam", "lbfgs", "ridge"})],
+    "quant_optimizer": [StrOptions(set(solver_names()))],
     "quant_learning_rate": [Interval(Real, 0, None, closed="neither"), None],
     "prune_dead": ["boolean"],
 }

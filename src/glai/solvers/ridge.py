@@ -17,12 +17,16 @@ descent outright (GLAI-METHOD.md section 9).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 
 from glai.path_model import PathModel
 
-__all__ = ["path_features", "ridge_unknowns", "ridge_paths"]
+if TYPE_CHECKING:
+    from glai.solvers import SolverConfig
+
+__all__ = ["path_features", "ridge_unknowns", "ridge_paths", "solve"]
 
 
 def ridge_unknowns(model: PathModel) -> int:
@@ -117,3 +121,16 @@ def ridge_paths(
                 sol["beta"][bias_k] = w[nf * (n0 + 1) : nf * (n0 + 1) + bias_k.numel(), j]
                 sol["beta0"][k] = w[-1, j]
     return solutions
+
+
+def solve(
+    model: PathModel,
+    x: torch.Tensor,
+    gates: torch.Tensor,
+    targets: torch.Tensor,
+    config: SolverConfig,
+    *,
+    sample_weight: torch.Tensor | None = None,
+) -> list[dict[str, torch.Tensor]]:
+    """The registry's entry point: :func:`ridge_paths` for each of ``config.alphas``."""
+    return ridge_paths(model, x, gates, targets, config.alphas, sample_weight=sample_weight)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from glai import MLP, freeze
-from glai.solvers import path_features, ridge_paths, ridge_unknowns
+from glai.solvers.ridge import path_features, ridge_paths, ridge_unknowns, solve
 
 
 def _explicit_ridge(
@@ -55,6 +55,25 @@ def test_ridge_matches_explicit_solution_per_output() -> None:
         # and the model with these parameters predicts phi . b
         model.load_state_dict(sol, strict=False)
         assert model(x, gates).shape == (200, 3)
+
+
+def test_solve_reads_the_alphas_of_the_config() -> None:
+    # The registry's entry point is ridge_paths over config.alphas, one candidate per alpha.
+    from glai.training import TrainConfig
+
+    mlp = MLP(4, 3, 2).double()
+    x = torch.randn(60, 4, dtype=torch.float64)
+    model = freeze(mlp, x, prune_dead=False)
+    gates, targets = model.gates(x), torch.randn(60, 2, dtype=torch.float64)
+    config = TrainConfig(optimizer="ridge", alphas=(1e-3, 1.0))
+    got = solve(model, x, gates, targets, config)
+    want = ridge_paths(model, x, gates, targets, [1e-3, 1.0])
+    assert len(got) == 2
+    for a, b in zip(got, want):
+        for name in ("theta", "beta", "beta0"):
+            torch.testing.assert_close(a[name], b[name])
+    # a stronger penalty shrinks the solution
+    assert got[1]["theta"].norm() < got[0]["theta"].norm()
 
 
 def test_ridge_fits_an_exactly_representable_target() -> None:

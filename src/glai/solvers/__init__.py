@@ -1,0 +1,112 @@
+"""Quantitative solvers behind one registry: a dict from name to :class:`Solver`.
+
+Everyone who validates or dispatches an optimiser name reads :data:`SOLVERS`:
+:class:`glai.training.TrainConfig` checks names against it, the training loop dispatches on
+:attr:`Solver.kind`, and the estimators build their parameter constraints from it. A solver is
+one of three kinds:
+
+* ``"minibatch"``: ``make_optimizer(params, config) -> torch.optim.Optimizer``, stepped once per
+  minibatch (data parallel under ``torch.distributed``);
+* ``"full_batch"``: the same factory; the optimiser is stepped once per epoch with a closure
+  that evaluates the loss on the whole training set (e.g. L-BFGS);
+* ``"closed_form"``: ``solve(model, x, gates, targets, config, sample_weight=None)`` returns
+  candidate parameter dicts of a :class:`~glai.path_model.PathModel` (e.g. one per
+  regularisation strength); the loop scores each on the validation set and keeps the best.
+  Closed-form solvers only fit a path model's quantitative phase.
+
+Adding a solver: write ``solvers/NAME.py`` with its factory or ``solve`` function, then add one
+line to :data:`SOLVERS` below. The hyper-parameters a solver reads come from
+:class:`glai.training.TrainConfig`; list them in :class:`SolverConfig`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import torch
+
+from glai.solvers import adam, lbfgs, ridge
+from glai.solvers.ridge import path_features, ridge_paths, ridge_unknowns
+
+__all__ = [
+    "ITERATIVE_KINDS",
+    "KINDS",
+    "SOLVERS",
+    "Solver",
+    "SolverConfig",
+    "SolverKind",
+    "get_solver",
+    "solver_names",
+    # the ridge solver's building blocks, importable from here as before the registry
+    "path_features",
+    "ridge_paths",
+    "ridge_unknowns",
+]
+
+SolverKind = Literal["minibatch", "full_batch", "closed_form"]
+KINDS: tuple[SolverKind, ...] = ("minibatch", "full_batch", "closed_form")
+ITERATIVE_KINDS: tuple[SolverKind, ...] = ("minibatch", "full_batch")  # those train_epochs runs
+
+
+class SolverConfig(Protocol):
+    """The fields of :class:`glai.training.TrainConfig` that solvers read."""
+
+    lr: float
+    weight_decay: float
+    lbfgs_iter: int
+    alphas: tuple[float, ...]
+
+
+OptimizerFactory = Callable[[Sequence[torch.nn.Parameter], SolverConfig], torch.optim.Optimizer]
+# (model, x [N, n_0], gates [N, P + Q], targets [N, n_L], config, sample_weight=None)
+#   -> candidate {"theta", "beta", "beta0"} dicts, best chosen on validation by the loop
+ClosedFormSolve = Callable[..., list[dict[str, torch.Tensor]]]
+
+
+@dataclass(frozen=True)
+class Solver:
+    """A registered solver: its ``name``, ``kind``, a one-line ``description``, and either
+    ``make_optimizer`` (kinds ``"minibatch"``, ``"full_batch"``) or ``solve``
+    (``"closed_form"``)."""
+
+    name: str
+    kind: SolverKind
+    description: str
+    make_optimizer: OptimizerFactory | None = None
+    solve: ClosedFormSolve | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"solver kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        closed = self.kind == "closed_form"
+        if closed != (self.solve is not None) or closed == (self.make_optimizer is not None):
+            needs = "solve" if closed else "make_optimizer"
+            raise ValueError(f"a {self.kind!r} solver needs {needs} and only that")
+
+
+SOLVERS: dict[str, Solver] = {
+    s.name: s
+    for s in (
+        Solver("adam", "minibatch", "Adam on minibatches", make_optimizer=adam.make_optimizer),
+        Solver("lbfgs", "full_batch", "L-BFGS, strong-Wolfe line search, one step per epoch "
+               "of lbfgs_iter iterations", make_optimizer=lbfgs.make_optimizer),
+        Solver("ridge", "closed_form", "closed-form ridge on the path features, one solve per "
+               "value of alphas (path models only)", solve=ridge.solve),
+    )
+}  # fmt: skip
+
+
+def get_solver(name: str) -> Solver:
+    """The registered solver called ``name``; a ValueError listing the known names otherwise."""
+    solver = SOLVERS.get(name) if isinstance(name, str) else None
+    if solver is None:
+        raise ValueError(f"unknown solver {name!r}; known: {', '.join(SOLVERS)}")
+    return solver
+
+
+def solver_names(kinds: Iterable[SolverKind] | None = None) -> list[str]:
+    """Registered names, in registration order; only those of ``kinds`` when given."""
+    wanted = KINDS if kinds is None else tuple(kinds)
+    return [name for name, solver in SOLVERS.items() if solver.kind in wanted]

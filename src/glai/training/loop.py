@@ -1,0 +1,404 @@
+"""One training loop for GLAI and the MLP it replaces, so that comparisons are fair.
+
+Data stay on the device as whole tensors; a minibatch is an index into them (a permutation
+per epoch), so the only per-batch Python work is the optimiser step. Under
+``torch.distributed`` minibatch training is data parallel (:mod:`glai.training.distributed`).
+Every epoch appends a record to a shared :class:`~glai.training.history.History` whose clock
+runs across phases: ``seconds`` is the wall-clock time since training began, everything
+(validation, ``m_t`` checks, freezing, gate caching) included. The optimiser of each phase is
+a solver of the registry :data:`glai.solvers.SOLVERS`, chosen by ``TrainConfig.optimizer``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from typing import cast
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from glai.block import GLAI
+from glai.mlp import MLP
+from glai.path_model import PathModel
+from glai.solvers import ITERATIVE_KINDS, Solver, get_solver, solver_names
+from glai.structure import StructureMonitor
+from glai.training.config import TrainConfig
+from glai.training.device import synchronize
+from glai.training.distributed import (
+    data_parallel,
+    rank_and_world,
+    rank_share,
+    sum_over_ranks,
+    weighted_mean,
+)
+from glai.training.history import EpochRecord, History
+
+__all__ = [
+    "LossFn",
+    "ScoreFn",
+    "train_epochs",
+    "closed_form_epochs",
+    "fit_mlp",
+    "fit_glai",
+    "predict_batched",
+]
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (output, target) -> per-sample loss
+ScoreFn = Callable[[torch.Tensor, torch.Tensor], float]  # (output, target) -> higher is better
+EpochFn = Callable[[], float]  # one pass over the training data -> mean training loss
+
+
+@torch.no_grad()
+def predict_batched(
+    model: nn.Module, inputs: Sequence[torch.Tensor], batch_size: int = 8192
+) -> torch.Tensor:
+    """``model(*inputs)`` in eval mode, in chunks of ``batch_size`` rows."""
+    was_training = model.training
+    model.eval()
+    n = inputs[0].shape[0]
+    outs = [model(*(t[i : i + batch_size] for t in inputs)) for i in range(0, n, batch_size)]
+    model.train(was_training)
+    return torch.cat(outs) if outs else torch.empty(0)
+
+
+# -- one epoch, per solver kind ----------------------------------------------------------------
+
+
+def _minibatch_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    inputs: Sequence[torch.Tensor],
+    y: torch.Tensor,
+    sample_weight: torch.Tensor | None,
+    loss_fn: LossFn,
+    batch_size: int,
+    generator: torch.Generator,
+    rank: int,
+    world: int,
+) -> EpochFn:
+    """An epoch of minibatch steps over a fresh permutation (data parallel when ``world > 1``:
+    ``model`` is then the DDP wrapper and each rank takes its share of every minibatch)."""
+    n, device = y.shape[0], y.device
+
+    def epoch() -> float:
+        order = torch.randperm(n, generator=generator).to(device)
+        total = torch.zeros((), device=device)
+        for start in range(0, n, batch_size):
+            idx = rank_share(order[start : start + batch_size], rank, world)
+            weight = None if sample_weight is None else sample_weight[idx]
+            loss = weighted_mean(loss_fn(model(*(t[idx] for t in inputs)), y[idx]), weight)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.detach() * idx.shape[0]
+        return float(sum_over_ranks(total, world)) / n
+
+    return epoch
+
+
+def _full_batch_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    inputs: Sequence[torch.Tensor],
+    y: torch.Tensor,
+    sample_weight: torch.Tensor | None,
+    loss_fn: LossFn,
+) -> EpochFn:
+    """An epoch of one optimiser step whose closure evaluates the whole training set."""
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        loss = weighted_mean(loss_fn(model(*inputs), y), sample_weight)
+        loss.backward()
+        return loss
+
+    def epoch() -> float:
+        step_loss = cast(torch.Tensor, optimizer.step(closure))  # type: ignore[arg-type]
+        return float(step_loss.detach())
+
+    return epoch
+
+
+def _iterative_solver(config: TrainConfig) -> Solver:
+    """The minibatch or full-batch solver ``config.optimizer`` (never silently another)."""
+    solver = get_solver(config.optimizer)
+    if solver.kind == "closed_form":
+        raise ValueError(
+            f"optimizer {solver.name!r} is a closed-form solver: it fits a path model's "
+            "quantitative phase (fit_glai, closed_form_epochs), not a gradient loop; choose one "
+            f"of {', '.join(solver_names(ITERATIVE_KINDS))}"
+        )
+    return solver
+
+
+# -- bookkeeping shared by every epoch -------------------------------------------------------
+
+
+class _EarlyStopping:
+    """Tracks the best validation score; ``exhausted`` after ``patience`` epochs without a
+    better one (never when ``patience`` is None)."""
+
+    def __init__(self, patience: int | None) -> None:
+        self.patience = patience
+        self.best_score = -float("inf")
+        self.since_best = 0
+
+    def improved(self, score: float) -> bool:
+        if score > self.best_score:
+            self.best_score, self.since_best = score, 0
+            return True
+        self.since_best += 1
+        return False
+
+    @property
+    def exhausted(self) -> bool:
+        return self.patience is not None and self.since_best >= self.patience
+
+
+def _validate(
+    model: nn.Module,
+    inputs: Sequence[torch.Tensor],
+    y: torch.Tensor,
+    loss_fn: LossFn,
+    score_fn: ScoreFn,
+) -> tuple[torch.Tensor, float, float]:
+    """``(outputs, mean loss, score)`` of ``model`` on validation data."""
+    out = predict_batched(model, inputs)
+    return out, float(loss_fn(out, y).mean()), score_fn(out, y)
+
+
+def _record(
+    history: History,
+    phase: str,
+    train_loss: float,
+    val_loss: float,
+    val_score: float,
+    progress: tqdm | None,
+    path_distance: float | None = None,
+) -> None:
+    """Append this epoch to ``history`` (clock read now) and advance the progress bar."""
+    history.records.append(
+        EpochRecord(
+            epoch=len(history.records) + 1,
+            phase=phase,
+            train_loss=train_loss,
+            val_loss=val_loss,
+            val_score=val_score,
+            seconds=history.elapsed(),
+            path_distance=path_distance,
+        )
+    )
+    if progress is not None:
+        progress.update(1)
+        progress.set_postfix(phase=phase[:5], loss=f"{train_loss:.4f}", val=f"{val_score:.4f}")
+
+
+def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+# -- the loops ---------------------------------------------------------------------------------
+
+
+def train_epochs(
+    model: nn.Module,
+    train_inputs: Sequence[torch.Tensor],
+    y: torch.Tensor,
+    val_inputs: Sequence[torch.Tensor],
+    y_val: torch.Tensor,
+    *,
+    loss_fn: LossFn,
+    score_fn: ScoreFn,
+    config: TrainConfig,
+    history: History,
+    phase: str,
+    generator: torch.Generator,
+    sample_weight: torch.Tensor | None = None,
+    monitor: StructureMonitor | None = None,
+    monitored: MLP | None = None,
+    keep_best: bool = True,
+    progress: tqdm | None = None,
+) -> None:
+    """Train ``model(*train_inputs)`` against ``y``, one record per epoch into ``history``.
+
+    The optimiser is the minibatch or full-batch solver ``config.optimizer`` (a closed-form
+    solver is refused: see :func:`closed_form_epochs`). Stops at ``config.max_epochs``, after
+    ``config.patience`` epochs without a better validation score, or when ``monitor`` reports a
+    stable structure of ``monitored``: the :class:`~glai.mlp.MLP` inside ``model`` when
+    ``model`` wraps it (as :mod:`glai.ssl` does), by default ``model`` itself. With
+    ``keep_best`` the parameters of the best validation epoch are restored at the end.
+    """
+    solver = _iterative_solver(config)
+    watched = model if monitored is None else monitored
+    if monitor is not None and not isinstance(watched, MLP):
+        raise TypeError(
+            f"a structure monitor watches a glai.MLP, got {type(watched).__name__}: pass the "
+            "MLP inside the model as monitored"
+        )
+    device = y.device
+    rank, world = rank_and_world() if solver.kind == "minibatch" else (0, 1)
+    net = data_parallel(model, device, world)  # before the optimiser: DDP syncs parameters
+    assert solver.make_optimizer is not None
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = solver.make_optimizer(params, config)
+    if solver.kind == "minibatch":
+        run_epoch = _minibatch_epoch(
+            net, optimizer, train_inputs, y, sample_weight, loss_fn, config.batch_size,
+            generator, rank, world,
+        )  # fmt: skip
+    else:
+        run_epoch = _full_batch_epoch(model, optimizer, train_inputs, y, sample_weight, loss_fn)
+    stopping = _EarlyStopping(config.patience)
+    best_state: dict[str, torch.Tensor] | None = None
+    for _ in range(config.max_epochs):
+        model.train()
+        train_loss = run_epoch()
+        _, val_loss, val_score = _validate(model, val_inputs, y_val, loss_fn, score_fn)
+        stable = monitor is not None and monitor.update(cast(MLP, watched))
+        m_t = monitor.history[-1] if monitor is not None else None
+        synchronize(device)
+        _record(history, phase, train_loss, val_loss, val_score, progress, m_t)
+        if stopping.improved(val_score) and keep_best:
+            best_state = _snapshot(model)
+        if stable or stopping.exhausted:
+            break
+    if keep_best and best_state is not None:
+        model.load_state_dict(best_state)
+
+
+def closed_form_epochs(
+    model: PathModel,
+    train_inputs: tuple[torch.Tensor, torch.Tensor],
+    targets: torch.Tensor,
+    y: torch.Tensor,
+    val_inputs: tuple[torch.Tensor, torch.Tensor],
+    y_val: torch.Tensor,
+    *,
+    loss_fn: LossFn,
+    score_fn: ScoreFn,
+    config: TrainConfig,
+    history: History,
+    sample_weight: torch.Tensor | None = None,
+    progress: tqdm | None = None,
+) -> None:
+    """Closed-form quantitative phase: one record per candidate solution, the best kept.
+
+    ``config.optimizer`` names a closed-form solver (e.g. ``"ridge"``: one candidate per value
+    of ``config.alphas``). ``train_inputs`` and ``val_inputs`` are ``(x, gates)``;
+    ``targets [N, n_L]`` are what the solver fits (one-hot labels for a classifier).
+    """
+    solver = get_solver(config.optimizer)
+    if solver.solve is None:
+        raise ValueError(
+            f"optimizer {solver.name!r} is a {solver.kind} solver, not a closed-form one: "
+            "train it with train_epochs"
+        )
+    candidates = solver.solve(model, *train_inputs, targets, config, sample_weight=sample_weight)
+    best_score, best = -float("inf"), candidates[0]
+    for candidate in candidates:
+        model.load_state_dict(candidate, strict=False)
+        _, val_loss, val_score = _validate(model, val_inputs, y_val, loss_fn, score_fn)
+        train_loss = float(loss_fn(predict_batched(model, train_inputs), y).mean())
+        synchronize(y.device)
+        _record(history, "quantitative", train_loss, val_loss, val_score, None)
+        if progress is not None:
+            progress.update(1)
+        if val_score > best_score:
+            best_score, best = val_score, candidate
+    model.load_state_dict(best, strict=False)
+
+
+def fit_mlp(
+    model: nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    X_val: torch.Tensor,
+    y_val: torch.Tensor,
+    *,
+    loss_fn: LossFn,
+    score_fn: ScoreFn,
+    config: TrainConfig,
+    generator: torch.Generator,
+    sample_weight: torch.Tensor | None = None,
+    verbose: bool = False,
+) -> History:
+    """Train a plain network (the baseline) with early stopping; returns its history."""
+    history = History()
+    with tqdm(total=config.max_epochs, desc="mlp", disable=not verbose, leave=False) as bar:
+        train_epochs(
+            model, (X,), y, (X_val,), y_val, loss_fn=loss_fn, score_fn=score_fn,
+            config=config, history=history, phase="mlp", generator=generator,
+            sample_weight=sample_weight, progress=bar,
+        )  # fmt: skip
+    return history
+
+
+def fit_glai(
+    model: GLAI,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    X_val: torch.Tensor,
+    y_val: torch.Tensor,
+    *,
+    loss_fn: LossFn,
+    score_fn: ScoreFn,
+    structural: TrainConfig,
+    quantitative: TrainConfig,
+    monitor: StructureMonitor,
+    generator: torch.Generator,
+    sample_weight: torch.Tensor | None = None,
+    targets: torch.Tensor | None = None,
+    verbose: bool = False,
+) -> History:
+    """GLAI's two phases on frozen inputs; returns one history across both.
+
+    1. Structural: train ``model.structure`` until ``monitor`` calls its patterns stable
+       (no early stopping on the score: the structure, not the fit, is wanted here).
+    2. ``model.freeze_structure(probe)``; gates of the training and validation inputs are
+       computed once (the inputs are frozen, so the gates never change) and reused every
+       epoch. Train the paths with early stopping, keeping the best epoch; or, when
+       ``quantitative.optimizer`` is a closed-form solver (``"ridge"``), solve for them
+       against ``targets`` (default: one-hot ``y`` for integer labels, else ``y``).
+    """
+    if model.phase != "structural":
+        raise ValueError("model must be in phase 'structural' to be fitted from scratch")
+    history = History()
+    total = (monitor.rule.max_epochs or 0) + quantitative.max_epochs
+    with tqdm(total=total, desc="glai", disable=not verbose, leave=False) as bar:
+        assert model.structure is not None
+        monitor.update(model.structure)  # reference patterns at initialisation
+        struct_config = TrainConfig(**{**asdict(structural), "patience": None})
+        # The rule bounds the structural phase; so does max_epochs, which bounds every phase.
+        struct_config.max_epochs = min(monitor.rule.max_epochs, structural.max_epochs)
+        train_epochs(
+            model.structure, (X,), y, (X_val,), y_val, loss_fn=loss_fn, score_fn=score_fn,
+            config=struct_config, history=history, phase="structural", generator=generator,
+            sample_weight=sample_weight, monitor=monitor, keep_best=False, progress=bar,
+        )  # fmt: skip
+        t0 = history.elapsed()
+        model.freeze_structure(monitor.probe_x)
+        assert model.path_model is not None
+        gates, gates_val = model.gates(X), model.gates(X_val)
+        synchronize(y.device)
+        history.events["freeze_seconds"] = history.elapsed() - t0
+        history.events["structure_frozen_epoch"] = len(history.records)
+        bar.total = len(history.records) + quantitative.max_epochs
+        if get_solver(quantitative.optimizer).kind == "closed_form":
+            if targets is None:
+                is_label = not torch.is_floating_point(y)
+                targets = F.one_hot(y, model.out_features).to(X.dtype) if is_label else y
+            closed_form_epochs(
+                model.path_model, (X, gates), targets, y, (X_val, gates_val), y_val,
+                loss_fn=loss_fn, score_fn=score_fn, config=quantitative, history=history,
+                sample_weight=sample_weight, progress=bar,
+            )  # fmt: skip
+            return history
+        train_epochs(
+            model.path_model, (X, gates), y, (X_val, gates_val), y_val, loss_fn=loss_fn,
+            score_fn=score_fn, config=quantitative, history=history, phase="quantitative",
+            generator=generator, sample_weight=sample_weight, progress=bar,
+        )  # fmt: skip
+    return history
