@@ -13,9 +13,10 @@ from typing import Any
 
 from glai_bench import plots
 from glai_bench.data import load_splits
+from glai_bench.fewshot import run_fewshot_bench
 from glai_bench.report import build_report, git_commit, markdown, write_json
 from glai_bench.runner import run_setting, timing_context
-from glai_bench.settings import Setting
+from glai_bench.settings import FewShotSetting, Setting
 from glai_bench.stats import aggregate
 
 __all__ = ["run_bench", "figure2_run"]
@@ -50,6 +51,11 @@ def run_bench(
     command: str = "",
 ) -> dict[str, Any]:
     """Run one setting and write its outputs; returns the report (with ``files`` added)."""
+    if isinstance(setting, FewShotSetting):
+        return run_fewshot_bench(
+            setting, out=out, seeds=seeds, threads=threads, device=device, cache_dir=cache_dir,
+            progress=progress, command=command,
+        )  # fmt: skip
     git_commit()  # the code as it is now, when the runs start
     data = load_splits(setting, cache_dir=cache_dir, device=device, progress=progress)
     n_seeds = setting.seeds if seeds is None else seeds

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-__all__ = ["Setting", "SETTINGS", "get_setting"]
+__all__ = ["Setting", "FewShotSetting", "SETTINGS", "get_setting"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,46 @@ class Setting:
         return self.name + ("-quick" if self.is_quick else "")
 
 
+@dataclass(frozen=True)
+class FewShotSetting(Setting):
+    """A few-shot setting: heads trained on base classes, scored on novel classes.
+
+    The data set gives one feature matrix and one or more labelings of it (``splits``); each
+    labeling's classes are split once, by ``split_seed``, into base and novel classes.
+
+    Splits:
+        splits: labelings to run (for WordNet: ``"lexname"``, ``"hypernym"``).
+        n_novel: ``(labeling, number of novel classes)`` pairs; the rest are base classes.
+        min_members: smallest class kept (hypernym groups; >= k_shot + n_query of every task).
+        max_per_class: cap on the samples of a class (a fixed random subset; None: all).
+    Tasks (on the novel classes; the same for every head and seed):
+        tasks: ``(n_way, k_shot)`` pairs scored; n_query, n_tasks per pair.
+    Heads (a :class:`glai.fewshot.FewShotHead` per kind; None: the library's default):
+        out_features, episodes, n_way_train, k_shot_train, n_query_train.
+    """
+
+    splits: tuple[str, ...] = ("lexname", "hypernym")
+    n_novel: tuple[tuple[str, int], ...] = ()
+    min_members: int = 20
+    max_per_class: int | None = None
+    tasks: tuple[tuple[int, int], ...] = ((5, 1), (5, 5), (20, 5))
+    n_query: int = 15
+    n_tasks: int = 1000
+    out_features: int = 128
+    episodes: int | None = None
+    n_way_train: int | None = None
+    k_shot_train: int | None = None
+    n_query_train: int | None = None
+
+    def fewshot_kwargs(self) -> dict[str, Any]:
+        """:class:`glai.fewshot.FewShotHead` arguments this setting sets."""
+        names = {"episodes": "episodes", "n_way_train": "n_way", "k_shot_train": "k_shot",
+                 "n_query_train": "n_query", "learning_rate": "learning_rate",
+                 "patience": "patience"}  # fmt: skip
+        kw = {v: getattr(self, k) for k, v in names.items() if getattr(self, k) is not None}
+        return {"out_features": self.out_features, **kw}
+
+
 # Quick variants draw small subsets, so their features are extracted (and cached) on their own
 # in about a minute; "fashion-effnet"'s quick subsets are also what `glai demo` uses.
 SETTINGS: dict[str, Setting] = {
@@ -133,6 +173,20 @@ SETTINGS: dict[str, Setting] = {
             hidden=(256,),
             rhos=(4, 8, 16, 32),
             quick={"n_train": 5000, "n_val": 1000, "n_test": 2000, "seeds": 2, "rhos": (16,)},
+        ),
+        FewShotSetting(
+            name="wordnet-minilm-fewshot",
+            description="all-MiniLM-L6-v2 (frozen) embeddings of WordNet glosses, few-shot: "
+            "novel lexicographer files (25 base, 16 novel) and novel noun hypernym groups",
+            dataset="wordnet",
+            backbone="all-MiniLM-L6-v2",
+            hidden=(256,),
+            splits=("lexname", "hypernym"),
+            n_novel=(("lexname", 16), ("hypernym", 200)),
+            min_members=20,
+            # 2,000 per class bound the base set (noun.artifact alone has 11,587 synsets)
+            max_per_class=2000,
+            quick={"seeds": 2, "n_tasks": 200, "episodes": 300, "max_per_class": 200},
         ),
     )
 }

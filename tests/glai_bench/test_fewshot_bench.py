@@ -1,0 +1,183 @@
+"""The few-shot bench: class splits, the WordNet hypernym parser, and end-to-end runs on tiny
+data registered in place of WordNet (the report, its tests and verdicts, the figure, the CLI)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from glai.fewshot import evaluate
+from glai_bench import fewshot as fs_mod
+from glai_bench.cli import main
+from glai_bench.datasets import load_wordnet_noun_hypernyms
+from glai_bench.fewshot import FewShotData, Labeling, run_fewshot_bench, split_classes
+from glai_bench.settings import SETTINGS, FewShotSetting, get_setting
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def blobs(n_rows: int = 1200, n_features: int = 8, seed: int = 0) -> FewShotData:
+    """Two labelings of one matrix: "a" 12 classes of 100 rows; "b" 24 classes of 50."""
+    rng = np.random.default_rng(seed)
+    y_a = np.repeat(np.arange(12), n_rows // 12)
+    y_b = np.repeat(np.arange(24), n_rows // 24)
+    X = rng.normal(scale=2.0, size=(24, n_features))[y_b] + rng.normal(size=(n_rows, n_features))
+    names = [f"c{i}" for i in range(24)]
+    return FewShotData(
+        X.astype(np.float32),
+        {"a": Labeling(y_a, names[:12]), "b": Labeling(y_b, names)},
+        {"source": "blobs"},
+    )
+
+
+TINY = FewShotSetting(
+    name="tiny-fewshot",
+    description="blobs",
+    dataset="blobs",
+    hidden=(16,),
+    splits=("a", "b"),
+    n_novel=(("a", 5), ("b", 8)),
+    min_members=20,
+    max_per_class=60,
+    tasks=((3, 1), (5, 2), (6, 1)),
+    n_query=4,
+    n_tasks=40,
+    out_features=4,
+    episodes=40,
+    n_way_train=3,
+    k_shot_train=2,
+    n_query_train=3,
+    seeds=2,
+)
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, Any], Path]]:
+    out = tmp_path_factory.mktemp("fewshot")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(fs_mod.FEWSHOT_LOADERS, "blobs", lambda *args: blobs())
+        yield run_fewshot_bench(TINY, out=out, progress=False, command="glai bench tiny"), out
+
+
+def test_split_classes_is_fixed_disjoint_and_capped() -> None:
+    lab = Labeling(np.r_[np.repeat(np.arange(6), 30), np.full(10, -1), np.repeat(6, 5)],
+                   [f"c{i}" for i in range(7)])  # fmt: skip
+    base, novel, base_c, novel_c = split_classes(lab, 2, min_members=20, max_per_class=25, seed=3)
+    again = split_classes(lab, 2, min_members=20, max_per_class=25, seed=3)
+    np.testing.assert_array_equal(base, again[0])
+    assert len(novel_c) == 2 and len(base_c) == 4 and not set(base_c) & set(novel_c)
+    assert set(lab.y[novel]) == set(novel_c) and set(lab.y[base]) == set(base_c)  # no -1, no 6
+    assert np.bincount(lab.y[base]).max() == 25 and len(np.intersect1d(base, novel)) == 0
+    other = split_classes(lab, 2, min_members=20, max_per_class=None, seed=4)
+    assert len(other[0]) + len(other[1]) == 180
+    with pytest.raises(ValueError, match="n_novel=6 must leave base classes"):
+        split_classes(lab, 6, min_members=20, max_per_class=None, seed=0)
+
+
+def test_noun_hypernyms_hand_made(tmp_path: Path) -> None:
+    lines = [
+        "  1 license header  \n",
+        "00001740 03 n 01 entity 0 001 ~ 00001930 n 0000 | that which is perceived  \n",
+        "00001930 03 n 01 physical_entity 0 002 ~ 00002137 n 0000 @ 00001740 n 0000 "
+        "| an entity that has physical existence  \n",
+        "09044862 15 n 01 Paris 0 001 @i 08524735 n 0000 | the capital of France  \n",
+        "02084071 05 n 02 dog 0 domestic_dog 0 002 @ 02083346 n 0000 @ 01317541 n 0000 "
+        "| a member of the genus Canis  \n",
+    ]
+    (tmp_path / "data.noun").write_text("".join(lines))
+    offsets, lexfiles, hypernyms, lemmas = load_wordnet_noun_hypernyms(tmp_path)
+    np.testing.assert_array_equal(offsets, [1740, 1930, 9044862, 2084071])
+    np.testing.assert_array_equal(lexfiles, [3, 3, 15, 5])
+    # none; the '@' after a '~'; an instance hypernym is not followed; the first of two '@'
+    np.testing.assert_array_equal(hypernyms, [-1, 1740, -1, 2083346])
+    assert lemmas == ["entity", "physical_entity", "Paris", "dog"]
+    (tmp_path / "data.noun").write_text("00001740 03 n 01 entity 0 002 ~ 00001930 n 0000 | x\n")
+    with pytest.raises(ValueError, match=r"data\.noun:1: .*2 pointers declared, 1 found"):
+        load_wordnet_noun_hypernyms(tmp_path)
+
+
+def test_the_setting_is_data() -> None:
+    s = SETTINGS["wordnet-minilm-fewshot"]
+    assert isinstance(s, FewShotSetting) and s.seeds >= 5 and s.n_tasks >= 1000
+    assert {(5, 1), (5, 5), (20, 5)} <= set(s.tasks)
+    assert dict(s.n_novel) == {"lexname": 16, "hypernym": 200}
+    quick = get_setting("wordnet-minilm-fewshot", quick=True)
+    assert isinstance(quick, FewShotSetting) and quick.is_quick and quick.seeds < s.seeds
+
+
+def test_report_runs_every_model_on_the_same_tasks(report: tuple[dict[str, Any], Path]) -> None:
+    rep, out = report
+    runs = rep["runs"]
+    for split in ("a", "b"):
+        mine = [r for r in runs if r["split"] == split]
+        assert [(r["model"], r["seed"]) for r in mine] == [
+            ("raw", None), ("mlp", 0), ("glai", 0), ("mlp", 1), ("glai", 1),
+        ]  # fmt: skip
+        for r in mine:  # 6-way needs 6 novel classes: "a" has 5
+            six = {"6-way 1-shot"} if split == "b" else set()
+            assert set(r["tasks"]) == {"3-way 1-shot", "5-way 2-shot"} | six
+        glai = [r for r in mine if r["model"] == "glai"]
+        assert all(r["structure_frozen_epoch"] == len(r["m_t"]) >= 1 for r in glai)
+    # the raw reference is exactly nearest class mean on the novel rows with the task seeds
+    data = blobs()
+    _, novel, _, _ = split_classes(data.labelings["b"], 8, min_members=20, max_per_class=60,
+                                   seed=TINY.split_seed)  # fmt: skip
+    direct = evaluate(data.X[novel], data.labelings["b"].y[novel], n_way=5, k_shot=2,
+                      n_query=4, n_tasks=40, random_state=TINY.split_seed + 2000)  # fmt: skip
+    raw_b = next(r for r in runs if r["split"] == "b" and r["model"] == "raw")
+    assert raw_b["tasks"]["5-way 2-shot"]["accuracy"] == pytest.approx(direct["accuracy"])
+    assert rep["data"]["splits"]["b"]["novel_classes"] == 8
+    assert rep["data"]["splits"]["b"]["base_classes"] == 16
+    on_disk = json.loads((out / "tiny-fewshot.json").read_text())
+    assert on_disk["verdicts"] == rep["verdicts"] and on_disk["config"]["command"]
+
+
+def test_report_aggregates_tests_and_markdown(report: tuple[dict[str, Any], Path]) -> None:
+    rep, out = report
+    t = rep["aggregates"]["a"]["tasks"]["3-way 1-shot"]
+    mlp = [r["tasks"]["3-way 1-shot"]["accuracy"] for r in rep["runs"]
+           if r["split"] == "a" and r["model"] == "mlp"]  # fmt: skip
+    assert t["mlp"]["accuracy"]["mean"] == pytest.approx(np.mean(mlp))
+    assert t["mlp"]["vs_raw"]["mean_diff"] == pytest.approx(np.mean(mlp) - t["raw"]["accuracy"])
+    assert t["glai_vs_mlp"]["n"] == 2
+    assert len(rep["verdicts"]) == 5
+    assert all(("beats raw" in v or "does NOT beat raw" in v) for v in rep["verdicts"])
+    md = (out / "tiny-fewshot.md").read_text()
+    assert "| raw (nearest class mean) |" in md and "| GLAI head |" in md
+    assert "Command: `glai bench tiny`" in md and "machine:" in md
+    assert "6-way 1-shot: n/a (only 5 novel classes)" in md
+    assert (out / "tiny-fewshot-accuracy.png").read_bytes()[:8] == PNG
+
+
+def test_quick_variant_from_the_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The real quick variant on tiny stand-ins for its two labelings (>= 200 novel hypernyms).
+    rng = np.random.default_rng(0)
+    y_hyp = np.repeat(np.arange(230), 20)
+    X = rng.normal(size=(230, 6))[y_hyp] + 0.5 * rng.normal(size=(len(y_hyp), 6))
+    y_lex = np.arange(len(y_hyp)) % 41
+    data = FewShotData(
+        X.astype(np.float32),
+        {"lexname": Labeling(y_lex, [f"l{i}" for i in range(41)]),
+         "hypernym": Labeling(y_hyp, [f"h{i}" for i in range(230)])},
+    )  # fmt: skip
+    monkeypatch.setitem(fs_mod.FEWSHOT_LOADERS, "wordnet", lambda *args: data)
+    # the quick variant as it is, with fewer tasks and episodes: this test checks the plumbing
+    real = SETTINGS["wordnet-minilm-fewshot"]
+    small = replace(real, quick={**real.quick, "n_tasks": 30, "episodes": 20})
+    monkeypatch.setitem(SETTINGS, "wordnet-minilm-fewshot", small)
+    argv = ["bench", "wordnet-minilm-fewshot", "--quick", "--seeds", "1", "--out", str(tmp_path),
+            "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "### wordnet-minilm-fewshot-quick" in printed and "20-way 5-shot" in printed
+    rep = json.loads((tmp_path / "wordnet-minilm-fewshot-quick.json").read_text())
+    assert rep["data"]["splits"]["hypernym"]["novel_classes"] == 200
+    assert rep["config"]["setting"]["n_tasks"] == 30
