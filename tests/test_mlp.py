@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from glai.mlp import MLP, as_widths, check_features, mlp_num_params
+from glai.mlp import MLP, as_widths, check_features, gating_forward, mlp_num_params
 
 
 def test_as_widths_normalises_int_and_sequences() -> None:
@@ -78,3 +78,24 @@ def test_mlp_without_hidden_layer_is_linear() -> None:
 def test_mlp_rejects_bad_sizes(args: tuple, name: str) -> None:
     with pytest.raises(ValueError, match=name):
         MLP(*args)
+
+
+def test_gating_forward_by_hand() -> None:
+    # a_1(h) = h - 1, a_2(h) = -h on x = (0, 2):
+    # z_1 = (-1, 1), h_1 = (0, 1); z_2 = (0, -1), h_2 = (0, 0)
+    x = torch.tensor([[0.0, 2.0]])
+    zs, h = gating_forward(x, [lambda h: h - 1, lambda h: -h])
+    torch.testing.assert_close(zs[0], torch.tensor([[-1.0, 1.0]]))
+    torch.testing.assert_close(zs[1], torch.tensor([[0.0, -1.0]]))
+    torch.testing.assert_close(h, torch.tensor([[0.0, 0.0]]))
+    zs, h = gating_forward(x, [])
+    assert zs == [] and h is x
+
+
+def test_mlp_forward_and_pre_activations_share_the_gating_pass() -> None:
+    mlp = MLP(3, (4, 5), 2)
+    x = torch.randn(7, 3)
+    zs, h = gating_forward(x, mlp.hidden_maps())
+    assert [z.shape for z in mlp.pre_activations(x)] == [(7, 4), (7, 5)]
+    assert all(torch.equal(a, b) for a, b in zip(zs, mlp.pre_activations(x)))
+    torch.testing.assert_close(mlp(x), mlp.linears[-1](h), rtol=0, atol=0)

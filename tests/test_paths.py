@@ -15,11 +15,14 @@ from glai.path_model import freeze
 from glai.paths import (
     BIAS_PATH_SHARE,
     build_paths,
+    check_budget,
     kbest_paths,
+    min_budget,
     path_coefficients,
     path_gates,
     path_model_num_params,
     path_norms,
+    resolve_budget,
 )
 from glai.structure import activation_patterns
 
@@ -193,6 +196,31 @@ def test_build_paths_under_budget_keeps_the_best_live_paths(
     units, output = paths.units[: paths.num_full], paths.output[: paths.num_full]
     assert _as_set(units, output) == _brute_top(mlp, quota, keep=live)
     assert paths.num_params <= budget
+
+
+def test_one_budget_rule_and_message_everywhere() -> None:
+    # resolve_budget, structural_widths("auto") and build_paths refuse a budget below
+    # min_budget = n_L (n_0 + 1) + n_L with the same message, which says what to change.
+    from glai.block import structural_widths
+
+    assert min_budget(4, 3) == 18 and check_budget(18, 4, 3) == 18
+    expected = (
+        "budget 17 cannot hold one path per output (needs 5 per path x 3 outputs + 3 output "
+        "biases = 18); raise the budget to at least 18"
+    )
+    calls = [
+        lambda: check_budget(17, 4, 3),
+        lambda: resolve_budget(17, 4, 2, 3),
+        lambda: structural_widths(4, 2, 3, "auto", 17),
+        lambda: build_paths(MLP(4, 2, 3), None, budget=17, prune_dead=False),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError) as err:
+            call()
+        assert str(err.value) == expected
+    # "match" for MLP 4 -> 1 -> 3 is (4 + 1) + (3 + 3) = 11 < 18; the message says so
+    with pytest.raises(ValueError, match=r"^budget 11 \(match\) cannot hold .* at least 18$"):
+        resolve_budget("match", 4, 1, 3)
 
 
 def test_build_paths_budget_too_small() -> None:

@@ -16,8 +16,9 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from glai.mlp import MLP, as_widths, check_features, mlp_num_params
+from glai.mlp import MLP, as_widths, check_features
 from glai.path_model import PathModel, freeze
+from glai.paths import check_budget, resolve_budget
 
 __all__ = ["GLAI", "StructureNotFrozenError", "resolve_budget", "structural_widths"]
 
@@ -26,35 +27,6 @@ Phase = Literal["structural", "quantitative"]
 
 class StructureNotFrozenError(RuntimeError):
     """A GLAI in phase "structural" was asked for something only paths have."""
-
-
-def resolve_budget(
-    budget: int | str | None,
-    in_features: int,
-    hidden_features: int | Sequence[int],
-    out_features: int,
-) -> int | None:
-    """``"match"``: the parameter count of the MLP being replaced; an int: itself; None: no cap.
-
-    A budget that cannot pay for one path per output (``n_L (n_0 + 1) + n_L``) is refused
-    here, before any training, rather than when the structure is frozen.
-    """
-    if budget is None:
-        return None
-    if budget == "match":
-        value = mlp_num_params(in_features, hidden_features, out_features)
-    elif isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
-        raise ValueError(f"budget must be 'match', None or a positive int, got {budget!r}")
-    else:
-        value = budget
-    need = out_features * (in_features + 1) + out_features
-    if value < need:
-        raise ValueError(
-            f"budget {value}{' (match)' if budget == 'match' else ''} cannot hold one path per "
-            f"output (needs {in_features + 1} per path x {out_features} outputs + "
-            f"{out_features} output biases = {need}); raise the budget"
-        )
-    return value
 
 
 def structural_widths(
@@ -76,13 +48,8 @@ def structural_widths(
         if budget is None:
             rho_value = 1.0
         else:
+            check_budget(budget, in_features, out_features)
             per_output = (budget - out_features) // ((in_features + 1) * out_features)
-            if per_output < 1:
-                raise ValueError(
-                    f"budget {budget} cannot hold one path per output (needs {in_features + 1} "
-                    f"per path x {out_features} outputs + {out_features} biases = "
-                    f"{(in_features + 1) * out_features + out_features}); raise the budget"
-                )
             rho_value = max(1.0, widths[0] / per_output)
     elif isinstance(rho, bool) or not isinstance(rho, (int, float)) or not rho >= 1:
         raise ValueError(f"rho must be 'auto' or a number >= 1, got {rho!r}")

@@ -2,13 +2,49 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import cast
 
 import torch
 from torch import nn
 
-__all__ = ["MLP", "BatchNormMLP", "as_widths", "check_features", "mlp_num_params"]
+__all__ = [
+    "MLP",
+    "BatchNormMLP",
+    "as_widths",
+    "check_features",
+    "gating_forward",
+    "mlp_num_params",
+]
+
+HiddenMap = Callable[[torch.Tensor], torch.Tensor]  # h_{l-1} [N, n_{l-1}] -> z_l [N, n_l]
+
+
+def gating_forward(
+    x: torch.Tensor, hidden_maps: Sequence[HiddenMap]
+) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """The hidden layers of a ReLU network: ``h_0 = x``, ``z_l = a_l(h_{l-1})``,
+    ``h_l = relu(z_l)`` for ``l = 1 .. L-1``.
+
+    The one place this recursion is written: :class:`MLP` (its forward pass and its
+    pre-activations), :class:`BatchNormMLP` and the frozen gating network of
+    :class:`~glai.path_model.PathModel` all run it.
+
+    Args:
+        x: inputs ``[N, n_0]``.
+        hidden_maps: ``a_1 .. a_{L-1}``, e.g. ``a_l(h) = W_l h + b_l``.
+
+    Returns:
+        ``([z_1, ..., z_{L-1}], h_{L-1})``; with no hidden layer, ``([], x)``.
+    """
+    pre_activations = []
+    h = x
+    for hidden_map in hidden_maps:
+        z = hidden_map(h)
+        pre_activations.append(z)
+        h = torch.relu(z)
+    return pre_activations, h
 
 
 def check_features(name: str, value: object) -> int:
@@ -97,21 +133,16 @@ class MLP(nn.Module):
         """Number of linear layers ``L``."""
         return len(self.layers)
 
+    def hidden_maps(self) -> list[HiddenMap]:
+        """``a_l(h) = W_l h + b_l`` of the hidden layers (see :func:`gating_forward`)."""
+        return list(self.layers[:-1])
+
     def pre_activations(self, x: torch.Tensor) -> list[torch.Tensor]:
         """``[z_1, ..., z_{L-1}]``, each ``[N, n_l]``: the inputs of the hidden ReLUs."""
-        zs = []
-        h = x
-        for layer in self.layers[:-1]:
-            z = layer(h)
-            zs.append(z)
-            h = torch.relu(z)
-        return zs
+        return gating_forward(x, self.hidden_maps())[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = x
-        for layer in self.layers[:-1]:
-            h = torch.relu(layer(h))
-        return self.layers[-1](h)
+        return self.layers[-1](gating_forward(x, self.hidden_maps())[1])
 
     def folded(self) -> MLP:
         """The plain :class:`MLP` computing what this network computes in eval mode: itself.
@@ -123,6 +154,10 @@ class MLP(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.in_features} -> {list(self.hidden_features)} -> {self.out_features}"
+
+
+def _normalised(linear: nn.Module, norm: nn.Module, h: torch.Tensor) -> torch.Tensor:
+    return norm(linear(h))
 
 
 class BatchNormMLP(MLP):
@@ -157,20 +192,11 @@ class BatchNormMLP(MLP):
         """``[BN_1, ..., BN_{L-1}]`` (:attr:`norms`, typed)."""
         return [cast(nn.BatchNorm1d, norm) for norm in self.norms]
 
-    def pre_activations(self, x: torch.Tensor) -> list[torch.Tensor]:
-        zs = []
-        h = x
-        for layer, norm in zip(self.layers[:-1], self.norms):
-            z = norm(layer(h))
-            zs.append(z)
-            h = torch.relu(z)
-        return zs
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = x
-        for layer, norm in zip(self.layers[:-1], self.norms):
-            h = torch.relu(norm(layer(h)))
-        return self.layers[-1](h)
+    def hidden_maps(self) -> list[HiddenMap]:
+        """``a_l(h) = BN_l(W_l h)`` of the hidden layers (see :func:`gating_forward`)."""
+        return [
+            partial(_normalised, layer, norm) for layer, norm in zip(self.layers[:-1], self.norms)
+        ]
 
     @torch.no_grad()
     def folded(self) -> MLP:

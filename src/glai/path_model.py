@@ -11,11 +11,13 @@ free. The model is linear in those parameters.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from glai.mlp import MLP, as_widths
+from glai.mlp import MLP, as_widths, gating_forward
 from glai.paths import build_paths, path_gates
 
 __all__ = ["PathModel", "freeze"]
@@ -95,13 +97,8 @@ class PathModel(nn.Module):
     def activation_patterns(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Patterns ``A_l(x)`` of the frozen gating network, BoolTensors ``[N, n_l]``."""
         self._check_x(x)
-        patterns = []
-        h = x
-        for weight, bias in self._gate_layers():
-            z = torch.addmm(bias, h, weight.t())
-            patterns.append(z > 0)
-            h = torch.relu(z)
-        return patterns
+        maps = [partial(F.linear, weight=w, bias=b) for w, b in self._gate_layers()]
+        return [z > 0 for z in gating_forward(x, maps)[0]]
 
     @torch.no_grad()
     def gates(self, x: torch.Tensor) -> torch.Tensor:

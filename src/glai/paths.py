@@ -18,15 +18,19 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
-from glai.mlp import MLP
+from glai.mlp import MLP, mlp_num_params
 from glai.structure import activation_patterns
 
 __all__ = [
     "PathSet",
+    "resolve_budget",
+    "min_budget",
+    "check_budget",
     "path_gates",
     "path_coefficients",
     "path_norms",
@@ -66,6 +70,62 @@ class PathSet:
     @property
     def num_params(self) -> int:
         return self.theta.numel() + self.beta.numel() + self.beta0.numel()
+
+    def to(self, device: torch.device) -> PathSet:
+        """The same paths with every tensor on ``device``."""
+        return PathSet(
+            units=self.units.to(device),
+            output=self.output.to(device),
+            num_full=self.num_full,
+            theta=self.theta.to(device),
+            beta=self.beta.to(device),
+            beta0=self.beta0.to(device),
+        )
+
+
+def min_budget(in_features: int, out_features: int) -> int:
+    """The smallest budget a path model can live in: one full path per output plus the output
+    biases, ``n_L (n_0 + 1) + n_L``."""
+    return out_features * (in_features + 1) + out_features
+
+
+def check_budget(budget: int, in_features: int, out_features: int, *, label: str = "") -> int:
+    """``budget`` itself if it pays for one full path per output (:func:`min_budget`), else
+    the ValueError that says what to change. The one place this rule is checked: by
+    :func:`resolve_budget` before any training, and again by :func:`build_paths` and
+    :func:`glai.block.structural_widths` for callers that skip it.
+
+    ``label`` is appended to the number in the message (e.g. ``" (match)"``).
+    """
+    need = min_budget(in_features, out_features)
+    if budget < need:
+        raise ValueError(
+            f"budget {budget}{label} cannot hold one path per output (needs {in_features + 1} "
+            f"per path x {out_features} outputs + {out_features} output biases = {need}); "
+            f"raise the budget to at least {need}"
+        )
+    return budget
+
+
+def resolve_budget(
+    budget: int | str | None,
+    in_features: int,
+    hidden_features: int | Sequence[int],
+    out_features: int,
+) -> int | None:
+    """``"match"``: the parameter count of the MLP being replaced; an int: itself; None: no cap.
+
+    A budget that cannot pay for one path per output (:func:`check_budget`) is refused here,
+    before any training, rather than when the structure is frozen.
+    """
+    if budget is None:
+        return None
+    if budget == "match":
+        value = mlp_num_params(in_features, hidden_features, out_features)
+        return check_budget(value, in_features, out_features, label=" (match)")
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+        raise ValueError(f"budget must be 'match', None or a positive int, got {budget!r}")
+    return check_budget(budget, in_features, out_features)
 
 
 def path_model_num_params(
@@ -165,21 +225,21 @@ def kbest_paths(
         if layer < len(weights) - 1 and alive is not None:
             log_w = log_w.masked_fill(~alive[layer][:, None], -math.inf)
         cand = (log_w[:, :, None] + scores[None]).flatten(1)  # [n_l, n_{l-1} * K_{l-1}]
-        kk = min(k, cand.shape[1])
-        scores, idx = cand.topk(kk, dim=1)
+        kept = min(k, cand.shape[1])
+        scores, idx = cand.topk(kept, dim=1)
         backs.append(idx)
     # scores: [n_L, K]; walk back to recover the units of each chain.
-    n_out, kk = scores.shape
-    units = torch.empty(n_out, kk, len(weights) - 1, dtype=torch.long)
-    node = torch.arange(n_out)[:, None].expand(n_out, kk)
-    rank = torch.arange(kk)[None].expand(n_out, kk)
+    n_out, kept = scores.shape
+    units = torch.empty(n_out, kept, len(weights) - 1, dtype=torch.long)
+    node = torch.arange(n_out)[:, None].expand(n_out, kept)
+    rank = torch.arange(kept)[None].expand(n_out, kept)
     for layer in range(len(weights) - 1, 0, -1):
         k_prev = 1 if layer == 1 else backs[layer - 2].shape[1]
         flat = backs[layer - 1][node, rank]
         node, rank = flat // k_prev, flat % k_prev
         units[:, :, layer - 1] = node
     finite = torch.isfinite(scores)
-    output = torch.arange(n_out)[:, None].expand(n_out, kk)
+    output = torch.arange(n_out)[:, None].expand(n_out, kept)
     return units[finite], output[finite]
 
 
@@ -192,6 +252,9 @@ def _top_per_output(
         idx = (output == k).nonzero().flatten()
         keep.append(idx[score[idx].argsort(descending=True)[:quota]])
     return torch.cat(keep)
+
+
+Patterns = list[torch.Tensor]  # one BoolTensor [N_probe, n_l] per hidden layer
 
 
 @torch.no_grad()
@@ -220,91 +283,131 @@ def build_paths(
         raise ValueError("mlp must have at least one hidden layer to be frozen into paths")
     if prune_dead and probe_x is None:
         raise ValueError("prune_dead=True needs probe_x to tell which gates never open")
-    widths = mlp.hidden_features
-    n0, n_out = mlp.in_features, mlp.out_features
-    ref = mlp.linears[0].weight
-    device = ref.device
-    patterns = None
-    if probe_x is not None:
-        patterns = [p.cpu() for p in activation_patterns(mlp, probe_x.to(ref))]
+    if budget is not None:
+        check_budget(budget, mlp.in_features, mlp.out_features)
+    patterns = _probe_patterns(mlp, probe_x) if prune_dead else None
+    # Path selection runs on the CPU (index bookkeeping); the result moves back to the device.
+    device = mlp.linears[0].weight.device
     cpu_mlp = mlp if device.type == "cpu" else _cpu_copy(mlp)
+    bias_units, bias_output, bias_coef = _select_bias_paths(cpu_mlp, patterns, budget)
+    num_bias = bias_units.shape[0]
+    full_units, full_output = _select_full_paths(cpu_mlp, patterns, budget, num_bias)
+    paths = _initial_paths(cpu_mlp, full_units, full_output, bias_units, bias_output, bias_coef)
+    return paths.to(device)
 
-    def live(units: torch.Tensor) -> torch.Tensor:
-        if not prune_dead or patterns is None or units.shape[0] == 0:
-            return torch.ones(units.shape[0], dtype=torch.bool)
-        # In chunks: the gates of every candidate on the whole probe need not fit in memory.
-        return torch.cat([path_gates(patterns, u).any(dim=0) for u in units.split(_LIVE_CHUNK)])
 
-    # One full path per output must fit whatever else the budget pays for.
-    need = n_out * (n0 + 1) + n_out
-    room = None if budget is None else budget - need
-    if room is not None and room < 0:
-        raise ValueError(
-            f"budget {budget} cannot hold one path per output (needs {n0 + 1} per path x "
-            f"{n_out} outputs + {n_out} output biases = {need}); raise the budget or lower rho"
+def _probe_patterns(mlp: MLP, probe_x: torch.Tensor | None) -> Patterns | None:
+    """Activation patterns of ``mlp`` on the probe, on the CPU (None without a probe)."""
+    if probe_x is None:
+        return None
+    return [p.cpu() for p in activation_patterns(mlp, probe_x.to(mlp.linears[0].weight))]
+
+
+def _live(patterns: Patterns | None, units: torch.Tensor) -> torch.Tensor:
+    """BoolTensor ``[P]``: paths whose gate opens on at least one probe input (all of them
+    without patterns)."""
+    if patterns is None or units.shape[0] == 0:
+        return torch.ones(units.shape[0], dtype=torch.bool)
+    # In chunks: the gates of every candidate on the whole probe need not fit in memory.
+    return torch.cat([path_gates(patterns, u).any(dim=0) for u in units.split(_LIVE_CHUNK)])
+
+
+def _select_bias_paths(
+    mlp: MLP, patterns: Patterns | None, budget: int | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Partial-bias paths (depth >= 3), paid first: ``units, output`` and their constants
+    ``c_q b_s[j_s]``.
+
+    Every live chain starting at hidden layer ``s >= 2``; over budget, each output keeps its
+    largest ``|c_q b_s[j_s]|``, within ``BIAS_PATH_SHARE`` of the budget and never at the
+    cost of one full path per output.
+    """
+    widths, n_out = mlp.hidden_features, mlp.out_features
+    if len(widths) < 2:
+        empty = torch.empty(0, dtype=torch.long)
+        return (
+            empty.reshape(0, len(widths)),
+            empty,
+            torch.empty(0, dtype=mlp.linears[0].weight.dtype),
         )
+    chains = [_all_chains(widths, start, n_out) for start in range(1, len(widths))]
+    units = torch.cat([u for u, _ in chains])
+    output = torch.cat([o for _, o in chains])
+    live = _live(patterns, units)
+    units, output = units[live], output[live]
+    coef = path_coefficients(mlp, units, output) * _start_bias(mlp, units)
+    if budget is not None:
+        room = budget - min_budget(mlp.in_features, n_out)  # what one path per output leaves
+        cap = min(int(BIAS_PATH_SHARE * budget), room)
+        if units.shape[0] > cap:
+            keep = _top_per_output(coef.abs(), output, cap // n_out, n_out)
+            units, output, coef = units[keep], output[keep], coef[keep]
+    return units, output, coef
 
-    # Partial-bias paths, paid first.
-    bias_units, bias_output = [], []
-    for start in range(1, len(widths)):
-        u, o = _all_chains(widths, start, n_out)
-        bias_units.append(u)
-        bias_output.append(o)
-    if bias_units:
-        bu, bo = torch.cat(bias_units), torch.cat(bias_output)
-        keep = live(bu)
-        bu, bo = bu[keep], bo[keep]
-        b_coef = path_coefficients(cpu_mlp, bu, bo) * _start_bias(cpu_mlp, bu)
-        if budget is not None and room is not None:
-            cap = min(int(BIAS_PATH_SHARE * budget), room)  # never at the cost of full paths
-            if bu.shape[0] > cap:
-                sel = _top_per_output(b_coef.abs(), bo, cap // n_out, n_out)
-                bu, bo, b_coef = bu[sel], bo[sel], b_coef[sel]
+
+def _select_full_paths(
+    mlp: MLP, patterns: Patterns | None, budget: int | None, num_bias: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Full paths, grouped by output: every live candidate if they fit what the budget leaves
+    after ``num_bias`` partial-bias paths, else each output's ``quota`` largest path norms."""
+    widths, n0, n_out = mlp.hidden_features, mlp.in_features, mlp.out_features
+    quota = None if budget is None else (budget - n_out - num_bias) // (n0 + 1) // n_out
+    if quota is None or math.prod(widths) * n_out <= quota * n_out:
+        units, output = _all_chains(widths, 0, n_out)
+        live = _live(patterns, units)
+        units, output = units[live], output[live]
     else:
-        bu = torch.empty(0, len(widths), dtype=torch.long)
-        bo = torch.empty(0, dtype=torch.long)
-        b_coef = torch.empty(0, dtype=ref.dtype)
+        units, output = _kbest_live_paths(mlp, patterns, quota)
+        keep = _top_per_output(path_norms(mlp, units, output), output, quota, n_out)
+        units, output = units[keep], output[keep]
+    order = torch.argsort(output, stable=True)  # group paths by output for readability
+    return units[order], output[order]
 
-    # Full paths.
-    n_candidates = math.prod(widths) * n_out
-    quota = None if budget is None else (budget - n_out - bu.shape[0]) // (n0 + 1) // n_out
-    if quota is None or n_candidates <= quota * n_out:
-        fu, fo = _all_chains(widths, 0, n_out)
-        keep = live(fu)
-        fu, fo = fu[keep], fo[keep]
-    else:
-        alive = None
-        if prune_dead and patterns is not None:
-            alive = [p.any(dim=0) for p in patterns]
-        # Ask for more than the quota: a chain of live units may still never open as a whole
-        # on the probe. Widen the search until every output has its quota of live paths (or
-        # every chain was seen), so each output keeps its `quota` best live paths exactly.
-        n_chains = math.prod(widths)
-        k = min(2 * quota, n_chains)
-        while True:
-            fu, fo = kbest_paths(cpu_mlp, k, alive)
-            keep = live(fu)
-            fu, fo = fu[keep], fo[keep]
-            if k >= n_chains or bool((torch.bincount(fo, minlength=n_out) >= quota).all()):
-                break
-            k = min(2 * k, n_chains)
-        norms = path_norms(cpu_mlp, fu, fo)
-        sel = _top_per_output(norms, fo, quota, n_out)
-        fu, fo = fu[sel], fo[sel]
-    order = torch.argsort(fo, stable=True)  # group paths by output for readability
-    fu, fo = fu[order], fo[order]
 
-    coef = path_coefficients(cpu_mlp, fu, fo)
-    first = cpu_mlp.linears[0]
-    theta = coef[:, None] * first.weight.detach()[fu[:, 0]]
-    beta = torch.cat([coef * first.bias.detach()[fu[:, 0]], b_coef])
+def _kbest_live_paths(
+    mlp: MLP, patterns: Patterns | None, quota: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Live paths among the k best path norms per output, k widened until every output has
+    ``quota`` of them (or every chain was seen).
+
+    A chain of live units may still never open as a whole on the probe, so asking for exactly
+    ``quota`` could leave an output short; widening keeps each output's ``quota`` best live
+    paths exactly.
+    """
+    alive = None if patterns is None else [p.any(dim=0) for p in patterns]
+    n_chains = math.prod(mlp.hidden_features)
+    k = min(2 * quota, n_chains)
+    while True:
+        units, output = kbest_paths(mlp, k, alive)
+        live = _live(patterns, units)
+        units, output = units[live], output[live]
+        per_output = torch.bincount(output, minlength=mlp.out_features)
+        if k >= n_chains or bool((per_output >= quota).all()):
+            return units, output
+        k = min(2 * k, n_chains)
+
+
+def _initial_paths(
+    mlp: MLP,
+    full_units: torch.Tensor,
+    full_output: torch.Tensor,
+    bias_units: torch.Tensor,
+    bias_output: torch.Tensor,
+    bias_coef: torch.Tensor,
+) -> PathSet:
+    """``theta_p = c_p W_1[j_1]``, ``beta_p = c_p b_1[j_1]``, ``beta_q = c_q b_s[j_s]``,
+    ``beta0 = b_L``; full paths first."""
+    coef = path_coefficients(mlp, full_units, full_output)
+    first = mlp.linears[0]
+    theta = coef[:, None] * first.weight.detach()[full_units[:, 0]]
+    beta = torch.cat([coef * first.bias.detach()[full_units[:, 0]], bias_coef])
     return PathSet(
-        units=torch.cat([fu, bu]).to(device),
-        output=torch.cat([fo, bo]).to(device),
-        num_full=fu.shape[0],
-        theta=theta.to(device),
-        beta=beta.to(device),
-        beta0=cpu_mlp.linears[-1].bias.detach().clone().to(device),
+        units=torch.cat([full_units, bias_units]),
+        output=torch.cat([full_output, bias_output]),
+        num_full=full_units.shape[0],
+        theta=theta,
+        beta=beta,
+        beta0=mlp.linears[-1].bias.detach().clone(),
     )
 
 
