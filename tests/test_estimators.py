@@ -308,3 +308,23 @@ def test_fit_on_cuda(cls: type) -> None:
     assert next(clf.model_.parameters()).device.type == "cuda"
     assert clf.score(X, y) > 0.8
     assert clf.predict_proba(X).shape == (300, 3)
+
+
+def test_defaults_are_declared_once() -> None:
+    # The signatures read HEAD_DEFAULTS / GLAI_DEFAULTS, and the loop's come from TrainConfig.
+    from dataclasses import fields
+
+    from glai.estimators import GLAI_DEFAULTS, HEAD_DEFAULTS
+    from glai.training import TrainConfig
+
+    loop = {f.name: f.default for f in fields(TrainConfig)}
+    for name, config_name in [
+        ("optimizer", "optimizer"), ("learning_rate", "lr"), ("weight_decay", "weight_decay"),
+        ("batch_size", "batch_size"), ("max_epochs", "max_epochs"), ("patience", "patience"),
+    ]:  # fmt: skip
+        assert HEAD_DEFAULTS[name] == loop[config_name]
+    assert GLAI_DEFAULTS["quant_optimizer"] == loop["optimizer"]
+    for cls in (MLPHeadClassifier, MLPHeadRegressor):
+        assert cls().get_params() == HEAD_DEFAULTS
+    for cls in (GLAIClassifier, GLAIRegressor):
+        assert cls().get_params() == {**HEAD_DEFAULTS, **GLAI_DEFAULTS}

@@ -27,9 +27,52 @@ from glai.block import GLAI
 from glai.mlp import MLP
 from glai.solvers import ITERATIVE_KINDS, solver_names
 from glai.structure import StopRule, StructureMonitor
-from glai.training import History, TrainConfig, fit_glai, fit_mlp, predict_batched, resolve_device
+from glai.training import (
+    History,
+    LossFn,
+    ScoreFn,
+    TrainConfig,
+    fit_glai,
+    fit_mlp,
+    predict_batched,
+    resolve_device,
+)
 
-__all__ = ["GLAIClassifier", "GLAIRegressor", "MLPHeadClassifier", "MLPHeadRegressor"]
+__all__ = [
+    "GLAIClassifier",
+    "GLAIRegressor",
+    "MLPHeadClassifier",
+    "MLPHeadRegressor",
+    "HEAD_DEFAULTS",
+    "GLAI_DEFAULTS",
+]
+
+# Defaults, declared once. The loop's hyper-parameters default to TrainConfig's; scikit-learn
+# needs every argument spelled out in __init__, so the signatures read their values from here.
+_LOOP = TrainConfig()
+HEAD_DEFAULTS: dict[str, Any] = {
+    "hidden_layer_sizes": (256,),
+    "optimizer": _LOOP.optimizer,
+    "learning_rate": _LOOP.lr,
+    "weight_decay": _LOOP.weight_decay,
+    "batch_size": _LOOP.batch_size,
+    "max_epochs": _LOOP.max_epochs,
+    "patience": _LOOP.patience,
+    "validation_fraction": 0.1,
+    "device": "cpu",
+    "random_state": None,
+    "verbose": False,
+}
+GLAI_DEFAULTS: dict[str, Any] = {
+    "rho": "auto",
+    "budget": "match",
+    "structure_rule": "relative",
+    "probe_size": 2048,
+    "quant_optimizer": _LOOP.optimizer,
+    "quant_learning_rate": None,  # learning_rate / 3
+    "prune_dead": True,
+}
+_H, _G = HEAD_DEFAULTS, GLAI_DEFAULTS
 
 
 def _accuracy(out: torch.Tensor, y: torch.Tensor) -> float:
@@ -51,9 +94,14 @@ def _squared_error(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 class _Head(BaseEstimator):
-    """Shared fit logic. Subclasses set ``_is_classifier`` and implement ``_fit_model``."""
+    """Shared fit logic.
 
-    _is_classifier: bool
+    What classifiers and regressors do differently lives in :class:`_ClassifierHead` and
+    :class:`_RegressorHead` (targets, losses, output count); the model lives in
+    :class:`_MLPMixin` and :class:`_GLAIMixin` (``_fit_model``).
+    """
+
+    _target_dtype: torch.dtype  # of the encoded targets the loop trains on
     _parameter_constraints: dict[str, list[Any]] = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         # Networks train with a gradient solver; a path model may also be solved in closed form.
@@ -71,18 +119,18 @@ class _Head(BaseEstimator):
 
     def __init__(
         self,
-        hidden_layer_sizes: int | Sequence[int] = (256,),
+        hidden_layer_sizes: int | Sequence[int] = _H["hidden_layer_sizes"],
         *,
-        optimizer: str = "adam",
-        learning_rate: float = 1e-3,
-        weight_decay: float = 0.0,
-        batch_size: int = 256,
-        max_epochs: int = 200,
-        patience: int | None = 10,
-        validation_fraction: float = 0.1,
-        device: str | torch.device = "cpu",
-        random_state: int | np.random.RandomState | None = None,
-        verbose: bool = False,
+        optimizer: str = _H["optimizer"],
+        learning_rate: float = _H["learning_rate"],
+        weight_decay: float = _H["weight_decay"],
+        batch_size: int = _H["batch_size"],
+        max_epochs: int = _H["max_epochs"],
+        patience: int | None = _H["patience"],
+        validation_fraction: float = _H["validation_fraction"],
+        device: str | torch.device = _H["device"],
+        random_state: int | np.random.RandomState | None = _H["random_state"],
+        verbose: bool = _H["verbose"],
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.optimizer = optimizer
@@ -96,30 +144,28 @@ class _Head(BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    # -- fitting -------------------------------------------------------------------------
+    # What the classifier and regressor heads define:
 
-    def _prepare_y(self, y: np.ndarray, fitting: bool) -> np.ndarray:
-        if self._is_classifier:
-            if fitting:
-                check_classification_targets(y)
-                self.classes_, encoded = np.unique(y, return_inverse=True)
-                if len(self.classes_) < 2:
-                    raise ValueError(
-                        f"y has only one class ({self.classes_[0]!r}): a classifier needs "
-                        "samples of at least 2 classes"
-                    )
-                return encoded.astype(np.int64)
-            unknown = np.setdiff1d(np.unique(y), self.classes_)
-            if len(unknown):
-                raise ValueError(f"y_val has labels not seen in y: {unknown[:10].tolist()}")
-            return np.searchsorted(self.classes_, y).astype(np.int64)
-        y = np.asarray(y, dtype=np.float64)
-        y2 = y.reshape(len(y), -1)
-        if fitting:
-            self._y_mean = y2.mean(axis=0)
-            self._y_scale = y2.std(axis=0)
-            self._y_scale[self._y_scale == 0] = 1.0
-        return ((y2 - self._y_mean) / self._y_scale).astype(np.float32)
+    def _validate_training_data(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Validated ``X [n, n_features]`` and ``y``; sets ``n_features_in_``."""
+        raise NotImplementedError
+
+    def _encode_targets(self, y: Any, fitting: bool) -> np.ndarray:
+        """What the loop trains against; ``fitting``: learn the encoding from ``y``."""
+        raise NotImplementedError
+
+    def _n_outputs(self, target: np.ndarray) -> int:
+        raise NotImplementedError
+
+    def _losses(self) -> tuple[LossFn, ScoreFn]:
+        """Per-sample loss and validation score (higher is better)."""
+        raise NotImplementedError
+
+    def _stratify(self, target: np.ndarray, n_val: int) -> np.ndarray | None:
+        """Labels to stratify the validation split by (None: a plain random split)."""
+        return None
+
+    # -- fitting -------------------------------------------------------------------------
 
     def fit(
         self,
@@ -136,19 +182,13 @@ class _Head(BaseEstimator):
         fraction is 0 or the data are too few to split).
         """
         self._validate_params()
-        X, y = validate_data(
-            self, X, y, dtype=[np.float32, np.float64], multi_output=not self._is_classifier,
-            y_numeric=not self._is_classifier,
-        )  # fmt: skip
+        X, y = self._validate_training_data(X, y)
         if (X_val is None) != (y_val is None):
             raise ValueError("X_val and y_val must be given together")
         sw = None if sample_weight is None else _check_sample_weight(
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
         )  # fmt: skip
-        if not self._is_classifier and np.asarray(y).ndim == 2 and y.shape[1] == 1:
-            y = y.ravel()
-        self._y_ndim = np.asarray(y).ndim
-        target = self._prepare_y(y, fitting=True)
+        target = self._encode_targets(y, fitting=True)
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         train_idx = np.arange(len(X))
@@ -160,7 +200,7 @@ class _Head(BaseEstimator):
             y_val = np.asarray(y_val)
             if len(y_val) != len(X_val):
                 raise ValueError(f"X_val has {len(X_val)} samples but y_val has {len(y_val)}")
-            Xv, yv = X_val, self._prepare_y(y_val, fitting=False)
+            Xv, yv = X_val, self._encode_targets(y_val, fitting=False)
         else:
             Xv, yv, train_idx = self._split(X, target, seed)
         device = resolve_device(self.device)
@@ -168,13 +208,13 @@ class _Head(BaseEstimator):
         def tensor(a: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
             return torch.as_tensor(np.ascontiguousarray(a)).to(device=device, dtype=dtype)
 
-        ydtype = torch.long if self._is_classifier else torch.float32
+        ydtype = self._target_dtype
         data = (
             tensor(X[train_idx]), tensor(target[train_idx], ydtype),
             tensor(Xv), tensor(yv, ydtype),
         )  # fmt: skip
         weight = None if sw is None else tensor(sw[train_idx])
-        n_out = len(self.classes_) if self._is_classifier else target.shape[1]
+        n_out = self._n_outputs(target)
         generator = torch.Generator().manual_seed(seed)
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)
@@ -200,18 +240,9 @@ class _Head(BaseEstimator):
         n_val = int(round(self.validation_fraction * n))
         if n_val < 1 or n - n_val < 1:
             return X, target, idx
-        stratify = None
-        if self._is_classifier:
-            counts = np.bincount(target)
-            if counts.min() >= 2 and n_val >= len(counts) and n - n_val >= len(counts):
-                stratify = target
+        stratify = self._stratify(target, n_val)
         tr, va = train_test_split(idx, test_size=n_val, random_state=seed, stratify=stratify)
         return X[va], target[va], np.sort(tr)
-
-    def _losses(self) -> tuple[Any, Any]:
-        if self._is_classifier:
-            return _cross_entropy, _accuracy
-        return _squared_error, _r2
 
     def _config(self, lr: float | None = None, optimizer: str | None = None) -> TrainConfig:
         return TrainConfig(
@@ -250,7 +281,41 @@ class _Head(BaseEstimator):
 
 
 class _ClassifierHead(ClassifierMixin, _Head):
-    _is_classifier = True
+    """Labels encoded as ``0 .. n_classes - 1``; cross-entropy on logits, accuracy."""
+
+    _target_dtype = torch.long
+
+    def _validate_training_data(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+        return validate_data(self, X, y, dtype=[np.float32, np.float64])
+
+    def _encode_targets(self, y: Any, fitting: bool) -> np.ndarray:
+        if fitting:
+            check_classification_targets(y)
+            self.classes_, encoded = np.unique(y, return_inverse=True)
+            if len(self.classes_) < 2:
+                raise ValueError(
+                    f"y has only one class ({self.classes_[0]!r}): a classifier needs "
+                    "samples of at least 2 classes"
+                )
+            return encoded.astype(np.int64)
+        unknown = np.setdiff1d(np.unique(y), self.classes_)
+        if len(unknown):
+            raise ValueError(f"y_val has labels not seen in y: {unknown[:10].tolist()}")
+        return np.searchsorted(self.classes_, y).astype(np.int64)
+
+    def _n_outputs(self, target: np.ndarray) -> int:
+        return len(self.classes_)
+
+    def _losses(self) -> tuple[LossFn, ScoreFn]:
+        return _cross_entropy, _accuracy
+
+    def _stratify(self, target: np.ndarray, n_val: int) -> np.ndarray | None:
+        # Stratify only when every class can appear on both sides of the split.
+        counts = np.bincount(target)
+        n_classes, n_train = len(counts), len(target) - n_val
+        if counts.min() >= 2 and n_val >= n_classes and n_train >= n_classes:
+            return target
+        return None
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities ``[n_samples, n_classes]`` (softmax of the logits)."""
@@ -263,7 +328,33 @@ class _ClassifierHead(ClassifierMixin, _Head):
 
 
 class _RegressorHead(RegressorMixin, _Head):
-    _is_classifier = False
+    """Targets standardised per column (``(y - mean) / std``); squared error, R^2."""
+
+    _target_dtype = torch.float32
+
+    def _validate_training_data(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+        X, y = validate_data(
+            self, X, y, dtype=[np.float32, np.float64], multi_output=True, y_numeric=True
+        )
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y.ravel()
+        self._y_ndim = y.ndim  # predictions come back in the shape y had
+        return X, y
+
+    def _encode_targets(self, y: Any, fitting: bool) -> np.ndarray:
+        y = np.asarray(y, dtype=np.float64)
+        y2 = y.reshape(len(y), -1)
+        if fitting:
+            self._y_mean = y2.mean(axis=0)
+            self._y_scale = y2.std(axis=0)
+            self._y_scale[self._y_scale == 0] = 1.0
+        return ((y2 - self._y_mean) / self._y_scale).astype(np.float32)
+
+    def _n_outputs(self, target: np.ndarray) -> int:
+        return target.shape[1]
+
+    def _losses(self) -> tuple[LossFn, ScoreFn]:
+        return _squared_error, _r2
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
         tags = super().__sklearn_tags__()
@@ -314,25 +405,25 @@ class _GLAIMixin(_Head):
 
     def __init__(
         self,
-        hidden_layer_sizes: int | Sequence[int] = (256,),
+        hidden_layer_sizes: int | Sequence[int] = _H["hidden_layer_sizes"],
         *,
-        rho: float | str = "auto",
-        budget: int | str | None = "match",
-        structure_rule: str | StopRule = "relative",
-        probe_size: int = 2048,
-        quant_optimizer: str = "adam",
-        quant_learning_rate: float | None = None,
-        prune_dead: bool = True,
-        optimizer: str = "adam",
-        learning_rate: float = 1e-3,
-        weight_decay: float = 0.0,
-        batch_size: int = 256,
-        max_epochs: int = 200,
-        patience: int | None = 10,
-        validation_fraction: float = 0.1,
-        device: str | torch.device = "cpu",
-        random_state: int | np.random.RandomState | None = None,
-        verbose: bool = False,
+        rho: float | str = _G["rho"],
+        budget: int | str | None = _G["budget"],
+        structure_rule: str | StopRule = _G["structure_rule"],
+        probe_size: int = _G["probe_size"],
+        quant_optimizer: str = _G["quant_optimizer"],
+        quant_learning_rate: float | None = _G["quant_learning_rate"],
+        prune_dead: bool = _G["prune_dead"],
+        optimizer: str = _H["optimizer"],
+        learning_rate: float = _H["learning_rate"],
+        weight_decay: float = _H["weight_decay"],
+        batch_size: int = _H["batch_size"],
+        max_epochs: int = _H["max_epochs"],
+        patience: int | None = _H["patience"],
+        validation_fraction: float = _H["validation_fraction"],
+        device: str | torch.device = _H["device"],
+        random_state: int | np.random.RandomState | None = _H["random_state"],
+        verbose: bool = _H["verbose"],
     ) -> None:
         super().__init__(
             hidden_layer_sizes, optimizer=optimizer, learning_rate=learning_rate,
