@@ -12,7 +12,7 @@ from safetensors.torch import save_file
 
 import glai
 from glai import GLAI, load_glai, save_glai
-from glai.io import FORMAT_VERSION
+from glai.io import FORMAT_VERSION, _digest
 
 
 def _block(phase: str, **kwargs: object) -> tuple[GLAI, torch.Tensor]:
@@ -61,7 +61,7 @@ def test_the_file_holds_the_config(tmp_path: Path) -> None:
     save_glai(block, path)
     with safe_open(str(path), framework="pt") as f:
         config = json.loads(f.metadata()["glai_config"])
-    assert config["format_version"] == FORMAT_VERSION == 1
+    assert config["format_version"] == FORMAT_VERSION == 2
     assert config["in_features"] == 6 and config["hidden_features"] == [10, 8]
     assert config["out_features"] == 3 and config["phase"] == "quantitative"
     assert config["budget"] == block.budget and config["rho"] == block.rho
@@ -105,8 +105,37 @@ def test_corrupt_bytes_in_the_tensor_data(tmp_path: Path) -> None:
     data = bytearray(path.read_bytes())
     data[-3] ^= 0x40
     path.write_bytes(bytes(data))
-    with pytest.raises(ValueError, match=r"block\.safetensors: the tensor data do not match"):
+    with pytest.raises(ValueError, match=r"block\.safetensors: the config and tensor data do not"):
         load_glai(path)
+
+
+def test_one_changed_digit_of_the_config_is_refused(tmp_path: Path) -> None:
+    # The budget decides which paths a later freeze keeps: a changed digit must not load.
+    path = tmp_path / "block.safetensors"
+    block, _ = _block("structural")
+    save_glai(block, path)
+    data = path.read_bytes()
+    old = f'budget\\": {block.budget},'.encode()  # the config is a JSON string in the header
+    new = f'budget\\": {block.budget + 1},'.encode()
+    assert data.count(old) == 1 and len(old) == len(new)  # same length: the header stays valid
+    path.write_bytes(data.replace(old, new))
+    with pytest.raises(ValueError, match=r"block\.safetensors: the config and tensor data do not"):
+        load_glai(path)
+
+
+def test_a_version_1_file_still_loads(tmp_path: Path) -> None:
+    # Version 1 files digested the tensors only.
+    block, x = _block("quantitative")
+    path = tmp_path / "block.safetensors"
+    save_glai(block, path)
+    with safe_open(str(path), framework="pt") as f:
+        metadata = dict(f.metadata())
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    config = json.loads(metadata["glai_config"])
+    config["format_version"] = 1
+    metadata = {"glai_config": json.dumps(config), "glai_sha256": _digest(tensors, None)}
+    save_file(tensors, str(path), metadata=metadata)
+    assert torch.equal(load_glai(path)(x), block(x))
 
 
 def test_garbage(tmp_path: Path) -> None:
@@ -123,10 +152,12 @@ def _rewrite_config(path: Path, change: dict) -> None:
     config = json.loads(metadata["glai_config"])
     config.update(change)
     metadata["glai_config"] = json.dumps(config)
+    # A consistent file (checksum recomputed), so that what is tested is the config itself.
+    metadata["glai_sha256"] = _digest(tensors, metadata["glai_config"])
     save_file(tensors, str(path), metadata=metadata)
 
 
-@pytest.mark.parametrize("version", [2, 0, None, "1", True])
+@pytest.mark.parametrize("version", [3, 0, None, "1", True])
 def test_an_unknown_format_version(version: object, tmp_path: Path) -> None:
     path = _saved(tmp_path)
     _rewrite_config(path, {"format_version": version})

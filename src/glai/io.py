@@ -3,12 +3,14 @@
 The file holds the block's ``state_dict`` and two metadata entries:
 
 * ``glai_config``: JSON with what :func:`load_glai` needs to rebuild the block before loading
-  the tensors: ``format_version`` (1), ``in_features``, ``hidden_features``,
+  the tensors: ``format_version`` (2), ``in_features``, ``hidden_features``,
   ``out_features``, ``rho``, ``budget`` (both as resolved by the block), ``prune_dead``,
   ``phase``, ``structural_features`` and ``glai_version``;
-* ``glai_sha256``: a digest of every tensor's name, dtype, shape and bytes. safetensors checks
-  the layout of a file but not its contents, so without it a flipped byte would load as a
-  silently wrong model.
+* ``glai_sha256``: a digest of the config text and of every tensor's name, dtype, shape and
+  bytes. safetensors checks the layout of a file but not its contents, so without it a flipped
+  byte would load as a silently wrong model; a changed digit of ``budget`` in the config would
+  load too, and freeze later to another model. (Format version 1 digested the tensors only;
+  such files still load.)
 
 A file that is missing, truncated, corrupt or of an unknown format version raises a
 ``ValueError`` that names the path and what is wrong.
@@ -30,7 +32,8 @@ from glai.block import GLAI
 
 __all__ = ["FORMAT_VERSION", "save_glai", "load_glai"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+_READABLE_VERSIONS = (1, 2)  # 1: the digest covers the tensors only
 _CONFIG_KEY = "glai_config"
 _DIGEST_KEY = "glai_sha256"
 _REQUIRED: dict[str, type | tuple[type, ...]] = {
@@ -45,8 +48,11 @@ _REQUIRED: dict[str, type | tuple[type, ...]] = {
 }
 
 
-def _digest(tensors: dict[str, torch.Tensor]) -> str:
+def _digest(tensors: dict[str, torch.Tensor], config_text: str | None) -> str:
+    """sha256 of ``config_text`` (None: format version 1, tensors only) and the tensors."""
     h = hashlib.sha256()
+    if config_text is not None:
+        h.update(f"config|{len(config_text)}|{config_text}|".encode())
     for name in sorted(tensors):
         t = tensors[name].detach().cpu().contiguous()
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
@@ -71,7 +77,8 @@ def save_glai(model: GLAI, path: str | os.PathLike[str]) -> None:
         "structural_features": list(model.structural_features),
         "glai_version": __version__,
     }
-    metadata = {_CONFIG_KEY: json.dumps(config), _DIGEST_KEY: _digest(tensors)}
+    text = json.dumps(config)
+    metadata = {_CONFIG_KEY: text, _DIGEST_KEY: _digest(tensors, text)}
     save_file(tensors, os.fspath(path), metadata=metadata)
 
 
@@ -85,10 +92,11 @@ def _read_config(name: str, metadata: dict[str, str]) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise ValueError(f"{name}: the GLAI config is not a JSON object")
     version = config.get("format_version")
-    if isinstance(version, bool) or version != FORMAT_VERSION:
+    if isinstance(version, bool) or version not in _READABLE_VERSIONS:
         raise ValueError(
             f"{name}: GLAI file format version {version!r} is not supported (this glai reads "
-            f"version {FORMAT_VERSION}); save it again with a matching glai"
+            f"versions {', '.join(map(str, _READABLE_VERSIONS))}); save it again with a "
+            "matching glai"
         )
     for key, kind in _REQUIRED.items():
         if key not in config:
@@ -116,8 +124,10 @@ def load_glai(path: str | os.PathLike[str], map_location: str | torch.device = "
     except (OSError, SafetensorError) as e:
         raise ValueError(f"{name} is not a readable safetensors file: {e}") from e
     config = _read_config(name, metadata)
-    if metadata.get(_DIGEST_KEY) != _digest(tensors):
-        raise ValueError(f"{name}: the tensor data do not match their checksum (corrupt file)")
+    covered = metadata[_CONFIG_KEY] if config["format_version"] >= 2 else None
+    if metadata.get(_DIGEST_KEY) != _digest(tensors, covered):
+        what = "the config and tensor data" if covered is not None else "the tensor data"
+        raise ValueError(f"{name}: {what} do not match their checksum (corrupt file)")
     floats = [t.dtype for t in tensors.values() if t.is_floating_point()]
     try:
         model = GLAI(
