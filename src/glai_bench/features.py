@@ -4,6 +4,8 @@ Extracting features of a data set through a frozen backbone takes minutes on a C
 MLP head on top of them takes seconds. The cache makes the second run of `glai bench` cost only
 the heads. A file is named ``{name}-{sha256(key)[:16]}.npy``, so changing any key field
 (backbone, resolution, subset, package versions) writes a new file instead of reusing a stale one.
+Beside it, ``{name}-{digest}.json`` holds the key (for a human) and the sha256 of the array's
+dtype, shape and bytes, checked on every read: a flipped byte is recomputed, not returned.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import IO
 import numpy as np
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_SIDECAR_FORMAT = 2  # 1 (no "cache_format" field): the key alone, no checksum
 
 
 def default_cache_dir() -> Path:
@@ -35,6 +38,13 @@ def array_digest(a: np.ndarray) -> str:
     h = hashlib.sha256(f"{a.dtype.str}{a.shape}".encode())
     h.update(a.tobytes())
     return h.hexdigest()[:16]
+
+
+def _content_sha256(a: np.ndarray) -> str:
+    a = np.ascontiguousarray(a)
+    h = hashlib.sha256(f"{a.dtype.str}{a.shape}".encode())
+    h.update(a.tobytes())
+    return h.hexdigest()
 
 
 def key_digest(key: dict[str, object]) -> str:
@@ -74,6 +84,31 @@ def _matches(array: np.ndarray, shape: tuple[int | None, ...] | None) -> bool:
     )
 
 
+def _recorded_sha256(sidecar: Path) -> str | None:
+    """The checksum written beside a cached array; None if none was ever written.
+
+    Raises ValueError when the sidecar exists but cannot be read.
+    """
+    if not sidecar.exists():
+        return None
+    try:
+        content = json.loads(sidecar.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"unreadable sidecar {sidecar.name} ({err})") from err
+    if not isinstance(content, dict) or content.get("cache_format") != _SIDECAR_FORMAT:
+        return None  # written by a glai that kept no checksum
+    digest = content.get("sha256")
+    if not isinstance(digest, str):
+        raise ValueError(f"sidecar {sidecar.name} has no valid sha256")
+    return digest
+
+
+def _write_sidecar(sidecar: Path, key: dict[str, object], digest: str) -> None:
+    content = {"cache_format": _SIDECAR_FORMAT, "sha256": digest, "key": key}
+    text = json.dumps(content, sort_keys=True, indent=1).encode()
+    _atomic_write(sidecar, lambda f: f.write(text))
+
+
 def cached_features(
     name: str,
     key: dict[str, object],
@@ -83,9 +118,12 @@ def cached_features(
 ) -> np.ndarray:
     """Return ``compute()``, from ``cache_dir/{name}-{key_digest(key)}.npy`` when it is there.
 
-    A cache file that cannot be read or whose shape disagrees with ``shape`` is treated as a
-    miss: a RuntimeWarning names it and the features are recomputed and rewritten. The key is
-    also written beside the array as ``.json`` so a human can tell what a file holds.
+    A cache file that cannot be read, whose contents do not match the checksum in its ``.json``
+    sidecar, or whose shape disagrees with ``shape`` is treated as a miss: a RuntimeWarning
+    names it and the features are recomputed and rewritten. The sidecar also holds the key, so
+    a human can tell what a file holds. (choice) An array cached before sidecars held a
+    checksum is trusted once and its checksum recorded: recomputing every old cache would cost
+    minutes of backbone time per data set.
 
     Args:
         name: readable file-name prefix, e.g. "fashion-mnist-train-effnet32".
@@ -98,12 +136,21 @@ def cached_features(
         raise ValueError(f"cache name {name!r} must be letters, digits, '.', '_' or '-'")
     folder = default_cache_dir() if cache_dir is None else Path(cache_dir)
     path = folder / f"{name}-{key_digest(key)}.npy"
+    sidecar = path.with_suffix(".json")
     if path.exists():
         try:
             cached = np.load(path, allow_pickle=False)
-            if _matches(cached, shape):
-                return cached
-            problem = f"shape {cached.shape} is not {shape}"
+            if not _matches(cached, shape):
+                problem = f"shape {cached.shape} is not {shape}"
+            else:
+                recorded = _recorded_sha256(sidecar)
+                actual = _content_sha256(cached)
+                if recorded is None:
+                    _write_sidecar(sidecar, key, actual)
+                    return cached
+                if recorded == actual:
+                    return cached
+                problem = "contents do not match the checksum in its sidecar (corrupt)"
         except (OSError, ValueError, EOFError) as err:
             problem = f"unreadable ({err})"
         warnings.warn(f"feature cache {path}: {problem}; recomputing", RuntimeWarning, stacklevel=2)
@@ -111,7 +158,8 @@ def cached_features(
     if not _matches(features, shape):
         raise ValueError(f"compute() returned shape {features.shape}, expected {shape}")
     folder.mkdir(parents=True, exist_ok=True)
+    # The sidecar first: a crash in between leaves a checksum that the old array fails (a miss),
+    # never a new array trusted without one.
+    _write_sidecar(sidecar, key, _content_sha256(features))
     _atomic_write(path, lambda f: np.save(f, features, allow_pickle=False))
-    text = json.dumps(key, sort_keys=True, indent=1).encode()
-    _atomic_write(path.with_suffix(".json"), lambda f: f.write(text))
     return features

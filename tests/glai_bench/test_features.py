@@ -49,7 +49,8 @@ def test_miss_computes_then_hit_reads(tmp_path: Path, compute: Counter) -> None:
     assert second.dtype == np.float32
     path = only_file(tmp_path)
     assert path.name == f"feats-{key_digest(KEY)}.npy"
-    assert json.loads(path.with_suffix(".json").read_text()) == KEY
+    sidecar = json.loads(path.with_suffix(".json").read_text())
+    assert sidecar["key"] == KEY and len(sidecar["sha256"]) == 64
     assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*"))
 
 
@@ -81,6 +82,52 @@ def test_corrupt_file_recomputes_with_warning(
     assert compute.calls == 2
     np.testing.assert_array_equal(again, compute.value)
     np.testing.assert_array_equal(np.load(only_file(tmp_path)), compute.value)  # repaired
+
+
+def test_a_flipped_byte_in_the_cached_array_recomputes_with_warning(
+    tmp_path: Path, compute: Counter
+) -> None:
+    cached_features("feats", KEY, compute, cache_dir=tmp_path)
+    path = only_file(tmp_path)
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0x01  # a readable file of the right shape, one value slightly off
+    path.write_bytes(bytes(data))
+    assert np.load(path).shape == compute.value.shape
+    with pytest.warns(RuntimeWarning, match="do not match the checksum.*recomputing"):
+        again = cached_features("feats", KEY, compute, cache_dir=tmp_path)
+    assert compute.calls == 2
+    np.testing.assert_array_equal(again, compute.value)
+    np.testing.assert_array_equal(np.load(path), compute.value)  # repaired
+    cached_features("feats", KEY, compute, cache_dir=tmp_path)
+    assert compute.calls == 2
+
+
+def test_a_cache_written_without_a_checksum_is_adopted_once(
+    tmp_path: Path, compute: Counter
+) -> None:
+    cached_features("feats", KEY, compute, cache_dir=tmp_path)
+    sidecar = only_file(tmp_path).with_suffix(".json")
+    sidecar.write_text(json.dumps(KEY))  # the format of earlier glai versions: the key alone
+    np.testing.assert_array_equal(
+        cached_features("feats", KEY, compute, cache_dir=tmp_path), compute.value
+    )
+    assert compute.calls == 1
+    assert json.loads(sidecar.read_text())["key"] == KEY  # the checksum is recorded now
+    path = only_file(tmp_path)
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.warns(RuntimeWarning, match="checksum"):
+        cached_features("feats", KEY, compute, cache_dir=tmp_path)
+    assert compute.calls == 2
+
+
+def test_an_unreadable_sidecar_recomputes_with_warning(tmp_path: Path, compute: Counter) -> None:
+    cached_features("feats", KEY, compute, cache_dir=tmp_path)
+    only_file(tmp_path).with_suffix(".json").write_bytes(b"\xff{not json")
+    with pytest.warns(RuntimeWarning, match="unreadable sidecar"):
+        cached_features("feats", KEY, compute, cache_dir=tmp_path)
+    assert compute.calls == 2
 
 
 def test_wrong_shape_recomputes_with_warning(tmp_path: Path, compute: Counter) -> None:
