@@ -7,6 +7,7 @@ import torch
 
 from glai.block import GLAI, StructureNotFrozenError, resolve_budget, structural_widths
 from glai.mlp import MLP, mlp_num_params
+from glai.path_model import freeze
 
 
 def _trainable(module: torch.nn.Module) -> int:
@@ -255,3 +256,50 @@ def test_a_budget_too_small_for_one_path_per_output_is_refused_before_training(
     block.freeze_structure(torch.randn(50, 4))
     assert _trainable(block) <= 18
     assert torch.isfinite(block(torch.randn(2, 4))).all()
+
+
+# -- loading a state: check first, then swap -------------------------------------------------
+
+
+def test_a_failed_load_leaves_the_block_as_it_was() -> None:
+    x = torch.randn(30, 4)
+    block = _perturbed(GLAI(4, 8, 3, rho=1, budget=None).freeze_structure(x))
+    before = block(x).clone()
+    other = GLAI(4, 6, 3, rho=1, budget=None).freeze_structure(x)  # another gating width
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        block.load_state_dict(other.state_dict())
+    assert block.phase == "quantitative"
+    assert torch.equal(block(x), before)
+    structural = GLAI(4, 6, 3, rho=1, budget=None)
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        block.load_state_dict(structural.state_dict())
+    assert block.phase == "quantitative" and torch.equal(block(x), before)
+
+
+def test_a_partial_state_with_strict_false_loads_what_it_holds() -> None:
+    x = torch.randn(30, 4)
+    block = _perturbed(GLAI(4, 8, 3, rho=1, budget=None).freeze_structure(x))
+    assert block.path_model is not None
+    theta = block.path_model.theta.detach() + 1.0
+    result = block.load_state_dict({"path_model.theta": theta}, strict=False)
+    assert torch.equal(block.path_model.theta, theta)
+    assert "path_model.beta" in result.missing_keys
+    beta0 = torch.full((3,), 0.5)
+    block.load_state_dict({"path_model.beta0": beta0}, strict=False)
+    assert torch.equal(block.path_model.beta0, beta0)
+    assert torch.equal(block.path_model.theta, theta)
+
+
+# -- an empty probe ------------------------------------------------------------------------
+
+
+def test_freezing_on_an_empty_probe_is_refused() -> None:
+    block = GLAI(4, 8, 3, rho=1, budget=None)
+    with pytest.raises(ValueError, match="probe_x has no rows"):
+        block.freeze_structure(torch.empty(0, 4))
+    assert block.phase == "structural"
+    with pytest.raises(ValueError, match="probe_x has no rows"):
+        freeze(block.structure, torch.empty(0, 4))  # type: ignore[arg-type]
+    # Without pruning the probe is not read, empty or not.
+    unpruned = GLAI(4, 8, 3, rho=1, budget=None, prune_dead=False)
+    assert unpruned.freeze_structure(torch.empty(0, 4)).num_paths == 8 * 3

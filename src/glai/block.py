@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from torch import nn
@@ -23,6 +23,19 @@ from glai.paths import check_budget, resolve_budget
 __all__ = ["GLAI", "StructureNotFrozenError", "resolve_budget", "structural_widths"]
 
 Phase = Literal["structural", "quantitative"]
+
+
+def _mismatches(module: nn.Module, state_dict: dict[str, Any], prefix: str) -> list[str]:
+    """torch's "size mismatch" messages for the tensors of ``state_dict`` under ``prefix``."""
+    own = module.state_dict()
+    return [
+        f"size mismatch for {key}: copying a param with shape {tuple(value.shape)} from "
+        f"checkpoint, the shape in current model is {tuple(own[key[len(prefix) :]].shape)}."
+        for key, value in state_dict.items()
+        if key.startswith(prefix)
+        and key[len(prefix) :] in own
+        and tuple(value.shape) != tuple(own[key[len(prefix) :]].shape)
+    ]
 
 
 class StructureNotFrozenError(RuntimeError):
@@ -170,36 +183,67 @@ class GLAI(nn.Module):
         unexpected_keys: list[str],
         error_msgs: list[str],
     ) -> None:
-        # The saved phase decides the submodule: rebuild it with the saved shapes before the
-        # children load (torch loads a parent before its children).
-        theta = state_dict.get(prefix + "path_model.theta")
-        ref = next(itertools.chain(self.parameters(), self.buffers()), None)
-        device = None if ref is None else ref.device
-        dtype = None if ref is None else ref.dtype
-        if theta is not None:
-            beta = state_dict[prefix + "path_model.beta"]
-            if theta.ndim != 2 or theta.shape[1] != self.in_features:
-                error_msgs.append(
-                    f"saved GLAI paths take {tuple(theta.shape)[1:]} inputs, this GLAI takes "
-                    f"{self.in_features}"
-                )
-                return
-            self.path_model = PathModel(
-                self.in_features,
-                self.structural_features,
-                self.out_features,
-                theta.shape[0],
-                beta.shape[0] - theta.shape[0],
-                device=device,
-                dtype=dtype,
-            )
-            self.structure = None
-        elif prefix + "structure.layers.0.weight" in state_dict and self.structure is None:
-            self.structure = self._new_structure(device=device, dtype=dtype)
-            self.path_model = None
+        # The saved phase decides the submodule. torch loads a parent before its children, so
+        # here the right submodule is built with the saved shapes, checked against every saved
+        # tensor, and only then swapped in. On a mismatch the block keeps its submodule and
+        # none of its tensors: the saved ones are taken out of ``state_dict`` before the
+        # children would load them, and torch raises with the message appended here.
+        name, candidate = self._submodule_for(state_dict, prefix, strict, error_msgs)
+        if candidate is None:
+            return
+        problems = _mismatches(candidate, state_dict, f"{prefix}{name}.")
+        if problems:
+            error_msgs.extend(problems)
+            for key in [k for k in state_dict if k.startswith(f"{prefix}{name}.")]:
+                del state_dict[key]
+            return
+        if name == "path_model":
+            self.path_model, self.structure = cast(PathModel, candidate), None
+        else:
+            self.structure, self.path_model = cast(MLP, candidate), None
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )
+
+    def _submodule_for(
+        self, state_dict: dict[str, Any], prefix: str, strict: bool, error_msgs: list[str]
+    ) -> tuple[str, nn.Module | None]:
+        """The submodule that ``state_dict`` describes: the current one when its phase matches
+        (a structure), else a new one of the saved shapes; None (and an error) if impossible."""
+        ref = next(itertools.chain(self.parameters(), self.buffers()), None)
+        device = None if ref is None else ref.device
+        dtype = None if ref is None else ref.dtype
+        theta = state_dict.get(prefix + "path_model.theta")
+        if theta is None:
+            if self.structure is None and prefix + "structure.layers.0.weight" in state_dict:
+                return "structure", self._new_structure(device=device, dtype=dtype)
+            return ("structure", self.structure) if self.structure is not None else (
+                "path_model", self.path_model
+            )  # fmt: skip
+        if theta.ndim != 2 or theta.shape[1] != self.in_features:
+            error_msgs.append(
+                f"saved GLAI paths take {tuple(theta.shape)[1:]} inputs, this GLAI takes "
+                f"{self.in_features}"
+            )
+            return "path_model", None
+        beta = state_dict.get(prefix + "path_model.beta")
+        if beta is not None:
+            num_bias = beta.shape[0] - theta.shape[0]
+        elif self.path_model is not None and not strict:
+            num_bias = self.path_model.num_bias  # a partial state dict: keep what is not given
+        else:
+            num_bias = 0  # strict: torch reports the missing beta
+        model = PathModel(
+            self.in_features, self.structural_features, self.out_features, theta.shape[0],
+            num_bias, device=device, dtype=dtype,
+        )  # fmt: skip
+        if self.path_model is not None and not strict:
+            # Tensors a partial state dict leaves out keep their current values where they fit.
+            current = self.path_model.state_dict()
+            for key, value in model.state_dict().items():
+                if key in current and current[key].shape == value.shape:
+                    value.copy_(current[key])
+        return "path_model", model
 
     def extra_repr(self) -> str:
         return (

@@ -283,6 +283,12 @@ def build_paths(
         raise ValueError("mlp must have at least one hidden layer to be frozen into paths")
     if prune_dead and probe_x is None:
         raise ValueError("prune_dead=True needs probe_x to tell which gates never open")
+    if prune_dead and probe_x is not None and probe_x.shape[0] == 0:
+        # Every gate would count as dead: a model of no paths, whose output is a constant.
+        raise ValueError(
+            "probe_x has no rows: prune_dead=True needs at least one probe input to tell which "
+            "gates open (pass training inputs, or prune_dead=False)"
+        )
     if budget is not None:
         check_budget(budget, mlp.in_features, mlp.out_features)
     patterns = _probe_patterns(mlp, probe_x) if prune_dead else None
