@@ -1,5 +1,5 @@
-"""glai.training: the shared loop, its history, early stopping, keep-best, seeds, L-BFGS and
-GLAI's two phases."""
+"""glai.training.loop: the shared loop, early stopping, keep-best, seeds, L-BFGS and GLAI's
+two phases."""
 
 from __future__ import annotations
 
@@ -12,13 +12,11 @@ from glai.mlp import MLP
 from glai.path_model import freeze
 from glai.structure import StopRule, StructureMonitor
 from glai.training import (
-    EpochRecord,
     History,
     TrainConfig,
     fit_glai,
     fit_mlp,
     predict_batched,
-    resolve_device,
     train_epochs,
 )
 
@@ -48,31 +46,7 @@ def _fit(model: torch.nn.Module, config: TrainConfig, seed: int = 0, **kwargs: o
     )  # fmt: skip
 
 
-# -- configuration and helpers ---------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "name"),
-    [
-        ({"optimizer": "sgd"}, "optimizer"),
-        ({"lr": 0.0}, "lr"),
-        ({"batch_size": 0}, "batch_size"),
-        ({"max_epochs": -1}, "max_epochs"),
-    ],
-)
-def test_train_config_rejects_bad_values(kwargs: dict, name: str) -> None:
-    with pytest.raises(ValueError, match=name):
-        TrainConfig(**kwargs)
-
-
-def test_resolve_device() -> None:
-    assert resolve_device("cpu") == torch.device("cpu")
-    expected = "cuda" if torch.cuda.is_available() else "cpu"
-    assert resolve_device("auto").type == expected
-    assert resolve_device(None).type == expected
-    if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="CUDA is not available"):
-            resolve_device("cuda")
+# -- helpers ---------------------------------------------------------------------------------
 
 
 def test_predict_batched_matches_one_pass_and_keeps_the_mode() -> None:
@@ -82,20 +56,6 @@ def test_predict_batched_matches_one_pass_and_keeps_the_mode() -> None:
     out = predict_batched(model, (x,), batch_size=7)
     assert model.training
     torch.testing.assert_close(out, model(x))
-
-
-def test_history_queries_by_hand() -> None:
-    history = History()
-    for epoch, (score, seconds) in enumerate([(0.5, 1.0), (0.8, 2.0), (0.8, 3.0), (0.7, 4.0)]):
-        history.records.append(EpochRecord(epoch + 1, "mlp", 1.0, 1.0, score, seconds))
-    best = history.best()
-    assert best is not None and best.epoch == 2  # the first of the tied best
-    assert history.time_to_reach(0.75) == 2.0
-    assert history.epochs_to_reach(0.5) == 1
-    assert history.time_to_reach(0.9) is None
-    assert history.epochs_to_reach(0.9) is None
-    assert History().best() is None
-    assert history.to_dicts()[0]["val_score"] == 0.5
 
 
 # -- the loop --------------------------------------------------------------------------------
@@ -233,17 +193,3 @@ def test_fit_glai_runs_both_phases_in_one_history() -> None:
             quantitative=TrainConfig(), monitor=monitor,
             generator=torch.Generator().manual_seed(0),
         )  # fmt: skip
-
-
-def test_history_queries_by_phase() -> None:
-    # A structural epoch scoring 0.9 does not count for the path model returned at the end.
-    history = History()
-    rows = [("structural", 0.9, 1.0), ("quantitative", 0.7, 2.0), ("quantitative", 0.8, 3.0)]
-    for epoch, (phase, score, seconds) in enumerate(rows):
-        history.records.append(EpochRecord(epoch + 1, phase, 1.0, 1.0, score, seconds))
-    assert history.final_phase == "quantitative"
-    best = history.best(phase="quantitative")
-    assert best is not None and best.epoch == 3
-    assert history.time_to_reach(0.75, phase="quantitative") == 3.0
-    assert history.time_to_reach(0.75) == 1.0
-    assert history.epochs_to_reach(0.75, phase="quantitative") == 3
