@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -165,6 +166,16 @@ class StructureMonitor:
         self.history.append(path_distance(self._last, patterns))
         self._last = patterns
         return self.rule.is_stable(self.history)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The ``m_t`` history and the last patterns (what a checkpoint keeps)."""
+        return {"history": list(self.history), "last": self._last}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state_dict` (the probe is the constructor's)."""
+        self.history = [float(m) for m in state["history"]]
+        last = state["last"]
+        self._last = None if last is None else [p.to(self.probe_x.device) for p in last]
 
     @property
     def relative_changes(self) -> list[float]:

@@ -1,7 +1,8 @@
-"""Command line: ``glai demo`` and ``glai bench SETTING``.
+"""Command line: ``glai demo``, ``glai bench SETTING`` and ``glai train DATA``.
 
 glai demo [--out DIR]
 glai bench SETTING|all [--seeds N] [--quick] [--out DIR] [--threads T] [--device cpu|cuda|auto]
+glai train DATA [--model mlp|glai] ... (the library's command, :mod:`glai.cli`; torchrun-able)
 """
 
 from __future__ import annotations
@@ -78,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--quick", action="store_true", help="small subsets and few seeds (< 3 min)")
     _common(bench, "results")
+    from glai.cli import add_train_parser
+
+    add_train_parser(sub)
     return parser
 
 
@@ -128,6 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "demo":
         _demo(args)
+    elif args.command == "train":
+        from glai.cli import main as train_main
+
+        return train_main(argv)
     else:
         _bench(args, argv)
     return 0

@@ -12,7 +12,9 @@ one of three kinds:
 * ``"closed_form"``: ``solve(model, x, gates, targets, config, sample_weight=None)`` returns
   candidate parameter dicts of a :class:`~glai.path_model.PathModel` (e.g. one per
   regularisation strength); the loop scores each on the validation set and keeps the best.
-  Closed-form solvers only fit a path model's quantitative phase.
+  Closed-form solvers only fit a path model's quantitative phase. Under ``torch.distributed``
+  the loop also passes ``reduce=``, a sum over the ranks to apply to the solver's sufficient
+  statistics (each rank holds a shard of the rows).
 
 Adding a solver: write ``solvers/NAME.py`` with its factory or ``solve`` function, then add one
 line to :data:`SOLVERS` below. The hyper-parameters a solver reads come from

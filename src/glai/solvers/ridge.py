@@ -16,7 +16,7 @@ descent outright (GLAI-METHOD.md section 9).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import torch
@@ -61,6 +61,7 @@ def ridge_paths(
     *,
     sample_weight: torch.Tensor | None = None,
     chunk_size: int = 4096,
+    reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> list[dict[str, torch.Tensor]]:
     """Ridge solutions of the path model for each ``alpha``, as parameter dicts.
 
@@ -69,6 +70,9 @@ def ridge_paths(
 
     Args:
         x: ``[N, n_0]``; gates: ``[N, P + Q]``; targets: ``[N, n_L]``.
+        reduce: applied to each Gram matrix and right-hand side before the solve; under
+            ``torch.distributed`` a sum over the ranks, each holding a shard of the rows, so
+            that every rank solves the problem of all rows (the statistics are sums over rows).
 
     Returns:
         one ``{"theta", "beta", "beta0"}`` dict per alpha (shapes of the model's parameters).
@@ -106,6 +110,8 @@ def ridge_paths(
             else:
                 gram += phi.t() @ phi
                 rhs += phi.t() @ y
+        if reduce is not None:
+            gram, rhs = reduce(gram), reduce(rhs)
         gram64, rhs64 = gram.double(), rhs.double()
         scale = float(gram64.diagonal().mean())
         eye = torch.eye(dim, dtype=torch.float64, device=x.device)
@@ -131,6 +137,9 @@ def solve(
     config: SolverConfig,
     *,
     sample_weight: torch.Tensor | None = None,
+    reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> list[dict[str, torch.Tensor]]:
     """The registry's entry point: :func:`ridge_paths` for each of ``config.alphas``."""
-    return ridge_paths(model, x, gates, targets, config.alphas, sample_weight=sample_weight)
+    return ridge_paths(
+        model, x, gates, targets, config.alphas, sample_weight=sample_weight, reduce=reduce
+    )

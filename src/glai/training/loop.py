@@ -11,9 +11,10 @@ a solver of the registry :data:`glai.solvers.SOLVERS`, chosen by ``TrainConfig.o
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
-from typing import cast
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -25,14 +26,18 @@ from glai.mlp import MLP
 from glai.path_model import PathModel
 from glai.solvers import ITERATIVE_KINDS, Solver, get_solver, solver_names
 from glai.structure import StructureMonitor
+from glai.training.checkpoint import Checkpoint, restore_history, restore_rng
 from glai.training.config import TrainConfig
 from glai.training.device import synchronize
 from glai.training.distributed import (
+    all_reduce_grads,
+    broadcast_floats,
+    broadcast_tensor,
     data_parallel,
+    plan_epoch,
     rank_and_world,
-    rank_share,
+    shard_offset,
     sum_over_ranks,
-    weighted_mean,
 )
 from glai.training.history import EpochRecord, History
 
@@ -76,25 +81,32 @@ def _minibatch_epoch(
     loss_fn: LossFn,
     batch_size: int,
     generator: torch.Generator,
-    rank: int,
+    lo: int,
+    n_global: int,
     world: int,
 ) -> EpochFn:
-    """An epoch of minibatch steps over a fresh permutation (data parallel when ``world > 1``:
-    ``model`` is then the DDP wrapper and each rank takes its share of every minibatch)."""
-    n, device = y.shape[0], y.device
+    """An epoch of minibatch steps over a fresh permutation of the ``n_global`` rows.
+
+    Each step minimises the weighted mean loss of one global minibatch; under several ranks
+    ``model`` is the DDP wrapper, this rank holds rows ``[lo, lo + len(y))`` and its loss is its
+    share of that mean (:mod:`glai.training.distributed`). No host synchronisation per step.
+    """
+    n_local, device = y.shape[0], y.device
 
     def epoch() -> float:
-        order = torch.randperm(n, generator=generator).to(device)
+        order = torch.randperm(n_global, generator=generator).to(device)
+        plan = plan_epoch(order, lo, n_local, batch_size, sample_weight, world)
         total = torch.zeros((), device=device)
-        for start in range(0, n, batch_size):
-            idx = rank_share(order[start : start + batch_size], rank, world)
-            weight = None if sample_weight is None else sample_weight[idx]
-            loss = weighted_mean(loss_fn(model(*(t[idx] for t in inputs)), y[idx]), weight)
+        for b, idx in enumerate(plan.batches):
+            losses = loss_fn(model(*(t[idx] for t in inputs)), y[idx])
+            if sample_weight is not None:
+                losses = losses * sample_weight[idx]
+            summed = losses.sum()
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            (summed * plan.scale[b]).backward()
             optimizer.step()
-            total += loss.detach() * idx.shape[0]
-        return float(sum_over_ranks(total, world)) / n
+            total += summed.detach()
+        return float(sum_over_ranks(total, world) / plan.total)
 
     return epoch
 
@@ -102,18 +114,30 @@ def _minibatch_epoch(
 def _full_batch_epoch(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
+    params: Sequence[torch.Tensor],
     inputs: Sequence[torch.Tensor],
     y: torch.Tensor,
     sample_weight: torch.Tensor | None,
     loss_fn: LossFn,
+    n_global: int,
+    world: int,
 ) -> EpochFn:
-    """An epoch of one optimiser step whose closure evaluates the whole training set."""
+    """An epoch of one optimiser step whose closure evaluates the whole training set: the
+    global weighted mean, its gradient summed over the ranks' shards."""
+    if sample_weight is None:
+        total = torch.tensor(float(n_global), device=y.device)
+    else:
+        total = sum_over_ranks(sample_weight.sum(), world)
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)
-        loss = weighted_mean(loss_fn(model(*inputs), y), sample_weight)
+        losses = loss_fn(model(*inputs), y)
+        if sample_weight is not None:
+            losses = losses * sample_weight
+        loss = losses.sum() / total
         loss.backward()
-        return loss
+        all_reduce_grads(params, world)
+        return sum_over_ranks(loss.detach().clone(), world)
 
     def epoch() -> float:
         step_loss = cast(torch.Tensor, optimizer.step(closure))  # type: ignore[arg-type]
@@ -200,6 +224,30 @@ def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+def _loop_state(
+    epochs: int,
+    finished: bool,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None,
+    generator: torch.Generator | None,
+    stopping: _EarlyStopping,
+    best_state: dict[str, torch.Tensor] | None,
+    monitor: StructureMonitor | None,
+) -> dict[str, Any]:
+    """What a checkpoint needs to continue this phase's loop after ``epochs`` epochs."""
+    return {
+        "epochs": epochs,
+        "finished": finished,
+        "model": _snapshot(model),
+        "optimizer": None if optimizer is None else optimizer.state_dict(),
+        "generator": None if generator is None else generator.get_state(),
+        "best_score": stopping.best_score,
+        "since_best": stopping.since_best,
+        "best_state": best_state,
+        "monitor": None if monitor is None else monitor.state_dict(),
+    }
+
+
 # -- the loops ---------------------------------------------------------------------------------
 
 
@@ -221,6 +269,8 @@ def train_epochs(
     monitored: MLP | None = None,
     keep_best: bool = True,
     progress: tqdm | None = None,
+    checkpoint: Checkpoint | None = None,
+    resume: dict[str, Any] | None = None,
 ) -> None:
     """Train ``model(*train_inputs)`` against ``y``, one record per epoch into ``history``.
 
@@ -230,6 +280,13 @@ def train_epochs(
     stable structure of ``monitored``: the :class:`~glai.mlp.MLP` inside ``model`` when
     ``model`` wraps it (as :mod:`glai.ssl` does), by default ``model`` itself. With
     ``keep_best`` the parameters of the best validation epoch are restored at the end.
+
+    Under ``torch.distributed`` the training inputs are this rank's shard (contiguous, in rank
+    order; :mod:`glai.training.distributed`), the validation inputs are whole on every rank,
+    and every decision is taken on rank 0's validation score and ``m_t``, then broadcast.
+
+    With ``checkpoint``, the loop's state is saved at the end of every epoch; ``resume`` (the
+    ``"loop"`` entry of a loaded checkpoint of this phase) continues from it.
     """
     solver = _iterative_solver(config)
     watched = model if monitored is None else monitored
@@ -239,31 +296,64 @@ def train_epochs(
             "MLP inside the model as monitored"
         )
     device = y.device
-    rank, world = rank_and_world() if solver.kind == "minibatch" else (0, 1)
-    net = data_parallel(model, device, world)  # before the optimiser: DDP syncs parameters
+    _, world = rank_and_world()
+    lo, n_global = shard_offset(y.shape[0], world)
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+    # DDP before the optimiser (it broadcasts rank 0's parameters); full-batch solvers reduce
+    # their gradients themselves.
+    net = data_parallel(model, device, world) if solver.kind == "minibatch" else model
     assert solver.make_optimizer is not None
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = solver.make_optimizer(params, config)
     if solver.kind == "minibatch":
         run_epoch = _minibatch_epoch(
             net, optimizer, train_inputs, y, sample_weight, loss_fn, config.batch_size,
-            generator, rank, world,
+            generator, lo, n_global, world,
         )  # fmt: skip
     else:
-        run_epoch = _full_batch_epoch(model, optimizer, train_inputs, y, sample_weight, loss_fn)
+        run_epoch = _full_batch_epoch(
+            model, optimizer, params, train_inputs, y, sample_weight, loss_fn, n_global, world
+        )
     stopping = _EarlyStopping(config.patience)
     best_state: dict[str, torch.Tensor] | None = None
-    for _ in range(config.max_epochs):
+    start, finished = 0, False
+    if resume is not None:
+        optimizer.load_state_dict(resume["optimizer"])
+        generator.set_state(resume["generator"])
+        stopping.best_score, stopping.since_best = resume["best_score"], resume["since_best"]
+        best_state = resume["best_state"]
+        if monitor is not None and resume["monitor"] is not None:
+            monitor.load_state_dict(resume["monitor"])
+        start, finished = resume["epochs"], resume["finished"]
+    for epoch in range(start, 0 if finished else config.max_epochs):
         model.train()
         train_loss = run_epoch()
         _, val_loss, val_score = _validate(model, val_inputs, y_val, loss_fn, score_fn)
         stable = monitor is not None and monitor.update(cast(MLP, watched))
         m_t = monitor.history[-1] if monitor is not None else None
+        if world > 1:  # rank 0's numbers decide, so that every rank stops at the same epoch
+            val_loss, val_score, m0 = broadcast_floats(
+                [val_loss, val_score, math.nan if m_t is None else m_t], world
+            )
+            if monitor is not None:
+                monitor.history[-1] = m_t = m0
+                stable = monitor.rule.is_stable(monitor.history)
         synchronize(device)
         _record(history, phase, train_loss, val_loss, val_score, progress, m_t)
         if stopping.improved(val_score) and keep_best:
             best_state = _snapshot(model)
-        if stable or stopping.exhausted:
+        finished = stable or stopping.exhausted
+        if checkpoint is not None:
+            done = finished or epoch + 1 == config.max_epochs
+            checkpoint.save(
+                phase,
+                _loop_state(
+                    epoch + 1, done, model, optimizer, generator, stopping, best_state, monitor
+                ),
+                history,
+            )
+        if finished:
             break
     if keep_best and best_state is not None:
         model.load_state_dict(best_state)
@@ -283,12 +373,17 @@ def closed_form_epochs(
     history: History,
     sample_weight: torch.Tensor | None = None,
     progress: tqdm | None = None,
+    checkpoint: Checkpoint | None = None,
+    resume: dict[str, Any] | None = None,
 ) -> None:
     """Closed-form quantitative phase: one record per candidate solution, the best kept.
 
     ``config.optimizer`` names a closed-form solver (e.g. ``"ridge"``: one candidate per value
     of ``config.alphas``). ``train_inputs`` and ``val_inputs`` are ``(x, gates)``;
-    ``targets [N, n_L]`` are what the solver fits (one-hot labels for a classifier).
+    ``targets [N, n_L]`` are what the solver fits (one-hot labels for a classifier). Under
+    ``torch.distributed`` the training rows are this rank's shard and the solver sums its
+    statistics over the ranks (``reduce``), so every rank gets the single-process solution.
+    A checkpoint is written once, after the solve; ``resume`` from it only reloads the result.
     """
     solver = get_solver(config.optimizer)
     if solver.solve is None:
@@ -296,12 +391,22 @@ def closed_form_epochs(
             f"optimizer {solver.name!r} is a {solver.kind} solver, not a closed-form one: "
             "train it with train_epochs"
         )
-    candidates = solver.solve(model, *train_inputs, targets, config, sample_weight=sample_weight)
+    if resume is not None and resume["finished"]:
+        model.load_state_dict(resume["model"])
+        return
+    _, world = rank_and_world()
+    reduce = {"reduce": lambda t: sum_over_ranks(t, world)} if world > 1 else {}
+    candidates = solver.solve(
+        model, *train_inputs, targets, config, sample_weight=sample_weight, **reduce
+    )
     best_score, best = -float("inf"), candidates[0]
     for candidate in candidates:
         model.load_state_dict(candidate, strict=False)
         _, val_loss, val_score = _validate(model, val_inputs, y_val, loss_fn, score_fn)
-        train_loss = float(loss_fn(predict_batched(model, train_inputs), y).mean())
+        # the training loss over every rank's rows: [sum of losses, rows]
+        losses = loss_fn(predict_batched(model, train_inputs), y)
+        sums = sum_over_ranks(torch.stack([losses.sum(), losses.new_tensor(len(losses))]), world)
+        train_loss = float(sums[0] / sums[1])
         synchronize(y.device)
         _record(history, "quantitative", train_loss, val_loss, val_score, None)
         if progress is not None:
@@ -309,6 +414,23 @@ def closed_form_epochs(
         if val_score > best_score:
             best_score, best = val_score, candidate
     model.load_state_dict(best, strict=False)
+    if checkpoint is not None:
+        stopping = _EarlyStopping(None)
+        stopping.best_score = best_score
+        checkpoint.save(
+            "quantitative",
+            _loop_state(len(candidates), True, model, None, None, stopping, None, None),
+            history,
+        )
+
+
+def _resume_from(checkpoint: Checkpoint | None, history: History) -> dict[str, Any] | None:
+    """The saved state of ``checkpoint`` (None: none yet), its history and RNG restored."""
+    state = None if checkpoint is None else checkpoint.load()
+    if state is not None:
+        restore_history(history, state["history"])
+        restore_rng(state["rng"])
+    return state
 
 
 def fit_mlp(
@@ -324,14 +446,26 @@ def fit_mlp(
     generator: torch.Generator,
     sample_weight: torch.Tensor | None = None,
     verbose: bool = False,
+    checkpoint: Checkpoint | None = None,
 ) -> History:
-    """Train a plain network (the baseline) with early stopping; returns its history."""
+    """Train a plain network (the baseline) with early stopping; returns its history.
+
+    With ``checkpoint``, a checkpoint is written after every epoch, and training resumes from
+    an existing one (same configuration, or a ValueError).
+    """
     history = History()
+    state = _resume_from(checkpoint, history)
+    if state is not None and state["phase"] != "mlp":
+        raise ValueError(
+            f"checkpoint {checkpoint.path if checkpoint else ''} holds a GLAI run (phase "
+            f"{state['phase']!r}), not an MLP's"
+        )
     with tqdm(total=config.max_epochs, desc="mlp", disable=not verbose, leave=False) as bar:
         train_epochs(
             model, (X,), y, (X_val,), y_val, loss_fn=loss_fn, score_fn=score_fn,
             config=config, history=history, phase="mlp", generator=generator,
-            sample_weight=sample_weight, progress=bar,
+            sample_weight=sample_weight, progress=bar, checkpoint=checkpoint,
+            resume=None if state is None else state["loop"],
         )  # fmt: skip
     return history
 
@@ -352,6 +486,7 @@ def fit_glai(
     sample_weight: torch.Tensor | None = None,
     targets: torch.Tensor | None = None,
     verbose: bool = False,
+    checkpoint: Checkpoint | None = None,
 ) -> History:
     """GLAI's two phases on frozen inputs; returns one history across both.
 
@@ -362,30 +497,60 @@ def fit_glai(
        epoch. Train the paths with early stopping, keeping the best epoch; or, when
        ``quantitative.optimizer`` is a closed-form solver (``"ridge"``), solve for them
        against ``targets`` (default: one-hot ``y`` for integer labels, else ``y``).
+
+    Under ``torch.distributed``, ``X``, ``y`` (and ``sample_weight``, ``targets``) are this
+    rank's shard; the probe is rank 0's ``monitor.probe_x``, sent to every rank, so that
+    ``m_t`` and the paths built at the freeze are the same everywhere. With ``checkpoint``, a
+    checkpoint is written after every epoch of either phase and an existing one is resumed.
     """
     if model.phase != "structural":
         raise ValueError("model must be in phase 'structural' to be fitted from scratch")
     history = History()
+    state = _resume_from(checkpoint, history)
+    if state is not None and state["phase"] not in ("structural", "quantitative"):
+        raise ValueError(
+            f"checkpoint {checkpoint.path if checkpoint else ''} holds a run of phase "
+            f"{state['phase']!r}, not a GLAI's"
+        )
+    _, world = rank_and_world()
+    monitor.probe_x = broadcast_tensor(monitor.probe_x, world)
     total = (monitor.rule.max_epochs or 0) + quantitative.max_epochs
     with tqdm(total=total, desc="glai", disable=not verbose, leave=False) as bar:
-        assert model.structure is not None
-        monitor.update(model.structure)  # reference patterns at initialisation
-        struct_config = TrainConfig(**{**asdict(structural), "patience": None})
-        # The rule bounds the structural phase; so does max_epochs, which bounds every phase.
-        struct_config.max_epochs = min(monitor.rule.max_epochs, structural.max_epochs)
-        train_epochs(
-            model.structure, (X,), y, (X_val,), y_val, loss_fn=loss_fn, score_fn=score_fn,
-            config=struct_config, history=history, phase="structural", generator=generator,
-            sample_weight=sample_weight, monitor=monitor, keep_best=False, progress=bar,
-        )  # fmt: skip
-        t0 = history.elapsed()
-        model.freeze_structure(monitor.probe_x)
+        if state is None or state["phase"] == "structural":
+            assert model.structure is not None
+            if state is None:
+                monitor.update(model.structure)  # reference patterns at initialisation
+            struct_config = TrainConfig(**{**asdict(structural), "patience": None})
+            # The rule bounds the structural phase; so does max_epochs, which bounds every phase.
+            struct_config.max_epochs = min(monitor.rule.max_epochs, structural.max_epochs)
+            train_epochs(
+                model.structure, (X,), y, (X_val,), y_val, loss_fn=loss_fn, score_fn=score_fn,
+                config=struct_config, history=history, phase="structural",
+                generator=generator, sample_weight=sample_weight, monitor=monitor,
+                keep_best=False, progress=bar, checkpoint=checkpoint,
+                resume=None if state is None else state["loop"],
+            )  # fmt: skip
+            t0 = history.elapsed()
+            model.freeze_structure(monitor.probe_x)
+            if checkpoint is not None:  # later checkpoints carry the structure's m_t history
+                checkpoint.extra["monitor"] = monitor.state_dict()
+            quant_resume = None
+        else:  # resume in the quantitative phase: the paths are rebuilt from the checkpoint
+            saved = state["loop"]
+            model.load_state_dict({f"path_model.{k}": v for k, v in saved["model"].items()})
+            model.to(X.device)
+            monitor.load_state_dict(state["extra"]["monitor"])
+            t0 = history.elapsed()
+            if checkpoint is not None:
+                checkpoint.extra.update(state["extra"])
+            quant_resume = saved
         assert model.path_model is not None
         gates, gates_val = model.gates(X), model.gates(X_val)
         synchronize(y.device)
-        history.events["freeze_seconds"] = history.elapsed() - t0
-        history.events["structure_frozen_epoch"] = len(history.records)
-        bar.total = len(history.records) + quantitative.max_epochs
+        if quant_resume is None:
+            history.events["freeze_seconds"] = history.elapsed() - t0
+            history.events["structure_frozen_epoch"] = len(history.records)
+        bar.total = int(history.events["structure_frozen_epoch"]) + quantitative.max_epochs
         if get_solver(quantitative.optimizer).kind == "closed_form":
             if targets is None:
                 is_label = not torch.is_floating_point(y)
@@ -393,12 +558,14 @@ def fit_glai(
             closed_form_epochs(
                 model.path_model, (X, gates), targets, y, (X_val, gates_val), y_val,
                 loss_fn=loss_fn, score_fn=score_fn, config=quantitative, history=history,
-                sample_weight=sample_weight, progress=bar,
+                sample_weight=sample_weight, progress=bar, checkpoint=checkpoint,
+                resume=quant_resume,
             )  # fmt: skip
             return history
         train_epochs(
             model.path_model, (X, gates), y, (X_val, gates_val), y_val, loss_fn=loss_fn,
             score_fn=score_fn, config=quantitative, history=history, phase="quantitative",
             generator=generator, sample_weight=sample_weight, progress=bar,
+            checkpoint=checkpoint, resume=quant_resume,
         )  # fmt: skip
     return history

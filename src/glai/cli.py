@@ -1,0 +1,202 @@
+"""``glai train``: fit an MLP or GLAI head on a saved feature matrix, in one process or several.
+
+    python -m glai train DATA --model glai --hidden 256 --quant-optimizer ridge --out run/
+    torchrun --nproc_per_node 2 -m glai train DATA --model glai --out run/ --checkpoint run/ckpt.pt
+
+DATA is an ``.npz`` file or a folder of ``.npy`` files holding ``X [n, n_0]``, ``y [n]``
+(integer labels: classification; floats: regression) and optionally ``X_val``, ``y_val`` and
+``sample_weight``. Without ``X_val`` a ``--val-fraction`` of the rows (drawn with ``--seed``)
+is held out. Under ``torchrun`` each rank reads only its contiguous shard of the training rows
+(``.npy`` files are memory-mapped) and the whole validation set; gloo on CPU, nccl on CUDA.
+Rank 0 writes ``OUT/model.safetensors`` and ``OUT/history.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["add_train_parser", "build_parser", "load_features", "main", "run_train"]
+
+
+def add_train_parser(sub: Any) -> argparse.ArgumentParser:
+    """Add the ``train`` subcommand to an ``argparse`` subparsers object (``glai``'s too)."""
+    from glai.solvers import solver_names
+
+    p = sub.add_parser(
+        "train",
+        help="fit an MLP or GLAI head on a saved feature matrix (torchrun-launchable)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("data", help=".npz file or folder of .npy files (X, y[, X_val, y_val])")
+    p.add_argument("--model", choices=("mlp", "glai"), default="glai")
+    p.add_argument("--hidden", type=int, nargs="+", default=[256], help="hidden widths")
+    p.add_argument("--optimizer", choices=solver_names(("minibatch", "full_batch")),
+                   default="adam", help="MLP / structural phase solver")  # fmt: skip
+    p.add_argument("--quant-optimizer", choices=solver_names(), default="adam",
+                   help="GLAI quantitative phase solver")  # fmt: skip
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--quant-lr", type=float, default=None, help="default: lr / 3")
+    p.add_argument("--batch-size", type=int, default=256, help="global minibatch size")
+    p.add_argument("--epochs", type=int, default=200, help="maximum epochs per phase")
+    p.add_argument("--patience", type=int, default=10)
+    p.add_argument("--probe-size", type=int, default=2048)
+    p.add_argument("--structure-rule", default="relative",
+                   choices=("threshold", "relative", "window", "epochs"))  # fmt: skip
+    p.add_argument("--val-fraction", type=float, default=0.1,
+                   help="held out when DATA has no X_val (default 0.1)")  # fmt: skip
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    p.add_argument("--checkpoint", default=None,
+                   help="checkpoint file: written every epoch, resumed when it exists")  # fmt: skip
+    p.add_argument("--out", default="train_out", help="output folder (default: train_out)")
+    p.add_argument("--verbose", action="store_true")
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m glai", description="glai's library command")
+    add_train_parser(parser.add_subparsers(dest="command", required=True))
+    return parser
+
+
+def _arrays(data: str) -> dict[str, Any]:
+    path = Path(data)
+    if path.is_dir():
+        return {
+            f.stem: np.load(f, mmap_mode="r") for f in sorted(path.glob("*.npy"))
+        }  # memory-mapped: a rank reads only the rows it indexes
+    if path.suffix == ".npz" and path.is_file():
+        with np.load(path) as z:
+            return {k: z[k] for k in z.files}
+    raise ValueError(f"data {data!r} must be an .npz file or a folder of .npy files")
+
+
+def load_features(
+    data: str, val_fraction: float, seed: int, rank: int, world: int
+) -> dict[str, np.ndarray]:
+    """This rank's training rows (``X``, ``y``, ``sample_weight`` if saved) and the whole
+    validation set (``X_val``, ``y_val``), as in-memory arrays (features as float32)."""
+    from glai.training.distributed import shard_bounds
+
+    arrays = _arrays(data)
+    missing = {"X", "y"} - set(arrays)
+    if missing:
+        raise ValueError(f"data {data!r} lacks {sorted(missing)} (has {sorted(arrays)})")
+    X, y = arrays["X"], arrays["y"]
+    n = len(X)
+    if len(y) != n:
+        raise ValueError(f"data {data!r}: X has {n} rows but y has {len(y)}")
+    if "X_val" in arrays:
+        train_rows = np.arange(n)
+        X_val, y_val = np.asarray(arrays["X_val"]), np.asarray(arrays["y_val"])
+    else:
+        if not 0 < val_fraction < 1:
+            raise ValueError(f"val_fraction must be in (0, 1) without X_val, got {val_fraction}")
+        order = np.random.default_rng(seed).permutation(n)
+        n_val = max(1, int(round(val_fraction * n)))
+        val_rows, train_rows = np.sort(order[:n_val]), np.sort(order[n_val:])
+        X_val, y_val = np.asarray(X[val_rows]), np.asarray(y[val_rows])
+    lo, hi = shard_bounds(len(train_rows), rank, world)
+    mine = train_rows[lo:hi]
+    out = {
+        "X": np.asarray(X[mine], dtype=np.float32), "y": np.asarray(y[mine]),
+        "X_val": X_val.astype(np.float32), "y_val": y_val,
+    }  # fmt: skip
+    if "sample_weight" in arrays:
+        out["sample_weight"] = np.asarray(arrays["sample_weight"][mine], dtype=np.float32)
+    return out
+
+
+def run_train(args: argparse.Namespace) -> dict[str, Any]:
+    """Train as ``args`` say; rank 0 writes the model and the history. Returns the summary."""
+    import torch.distributed as dist
+
+    from glai.io import save_glai
+    from glai.training.device import resolve_device
+    from glai.training.distributed import init_from_env, rank_and_world
+    from glai.training.run import RunConfig, describe, fit_head
+
+    torch.set_num_threads(args.threads)
+    device = init_from_env(resolve_device(args.device))
+    rank, world = rank_and_world()
+    try:
+        config = RunConfig(
+            model=args.model, hidden=tuple(args.hidden), optimizer=args.optimizer,
+            lr=args.lr, quant_optimizer=args.quant_optimizer, quant_lr=args.quant_lr,
+            batch_size=args.batch_size, max_epochs=args.epochs, patience=args.patience,
+            structure_rule=args.structure_rule, probe_size=args.probe_size, seed=args.seed,
+        )  # fmt: skip
+        arrays = load_features(args.data, args.val_fraction, args.seed, rank, world)
+
+        def tensor(a: np.ndarray) -> torch.Tensor:
+            t = torch.from_numpy(np.ascontiguousarray(a))
+            if t.is_floating_point():
+                t = t.float()
+            elif t.dtype != torch.long:
+                t = t.long()
+            return t.to(device)
+
+        start = time.perf_counter()
+        model, history = fit_head(
+            config, tensor(arrays["X"]), tensor(arrays["y"]), tensor(arrays["X_val"]),
+            tensor(arrays["y_val"]),
+            sample_weight=tensor(arrays["sample_weight"]) if "sample_weight" in arrays else None,
+            checkpoint=args.checkpoint, verbose=args.verbose and rank == 0,
+        )  # fmt: skip
+        seconds = time.perf_counter() - start
+        best = history.best(phase=history.final_phase)
+        summary = {
+            "config": vars(args) | {"hidden": list(args.hidden)},
+            "rank": rank,
+            "world_size": world,
+            "device": str(device),
+            "seconds": seconds,
+            "best_val_score": None if best is None else best.val_score,
+            "model": describe(model),
+            "events": history.events,
+            "records": history.to_dicts(),
+        }
+        if rank == 0:
+            out = Path(args.out)
+            out.mkdir(parents=True, exist_ok=True)
+            if config.model == "glai":
+                save_glai(model, out / "model.safetensors")  # type: ignore[arg-type]
+            else:
+                from safetensors.torch import save_file
+
+                tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+                save_file(tensors, str(out / "model.safetensors"),
+                          metadata={"glai_mlp": json.dumps(describe(model))})  # fmt: skip
+            (out / "history.json").write_text(json.dumps(summary, indent=1))
+        return summary
+    finally:
+        if world > 1:
+            dist.destroy_process_group()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m glai``."""
+    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        summary = run_train(args)
+    except ValueError as err:
+        raise SystemExit(f"glai train: {err}") from err
+    if summary["rank"] == 0:
+        score = summary["best_val_score"]
+        print(
+            f"{args.model}: best validation score {score:.4f} after {len(summary['records'])} "
+            f"epochs, {summary['seconds']:.1f} s on {summary['world_size']} process(es); "
+            f"wrote {args.out}/model.safetensors, {args.out}/history.json"
+        )
+    return 0

@@ -1,0 +1,174 @@
+"""One training run of a head on a feature matrix, in one process or under ``torch.distributed``.
+
+:func:`fit_head` is what ``glai train`` (``python -m glai train``, ``torchrun -m glai train``)
+calls; it is also the Python API for several processes. Under a process group each rank passes
+its shard of the training rows (:func:`glai.training.distributed.shard_bounds`, contiguous and
+in rank order) and the whole validation set; the result equals the single-process run on all
+rows with the same :class:`RunConfig` (same seed) up to float rounding.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from glai.block import GLAI
+from glai.mlp import MLP
+from glai.structure import StructureMonitor
+from glai.training.checkpoint import Checkpoint
+from glai.training.config import TrainConfig
+from glai.training.distributed import gather_rows, max_over_ranks, rank_and_world, shard_offset
+from glai.training.history import History
+from glai.training.loop import fit_glai, fit_mlp
+
+__all__ = ["RunConfig", "fit_head", "describe"]
+
+
+def _cross_entropy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(out, y, reduction="none")
+
+
+def _accuracy(out: torch.Tensor, y: torch.Tensor) -> float:
+    return float((out.argmax(dim=1) == y).float().mean())
+
+
+def _squared_error(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return ((out - y) ** 2).mean(dim=1)
+
+
+def _neg_mse(out: torch.Tensor, y: torch.Tensor) -> float:
+    return -float(((out - y) ** 2).mean())
+
+
+@dataclass
+class RunConfig:
+    """What one run trains. ``model``: ``"mlp"`` (the baseline) or ``"glai"``.
+
+    ``optimizer``/``lr`` train the MLP and GLAI's structural phase; ``quant_optimizer`` and
+    ``quant_lr`` (default ``lr / 3``, as the estimators) its quantitative phase, which may be a
+    closed-form solver (``"ridge"``). ``rho``, ``budget``, ``structure_rule``, ``probe_size``
+    and ``prune_dead`` mean what they mean for :class:`glai.GLAIClassifier`.
+    """
+
+    model: str = "glai"
+    hidden: tuple[int, ...] = (256,)
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    quant_optimizer: str = "adam"
+    quant_lr: float | None = None
+    weight_decay: float = 0.0
+    batch_size: int = 256
+    max_epochs: int = 200
+    patience: int | None = 10
+    rho: float | str = "auto"
+    budget: int | str | None = "match"
+    structure_rule: str = "relative"
+    probe_size: int = 2048
+    prune_dead: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.model not in ("mlp", "glai"):
+            raise ValueError(f"model must be 'mlp' or 'glai', got {self.model!r}")
+        self.hidden = tuple(int(h) for h in self.hidden)
+        self.train_config()  # validates optimizer, lr, batch_size, max_epochs
+        self.quant_config()
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(
+            optimizer=self.optimizer, lr=self.lr, weight_decay=self.weight_decay,
+            batch_size=self.batch_size, max_epochs=self.max_epochs, patience=self.patience,
+        )  # fmt: skip
+
+    def quant_config(self) -> TrainConfig:
+        return TrainConfig(
+            optimizer=self.quant_optimizer, lr=self.quant_lr or self.lr / 3,
+            weight_decay=self.weight_decay, batch_size=self.batch_size,
+            max_epochs=self.max_epochs, patience=self.patience,
+        )  # fmt: skip
+
+
+def fit_head(
+    config: RunConfig,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    X_val: torch.Tensor,
+    y_val: torch.Tensor,
+    *,
+    sample_weight: torch.Tensor | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+    verbose: bool = False,
+) -> tuple[nn.Module, History]:
+    """Train ``config.model`` on ``X [n, n_0]``, ``y [n]`` (this rank's rows), early-stopped on
+    the whole ``(X_val, y_val)``; returns the model (an :class:`~glai.mlp.MLP` or a
+    :class:`~glai.block.GLAI` in phase "quantitative") and its :class:`History`.
+
+    Integer ``y`` is classification (cross-entropy, accuracy; classes ``0 .. max``), floating
+    ``y [n]`` or ``[n, k]`` regression (squared error; score ``-MSE``). Tensors stay on their
+    device. Seeds: the model is initialised from ``config.seed``; one generator seeded with it
+    draws the probe (``probe_size`` global rows, the same ones in one process or several) and
+    then every epoch's permutation. With ``checkpoint`` (a file path), a checkpoint is written
+    after every epoch and an existing one resumed (same configuration and data shape, or a
+    ValueError).
+    """
+    if X.ndim != 2 or X.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"X must be [n, n_features] with one row per y, got {tuple(X.shape)} and "
+            f"{tuple(y.shape)}"
+        )
+    _, world = rank_and_world()
+    lo, n_global = shard_offset(X.shape[0], world)
+    classify = not torch.is_floating_point(y)
+    if classify:
+        n_out = max_over_ranks(int(max(y.max(), y_val.max())) + 1, world)
+        loss_fn, score_fn = _cross_entropy, _accuracy
+    else:
+        y, y_val = y.reshape(len(y), -1), y_val.reshape(len(y_val), -1)
+        n_out = y.shape[1]
+        loss_fn, score_fn = _squared_error, _neg_mse
+    fingerprint = {
+        **asdict(config), "n_samples": n_global, "n_features": X.shape[1], "n_outputs": n_out,
+        "task": "classification" if classify else "regression",
+        "weighted": sample_weight is not None,
+    }  # fmt: skip
+    ckpt = None if checkpoint is None else Checkpoint(checkpoint, fingerprint)
+    generator = torch.Generator().manual_seed(config.seed)
+    torch.manual_seed(config.seed)
+    device, dtype = X.device, X.dtype
+    if config.model == "mlp":
+        model: nn.Module = MLP(X.shape[1], config.hidden, n_out, device=device, dtype=dtype)
+        history = fit_mlp(
+            model, X, y, X_val, y_val, loss_fn=loss_fn, score_fn=score_fn,
+            config=config.train_config(), generator=generator, sample_weight=sample_weight,
+            verbose=verbose, checkpoint=ckpt,
+        )  # fmt: skip
+        return model, history
+    glai = GLAI(
+        X.shape[1], config.hidden, n_out, rho=config.rho, budget=config.budget,
+        prune_dead=config.prune_dead, device=device, dtype=dtype,
+    )  # fmt: skip
+    rows = torch.randperm(n_global, generator=generator)[: config.probe_size]
+    monitor = StructureMonitor(gather_rows(X, rows, lo, world), rule=config.structure_rule)
+    history = fit_glai(
+        glai, X, y, X_val, y_val, loss_fn=loss_fn, score_fn=score_fn,
+        structural=config.train_config(), quantitative=config.quant_config(),
+        monitor=monitor, generator=generator, sample_weight=sample_weight, verbose=verbose,
+        checkpoint=ckpt,
+    )  # fmt: skip
+    return glai, history
+
+
+def describe(model: nn.Module) -> dict[str, Any]:
+    """A few facts about a fitted head for reports: kind and trainable parameters."""
+    info: dict[str, Any] = {
+        "kind": type(model).__name__,
+        "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+    }
+    if isinstance(model, GLAI) and model.path_model is not None:
+        info["num_paths"] = model.num_paths
+    return info

@@ -1,0 +1,71 @@
+"""``python -m glai train``: a head fitted on a saved feature matrix, model and history written."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from glai.cli import load_features, main
+from glai.io import load_glai
+
+
+def _save(folder: Path, n: int = 120) -> None:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, 5)).astype(np.float16)  # float16 features are read as float32
+    y = (X[:, 0] > 0).astype(np.int64) + (X[:, 1] > 0.5)
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / "X.npy", X)
+    np.save(folder / "y.npy", y)
+
+
+def test_train_glai_writes_a_loadable_model_and_history(tmp_path: Path) -> None:
+    _save(tmp_path / "data")
+    out = tmp_path / "out"
+    argv = ["train", str(tmp_path / "data"), "--model", "glai", "--hidden", "8", "--epochs", "3",
+            "--batch-size", "16", "--quant-optimizer", "ridge", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    model = load_glai(out / "model.safetensors")
+    assert model.phase == "quantitative" and model.out_features == 3
+    history = json.loads((out / "history.json").read_text())
+    assert history["world_size"] == 1
+    assert {r["phase"] for r in history["records"]} == {"structural", "quantitative"}
+
+
+def test_shards_of_a_folder_cover_the_training_rows_once(tmp_path: Path) -> None:
+    _save(tmp_path)
+    parts = [load_features(str(tmp_path), 0.25, 0, r, 3) for r in range(3)]
+    assert [len(p["X"]) for p in parts] == [30, 30, 30]  # 120 rows, 30 held out
+    assert all(np.array_equal(p["X_val"], parts[0]["X_val"]) for p in parts)
+    train = np.concatenate([p["X"] for p in parts])
+    rows = {tuple(r) for r in np.concatenate([train, parts[0]["X_val"]])}
+    assert len(train) == 90 and len(rows) == 120 and train.dtype == np.float32
+
+
+def test_bad_data_is_a_clear_error(tmp_path: Path) -> None:
+    np.savez(tmp_path / "d.npz", X=np.zeros((4, 2)))
+    with pytest.raises(SystemExit, match=r"lacks \['y'\]"):
+        main(["train", str(tmp_path / "d.npz"), "--out", str(tmp_path / "o")])
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_match_one(tmp_path: Path) -> None:
+    _save(tmp_path / "data")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    common = ["train", str(tmp_path / "data"), "--model", "mlp", "--hidden", "8", "--epochs",
+              "3", "--batch-size", "16", "--patience", "100"]  # fmt: skip
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    two_out = ["--out", str(tmp_path / "two")]
+    subprocess.run([*torchrun, "-m", "glai", *common, *two_out], check=True, env=env)
+    subprocess.run([sys.executable, "-m", "glai", *common, "--out", str(tmp_path / "one")],
+                   check=True, env=env)  # fmt: skip
+    two = json.loads((tmp_path / "two" / "history.json").read_text())
+    one = json.loads((tmp_path / "one" / "history.json").read_text())
+    assert two["world_size"] == 2
+    for a, b in zip(two["records"], one["records"]):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
