@@ -204,12 +204,18 @@ def test_glai_head_switches_phase_under_the_contrastive_loss() -> None:
     views, views_val = _views(), _views(48)
     head = ProjectionHead(12, 32, 8)
     assert isinstance(head, GLAIProjectionHead)
-    seen: list[int] = []
+    seen: list[str] = []
+
+    def probe(model: torch.nn.Module) -> float:
+        assert model is head
+        seen.append(model.phase)  # type: ignore[arg-type]
+        return 0.5 if model.phase == "structural" else 0.7  # type: ignore[return-value]
+
     history = fit_projection_head(
         head, views, views_val, temperature=0.5,
         config=TrainConfig(lr=3e-3, batch_size=32, max_epochs=15, patience=None),
         rule=StopRule(kind="epochs", epochs=6, min_epochs=1),
-        probe_size=200, random_state=0, probe_fn=lambda z: seen.append(z.shape[0]) or 0.5,
+        probe_size=200, random_state=0, probe_fn=probe,
     )  # fmt: skip
     assert head.phase == "quantitative"
     phases = [r.phase for r in history.records]
@@ -221,10 +227,12 @@ def test_glai_head_switches_phase_under_the_contrastive_loss() -> None:
     assert losses[5] < losses[0]
     assert min(losses[6:]) < losses[6]
     assert min(losses) < 0.9 * losses[0]
-    # The probe saw the held-out embeddings of every epoch.
-    assert seen == [48] * len(history.records) and len(history.probe_scores) == len(seen)
+    # The probe saw the head after every epoch, in the phase of that epoch.
+    assert seen == phases and len(history.probe_scores) == len(seen)
     assert history.time_to_probe(0.5) == history.records[0].seconds
-    assert history.time_to_probe(0.6) is None
+    assert history.time_to_probe(0.6) == history.records[6].seconds
+    assert history.time_to_probe(0.5, phase="quantitative") == history.records[6].seconds
+    assert history.time_to_probe(0.8) is None
 
 
 def test_mlp_head_trains_in_one_phase_with_early_stopping() -> None:

@@ -30,7 +30,7 @@ from torch import nn
 from glai.block import GLAI
 from glai.mlp import MLP, BatchNormMLP, mlp_num_params
 from glai.structure import StopRule, StructureMonitor
-from glai.training import History, TrainConfig, train_epochs
+from glai.training import EpochRecord, History, TrainConfig, train_epochs
 
 __all__ = [
     "GLAIProjectionHead",
@@ -220,12 +220,17 @@ class SSLHistory(History):
 
     probe_scores: list[float] = field(default_factory=list)
 
-    def time_to_probe(self, score: float) -> float | None:
-        """Seconds until the probe score first reached ``score`` (None: never)."""
+    def first_probe_reaching(self, score: float, phase: str | None = None) -> EpochRecord | None:
+        """The first epoch (of ``phase``) whose probe score is at least ``score``."""
         for record, probe in zip(self.records, self.probe_scores):
-            if probe >= score:
-                return record.seconds
+            if (phase is None or record.phase == phase) and probe >= score:
+                return record
         return None
+
+    def time_to_probe(self, score: float, phase: str | None = None) -> float | None:
+        """Seconds until the probe score (of ``phase``) first reached ``score`` (None: never)."""
+        record = self.first_probe_reaching(score, phase)
+        return None if record is None else record.seconds
 
 
 def _check_views(name: str, views: torch.Tensor, in_features: int) -> None:
@@ -254,7 +259,7 @@ def fit_projection_head(
     rule: StopRule | str = "relative",
     probe_size: int = 1024,
     random_state: int | None = None,
-    probe_fn: Callable[[torch.Tensor], float] | None = None,
+    probe_fn: Callable[[nn.Module], float] | None = None,
 ) -> SSLHistory:
     """Train a projection head on pairs of views with NT-Xent; returns one history.
 
@@ -282,9 +287,11 @@ def fit_projection_head(
         rule: when the structure counts as stable.
         probe_size: views in the probe of ``m_t`` and of dead-path removal.
         random_state: seed of the minibatches, the view pairs and the probe.
-        probe_fn: optional score of the held-out embeddings of view 0 (``[M, n_L] -> float``,
-            e.g. a kNN accuracy with labels), called every epoch into
-            :attr:`SSLHistory.probe_scores`; its time is taken off the clock.
+        probe_fn: optional score of the head being trained (e.g. a kNN accuracy of its
+            embeddings of labelled images), called with ``head`` after every epoch's
+            validation into :attr:`SSLHistory.probe_scores`; its time is taken off the clock.
+            ``head`` is in training mode: embed in eval mode (e.g. with
+            :func:`~glai.training.predict_batched`).
     """
     config = TrainConfig() if config is None else config
     structural = config if structural is None else structural
@@ -320,7 +327,7 @@ def fit_projection_head(
     def score_fn(out: torch.Tensor, y: torch.Tensor) -> float:
         if probe_fn is not None:
             t0 = time.perf_counter()
-            history.probe_scores.append(float(probe_fn(out[:, 0])))
+            history.probe_scores.append(float(probe_fn(head)))
             history.start += time.perf_counter() - t0  # the probe is not training
         return -float(loss_fn(out, y).mean())
 
