@@ -16,7 +16,7 @@ from glai_bench.data import load_splits
 from glai_bench.fewshot import run_fewshot_bench
 from glai_bench.report import build_report, git_commit, markdown, write_json
 from glai_bench.runner import run_setting, timing_context
-from glai_bench.settings import FewShotSetting, Setting
+from glai_bench.settings import FewShotSetting, Setting, SSLSetting
 from glai_bench.stats import aggregate
 
 __all__ = ["run_bench", "figure2_run"]
@@ -53,6 +53,13 @@ def run_bench(
     """Run one setting and write its outputs; returns the report (with ``files`` added)."""
     if isinstance(setting, FewShotSetting):
         return run_fewshot_bench(
+            setting, out=out, seeds=seeds, threads=threads, device=device, cache_dir=cache_dir,
+            progress=progress, command=command,
+        )  # fmt: skip
+    if isinstance(setting, SSLSetting):
+        from glai_bench.simclr import run_ssl_bench
+
+        return run_ssl_bench(
             setting, out=out, seeds=seeds, threads=threads, device=device, cache_dir=cache_dir,
             progress=progress, command=command,
         )  # fmt: skip

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-__all__ = ["Setting", "FewShotSetting", "SETTINGS", "get_setting"]
+__all__ = ["Setting", "FewShotSetting", "SSLSetting", "SETTINGS", "get_setting"]
 
 
 @dataclass(frozen=True)
@@ -124,6 +124,48 @@ class FewShotSetting(Setting):
         return {"out_features": self.out_features, **kw}
 
 
+@dataclass(frozen=True)
+class SSLSetting(Setting):
+    """A self-supervised setting: SimCLR projection heads on cached views of the images.
+
+    The splits (``n_train``, ``n_val``, ``n_test``) are those of :class:`Setting`; the
+    training images are the SSL images (their labels only feed the probes).
+
+    Views (choice: see ``glai_bench.simclr.augment``):
+        n_views: augmented views per training image, extracted once; each epoch draws two.
+        n_val_views: views per validation image (views 0 and 1 score the held-out loss).
+        crop_scale, crop_ratio, max_rotation, max_translation, flip: the augmentation.
+    Heads (``glai.ssl.ProjectionHead``, MLP and GLAI at its parameter count):
+        hidden (inherited), out_features, batch_norm, temperature; learning_rate,
+        batch_size, max_epochs, patience (inherited; None: the library's ``TrainConfig``).
+    Probes: knn_k neighbours (cosine) for the kNN accuracy.
+    """
+
+    n_views: int = 6
+    n_val_views: int = 2
+    crop_scale: tuple[float, float] = (0.5, 1.0)
+    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    max_rotation: float = 10.0
+    max_translation: float = 0.1
+    flip: bool = True
+    out_features: int = 128
+    batch_norm: bool = True
+    temperature: float = 0.5
+    knn_k: int = 20
+
+    def augmentation(self) -> dict[str, Any]:
+        """Keyword arguments of ``glai_bench.simclr.augment`` (also part of the cache key)."""
+        return {"scale": list(self.crop_scale), "ratio": list(self.crop_ratio),
+                "max_rotation": self.max_rotation,
+                "max_translation": self.max_translation, "flip": self.flip}  # fmt: skip
+
+    def train_kwargs(self) -> dict[str, Any]:
+        """``glai.training.TrainConfig`` fields this setting sets."""
+        names = {"learning_rate": "lr", "batch_size": "batch_size", "max_epochs": "max_epochs",
+                 "patience": "patience"}  # fmt: skip
+        return {v: getattr(self, k) for k, v in names.items() if getattr(self, k) is not None}
+
+
 # Quick variants draw small subsets, so their features are extracted (and cached) on their own
 # in about a minute; "fashion-effnet"'s quick subsets are also what `glai demo` uses.
 SETTINGS: dict[str, Setting] = {
@@ -187,6 +229,26 @@ SETTINGS: dict[str, Setting] = {
             # 2,000 per class bound the base set (noun.artifact alone has 11,587 synsets)
             max_per_class=2000,
             quick={"seeds": 2, "n_tasks": 200, "episodes": 300, "max_per_class": 200},
+        ),
+        SSLSetting(
+            name="fashion-effnet-simclr",
+            description="SimCLR projection heads on EfficientNet-Lite0 (ImageNet, frozen) "
+            "features of augmented Fashion-MNIST views",
+            dataset="fashion-mnist",
+            backbone="efficientnet-lite0",
+            resolution=64,  # as fashion-effnet
+            val_fraction=10_000 / 60_000,
+            # (choice) sized for ~10-15 min on one CPU thread, most of it extracting the
+            # 2000 x 6 + 500 x 2 views and 4500 clean images (~9 ms per image at 64 px)
+            n_train=2000,
+            n_val=500,
+            n_test=2000,
+            n_views=6,
+            hidden=(512,),
+            max_epochs=150,
+            patience=15,
+            quick={"n_train": 400, "n_val": 200, "n_test": 400, "n_views": 3, "seeds": 2,
+                   "max_epochs": 30},
         ),
     )
 }
