@@ -61,7 +61,7 @@ def git_commit() -> str | None:
     Cached: call it when a run starts, so the report names the code that ran, not the code
     checked out when the report is written.
     """
-    root = Path(__file__).resolve().parents[3]
+    root = Path(__file__).resolve().parents[2]  # src/glai_bench/report.py -> the checkout
     try:
         head = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5

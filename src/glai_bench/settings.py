@@ -136,8 +136,9 @@ class SSLSetting(Setting):
         n_val_views: views per validation image (views 0 and 1 score the held-out loss).
         crop_scale, crop_ratio, max_rotation, max_translation, flip: the augmentation.
     Heads (``glai.ssl.ProjectionHead``, MLP and GLAI at its parameter count):
-        hidden (inherited), out_features, batch_norm, temperature; learning_rate,
-        batch_size, max_epochs, patience (inherited; None: the library's ``TrainConfig``).
+        hidden (inherited), out_features, batch_norm, temperature; learning_rate and
+        batch_size (inherited; None: the library's ``TrainConfig``); ssl_max_epochs and
+        ssl_patience (the heads' own: there is no SSL estimator whose defaults to follow).
     Probes: knn_k neighbours (cosine) for the kNN accuracy.
     """
 
@@ -152,6 +153,8 @@ class SSLSetting(Setting):
     batch_norm: bool = True
     temperature: float = 0.5
     knn_k: int = 20
+    ssl_max_epochs: int = 150
+    ssl_patience: int | None = 15
 
     def augmentation(self) -> dict[str, Any]:
         """Keyword arguments of ``glai_bench.simclr.augment`` (also part of the cache key)."""
@@ -161,9 +164,9 @@ class SSLSetting(Setting):
 
     def train_kwargs(self) -> dict[str, Any]:
         """``glai.training.TrainConfig`` fields this setting sets."""
-        names = {"learning_rate": "lr", "batch_size": "batch_size", "max_epochs": "max_epochs",
-                 "patience": "patience"}  # fmt: skip
-        return {v: getattr(self, k) for k, v in names.items() if getattr(self, k) is not None}
+        names = {"learning_rate": "lr", "batch_size": "batch_size"}
+        kw = {v: getattr(self, k) for k, v in names.items() if getattr(self, k) is not None}
+        return {**kw, "max_epochs": self.ssl_max_epochs, "patience": self.ssl_patience}
 
 
 # Quick variants draw small subsets, so their features are extracted (and cached) on their own
@@ -245,10 +248,8 @@ SETTINGS: dict[str, Setting] = {
             n_test=2000,
             n_views=6,
             hidden=(512,),
-            max_epochs=150,
-            patience=15,
             quick={"n_train": 400, "n_val": 200, "n_test": 400, "n_views": 3, "seeds": 2,
-                   "max_epochs": 30},
+                   "ssl_max_epochs": 30},
         ),
     )
 }

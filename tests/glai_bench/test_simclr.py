@@ -41,10 +41,10 @@ TINY = SSLSetting(
     n_views=3,
     hidden=(16,),
     out_features=8,
-    max_epochs=6,
+    ssl_max_epochs=6,
     batch_size=64,
     seeds=2,
-    quick={"n_train": 100, "seeds": 2, "max_epochs": 4},
+    quick={"n_train": 100, "seeds": 2, "ssl_max_epochs": 4},
 )
 
 
