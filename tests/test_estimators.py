@@ -82,7 +82,8 @@ def test_fitted_attributes_of_the_classifiers(cls: type) -> None:
     assert clf.n_features_in_ == 4
     assert isinstance(clf.history_, History) and clf.history_.records
     assert clf.n_trainable_params_ == sum(p.numel() for p in clf.model_.parameters())
-    assert clf.best_val_score_ == max(r.val_score for r in clf.history_.records)
+    # 300 samples: no hold-out by default (validation_fraction="auto"), so no validation score
+    assert clf.best_val_score_ is None
     assert clf.fit_seconds_ == clf.history_.records[-1].seconds > 0
     proba = clf.predict_proba(X)
     assert proba.shape == (300, 3)
@@ -314,17 +315,165 @@ def test_defaults_are_declared_once() -> None:
     # The signatures read HEAD_DEFAULTS / GLAI_DEFAULTS, and the loop's come from TrainConfig.
     from dataclasses import fields
 
-    from glai.estimators import GLAI_DEFAULTS, HEAD_DEFAULTS
+    from glai.estimators import AUTO_BATCH_SIZE, GLAI_DEFAULTS, HEAD_DEFAULTS
     from glai.training import TrainConfig
 
     loop = {f.name: f.default for f in fields(TrainConfig)}
     for name, config_name in [
         ("optimizer", "optimizer"), ("learning_rate", "lr"), ("weight_decay", "weight_decay"),
-        ("batch_size", "batch_size"), ("max_epochs", "max_epochs"), ("patience", "patience"),
+        ("max_epochs", "max_epochs"), ("patience", "patience"),
     ]:  # fmt: skip
         assert HEAD_DEFAULTS[name] == loop[config_name]
+    assert HEAD_DEFAULTS["batch_size"] == "auto" and AUTO_BATCH_SIZE == loop["batch_size"]
     assert GLAI_DEFAULTS["quant_optimizer"] == loop["optimizer"]
     for cls in (MLPHeadClassifier, MLPHeadRegressor):
         assert cls().get_params() == HEAD_DEFAULTS
     for cls in (GLAIClassifier, GLAIRegressor):
         assert cls().get_params() == {**HEAD_DEFAULTS, **GLAI_DEFAULTS}
+
+
+# -- defaults on small data ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", CLASSIFIERS)
+def test_small_data_trains_on_every_sample_and_stops_on_the_training_loss(cls: type) -> None:
+    X, y = _blobs(150)
+    clf = cls(hidden_layer_sizes=16, max_epochs=20, random_state=0).fit(X, y)
+    assert clf._batch_size == 150 and not clf._holdout  # one batch of all; nothing held out
+    # The "validation" score is minus the training loss on all 150 samples.
+    last = clf.history_.records[-1]
+    assert last.val_score == pytest.approx(-last.val_loss)
+    assert clf.best_val_score_ is None
+    big = cls(hidden_layer_sizes=8, max_epochs=1, random_state=0).fit(*_blobs(2000))
+    assert big._holdout and big._batch_size == 256 and big.best_val_score_ is not None
+    explicit = cls(hidden_layer_sizes=8, max_epochs=1, validation_fraction=0.2, batch_size=7)
+    explicit.fit(X, y)
+    assert explicit._holdout and explicit._batch_size == 7
+
+
+# -- faults: no silent wrong answers ---------------------------------------------------------
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def _interrupting(est: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the next fit of ``est``'s class fail inside training."""
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise _Interrupt
+
+    monkeypatch.setattr(type(est), "_fit_model", fail)
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_an_interrupted_first_fit_leaves_the_estimator_unfitted(
+    cls: type, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    X, y = _blobs(60)
+    est = cls(**SMALL)
+    _interrupting(est, monkeypatch)
+    with pytest.raises(_Interrupt):
+        est.fit(X, y)
+    with pytest.raises(NotFittedError):
+        est.predict(X)
+    assert not hasattr(est, "n_features_in_") and not hasattr(est, "classes_")
+
+
+def test_a_failed_refit_keeps_the_previous_fit_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    X, y = _regression(100)
+    reg = MLPHeadRegressor(**SMALL).fit(X, y[:, 0])
+    before = reg.predict(X)
+    _interrupting(reg, monkeypatch)
+    with pytest.raises(_Interrupt):
+        reg.fit(X[:, :3] * 1000, y[:, 0] * 1e4 + 5000)  # other features, other target scale
+    assert reg.n_features_in_ == 4
+    np.testing.assert_array_equal(reg.predict(X), before)
+    Xb, yb = _blobs(60)
+    clf = MLPHeadClassifier(**SMALL).fit(Xb, yb)
+    labels = clf.predict(Xb)
+    _interrupting(clf, monkeypatch)
+    with pytest.raises(_Interrupt):
+        clf.fit(Xb, np.array(["x", "y", "z"])[yb])
+    monkeypatch.undo()
+    assert list(clf.classes_) == [0, 1, 2]
+    np.testing.assert_array_equal(clf.predict(Xb), labels)
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_values_beyond_float32_are_refused(cls: type) -> None:
+    X, y = _blobs(60)
+    with pytest.raises(ValueError, match="X has values beyond float32's range"):
+        cls(**SMALL).fit(X * 1e40, y)
+    est = cls(**SMALL).fit(X, y)
+    with pytest.raises(ValueError, match="X has values beyond float32's range"):
+        est.predict(X * 1e40)
+    with pytest.raises(ValueError, match="X_val has values beyond float32's range"):
+        cls(**SMALL).fit(X, y, X_val=X * 1e40, y_val=y)
+
+
+def test_a_regressor_target_beyond_float32_is_refused() -> None:
+    X, y = _regression(60)
+    y = y[:, 0].copy()
+    y[0] = 1e300  # its standardised values stay finite, but not its spread in float32 terms
+    y[1] = -1e300
+    with pytest.raises(ValueError, match="y"):
+        MLPHeadRegressor(**SMALL).fit(X, y * 1e10)
+
+
+@pytest.mark.parametrize("cls", [GLAIRegressor, MLPHeadRegressor])
+def test_training_that_diverges_is_refused(cls: type) -> None:
+    X, y = _regression(60)
+    est = cls(**{**SMALL, "max_epochs": 5})
+    with pytest.raises(ValueError, match="training diverged"):
+        est.fit(X * 1e30, y[:, 0])
+    assert not hasattr(est, "model_")
+
+
+@pytest.mark.parametrize("cls", [GLAIRegressor, MLPHeadRegressor])
+def test_regressor_y_val_must_have_the_columns_of_y_and_no_nan(cls: type) -> None:
+    X, y = _regression(60)
+    with pytest.raises(ValueError, match=r"y_val has 2 target column\(s\) but y has 1"):
+        cls(**SMALL).fit(X, y[:, 0], X_val=X, y_val=y)
+    with pytest.raises(ValueError, match=r"y_val has 1 target column\(s\) but y has 2"):
+        cls(**SMALL).fit(X, y, X_val=X, y_val=y[:, 0])
+    y_nan = y.copy()
+    y_nan[3, 1] = np.nan
+    with pytest.raises(ValueError, match="y_val.*NaN"):
+        cls(**SMALL).fit(X, y, X_val=X, y_val=y_nan)
+
+
+@pytest.mark.parametrize("cls", [GLAIClassifier, GLAIRegressor])
+def test_numpy_numbers_pass_validation_and_work(cls: type) -> None:
+    X, y = _blobs(60)
+    est = cls(
+        hidden_layer_sizes=np.array([8]), budget=np.int64(500), rho=np.float32(2),
+        max_epochs=np.int64(2), batch_size=np.int32(16), probe_size=np.int64(30),
+        random_state=0,
+    )  # fmt: skip
+    est.fit(X, y)
+    assert est.model_.budget == 500 and est.model_.rho == 2.0
+    assert est.model_.hidden_features == (8,)
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_messages_name_hidden_layer_sizes(cls: type) -> None:
+    X, y = _blobs(60)
+    with pytest.raises(ValueError, match="hidden_layer_sizes must hold positive ints"):
+        cls(hidden_layer_sizes=[8, 0], max_epochs=1).fit(X, y)
+
+
+def test_glai_needs_a_hidden_layer_named_as_the_user_wrote_it() -> None:
+    X, y = _blobs(60)
+    with pytest.raises(ValueError, match="hidden_layer_sizes must hold at least one width"):
+        GLAIClassifier(hidden_layer_sizes=[], max_epochs=1).fit(X, y)
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_a_bad_device_is_refused_by_parameter_validation(cls: type) -> None:
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    X, y = _blobs(60)
+    with pytest.raises(InvalidParameterError, match="'device' parameter .* torch device"):
+        cls(device="nonsense").fit(X, y)

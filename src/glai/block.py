@@ -11,8 +11,10 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
+from numbers import Real
 from typing import Any, Literal, cast
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -64,7 +66,7 @@ def structural_widths(
             check_budget(budget, in_features, out_features)
             per_output = (budget - out_features) // ((in_features + 1) * out_features)
             rho_value = max(1.0, widths[0] / per_output)
-    elif isinstance(rho, bool) or not isinstance(rho, (int, float)) or not rho >= 1:
+    elif isinstance(rho, (bool, np.bool_)) or not isinstance(rho, Real) or not rho >= 1:
         raise ValueError(f"rho must be 'auto' or a number >= 1, got {rho!r}")
     else:
         rho_value = float(rho)

@@ -8,6 +8,8 @@ seeds, builds and sets the fitted attributes (names ending in ``_``).
 
 from __future__ import annotations
 
+import copy
+import warnings
 from collections.abc import Sequence
 from numbers import Integral, Real
 from typing import Any
@@ -16,15 +18,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_array,
+    check_is_fitted,
+    validate_data,
+)
 from torch import nn
 
 from glai.block import GLAI
-from glai.mlp import MLP
+from glai.mlp import MLP, as_widths
 from glai.solvers import ITERATIVE_KINDS, solver_names
 from glai.structure import StopRule, StructureMonitor
 from glai.training import (
@@ -37,6 +45,7 @@ from glai.training import (
     predict_batched,
     resolve_device,
 )
+from glai.training.device import is_device
 
 __all__ = [
     "GLAIClassifier",
@@ -55,10 +64,10 @@ HEAD_DEFAULTS: dict[str, Any] = {
     "optimizer": _LOOP.optimizer,
     "learning_rate": _LOOP.lr,
     "weight_decay": _LOOP.weight_decay,
-    "batch_size": _LOOP.batch_size,
+    "batch_size": "auto",  # min(AUTO_BATCH_SIZE, n_train): enough steps per epoch on tiny data
     "max_epochs": _LOOP.max_epochs,
     "patience": _LOOP.patience,
-    "validation_fraction": 0.1,
+    "validation_fraction": "auto",  # see _holdout_fraction
     "device": "cpu",
     "random_state": None,
     "verbose": False,
@@ -73,6 +82,42 @@ GLAI_DEFAULTS: dict[str, Any] = {
     "prune_dead": True,
 }
 _H, _G = HEAD_DEFAULTS, GLAI_DEFAULTS
+
+# batch_size="auto" = min(AUTO_BATCH_SIZE, n_train), as scikit-learn's MLP does with 200.
+AUTO_BATCH_SIZE = _LOOP.batch_size
+# validation_fraction="auto" holds out AUTO_VALIDATION_FRACTION of the training data only from
+# AUTO_HOLDOUT_MIN_SAMPLES samples up (choice): below that a tenth is too few samples to rank
+# epochs by (on 100 samples, 10; one sample is 10 points of accuracy) and costs a tenth of
+# scarce data, so training uses every sample and stops on the training loss, as
+# scikit-learn's MLPClassifier does by default.
+AUTO_VALIDATION_FRACTION = 0.1
+AUTO_HOLDOUT_MIN_SAMPLES = 2000
+
+
+class _Device(Options):
+    """A torch device: a ``torch.device``, ``"auto"``, or a string torch parses (``"cpu"``,
+    ``"cuda:1"``). Whether CUDA is there is checked when fitting. (An ``Options`` only because
+    scikit-learn's validation takes no other kind of custom constraint.)"""
+
+    def __init__(self) -> None:
+        super().__init__(object, set())
+
+    def is_satisfied_by(self, val: object) -> bool:
+        return is_device(val)
+
+    def __str__(self) -> str:
+        return "a torch device ('cpu', 'cuda', 'cuda:1', 'auto' or a torch.device)"
+
+
+def _as_float32(name: str, a: np.ndarray) -> np.ndarray:
+    """``a`` as float32, refusing values that only float64 could hold (they would become inf)."""
+    a32 = np.asarray(a, dtype=np.float32)
+    if not np.isfinite(a32).all():
+        raise ValueError(
+            f"{name} has values beyond float32's range (|value| > {np.finfo(np.float32).max:.3g})"
+            ", which the heads compute in; rescale it (e.g. with StandardScaler)"
+        )
+    return a32
 
 
 def _accuracy(out: torch.Tensor, y: torch.Tensor) -> float:
@@ -108,11 +153,11 @@ class _Head(BaseEstimator):
         "optimizer": [StrOptions(set(solver_names(ITERATIVE_KINDS)))],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "patience": [Interval(Integral, 1, None, closed="left"), None],
-        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
-        "device": [str, torch.device],
+        "validation_fraction": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="left")],
+        "device": [_Device()],
         "random_state": ["random_state"],
         "verbose": ["boolean"],
     }
@@ -124,10 +169,10 @@ class _Head(BaseEstimator):
         optimizer: str = _H["optimizer"],
         learning_rate: float = _H["learning_rate"],
         weight_decay: float = _H["weight_decay"],
-        batch_size: int = _H["batch_size"],
+        batch_size: int | str = _H["batch_size"],
         max_epochs: int = _H["max_epochs"],
         patience: int | None = _H["patience"],
-        validation_fraction: float = _H["validation_fraction"],
+        validation_fraction: float | str = _H["validation_fraction"],
         device: str | torch.device = _H["device"],
         random_state: int | np.random.RandomState | None = _H["random_state"],
         verbose: bool = _H["verbose"],
@@ -178,11 +223,26 @@ class _Head(BaseEstimator):
         """Fit on ``X [n_samples, n_features]``, ``y [n_samples]`` (or ``[n, n_targets]``).
 
         Early stopping uses ``(X_val, y_val)`` when given, otherwise a held-out
-        ``validation_fraction`` of the training data (the training data itself when that
-        fraction is 0 or the data are too few to split).
+        ``validation_fraction`` of the training data. With no held-out data (fraction 0, too
+        few samples to split, or ``"auto"`` below ``AUTO_HOLDOUT_MIN_SAMPLES``) every sample
+        trains and training stops when the training loss has not improved for ``patience``
+        epochs; ``best_val_score_`` is then None.
+
+        The fitted attributes are replaced all at once when fitting succeeds: a fit that fails
+        or is interrupted leaves the estimator as it was (unfitted before its first fit).
         """
         self._validate_params()
+        work = copy.copy(self)  # fitted on the side, swapped in at the end
+        work._fit(X, y, sample_weight, X_val, y_val)
+        self.__dict__ = work.__dict__
+        return self
+
+    def _fit(self, X: Any, y: Any, sample_weight: Any, X_val: Any, y_val: Any) -> None:
+        device = resolve_device(self.device)
+        # Normalised once, so that numpy widths work and messages name the user's argument.
+        self._hidden = as_widths(self.hidden_layer_sizes, name="hidden_layer_sizes")
         X, y = self._validate_training_data(X, y)
+        X = _as_float32("X", X)
         if (X_val is None) != (y_val is None):
             raise ValueError("X_val and y_val must be given together")
         sw = None if sample_weight is None else _check_sample_weight(
@@ -192,18 +252,21 @@ class _Head(BaseEstimator):
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         train_idx = np.arange(len(X))
+        holdout = X_val is not None
         if X_val is not None:
             try:
                 X_val = validate_data(self, X_val, reset=False, dtype=[np.float32, np.float64])
             except ValueError as err:
                 raise ValueError(f"X_val: {err}") from err
-            y_val = np.asarray(y_val)
+            X_val = _as_float32("X_val", X_val)
+            y_val = self._validate_y_val(y_val)
             if len(y_val) != len(X_val):
                 raise ValueError(f"X_val has {len(X_val)} samples but y_val has {len(y_val)}")
             Xv, yv = X_val, self._encode_targets(y_val, fitting=False)
         else:
             Xv, yv, train_idx = self._split(X, target, seed)
-        device = resolve_device(self.device)
+            holdout = len(train_idx) < len(X)
+        self._holdout = holdout
 
         def tensor(a: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
             return torch.as_tensor(np.ascontiguousarray(a)).to(device=device, dtype=dtype)
@@ -215,6 +278,8 @@ class _Head(BaseEstimator):
         )  # fmt: skip
         weight = None if sw is None else tensor(sw[train_idx])
         n_out = self._n_outputs(target)
+        auto = self.batch_size == "auto"
+        self._batch_size = min(AUTO_BATCH_SIZE, len(train_idx)) if auto else int(self.batch_size)
         generator = torch.Generator().manual_seed(seed)
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)
@@ -222,22 +287,61 @@ class _Head(BaseEstimator):
                 data, weight, n_out, X.shape[1], device, generator
             )
         self.model_.eval()
+        self._check_converged()
         self.n_trainable_params_ = sum(
             p.numel() for p in self.model_.parameters() if p.requires_grad
         )
         # The model returned is that of the last phase (for GLAI, the path model): its score.
         best = self.history_.best(phase=self.history_.final_phase)
-        self.best_val_score_ = None if best is None else best.val_score
+        self.best_val_score_ = None if best is None or not holdout else best.val_score
         self.fit_seconds_ = self.history_.records[-1].seconds if self.history_.records else 0.0
         self.n_iter_ = len(self.history_.records)
-        return self
+
+    def _train_losses(self) -> tuple[LossFn, ScoreFn]:
+        """The loss, and the score early stopping watches: the validation score, or with no
+        held-out data minus the training loss (the "validation" inputs are then the training
+        inputs), so that stopping watches the training loss."""
+        loss_fn, score_fn = self._losses()
+        if self._holdout:
+            return loss_fn, score_fn
+
+        def minus_loss(out: torch.Tensor, y: torch.Tensor) -> float:
+            return -float(loss_fn(out, y).mean())
+
+        return loss_fn, minus_loss
+
+    def _check_converged(self) -> None:
+        """Refuse a model with non-finite parameters; warn when training diverged on the way
+        (the best earlier epoch was kept)."""
+        if not all(bool(torch.isfinite(p).all()) for p in self.model_.parameters()):
+            raise ValueError(
+                "training diverged: the fitted parameters are not finite. Scale the inputs "
+                "(e.g. StandardScaler) or lower learning_rate"
+            )
+        bad = [r.epoch for r in self.history_.records if not np.isfinite(r.train_loss)]
+        if bad:
+            warnings.warn(
+                f"training diverged at epoch {bad[0]} (non-finite training loss); the best "
+                "earlier epoch was kept. Scale the inputs or lower learning_rate",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+
+    def _validate_y_val(self, y_val: Any) -> np.ndarray:
+        """``y_val`` as an array, checked against what ``y`` was."""
+        return np.asarray(y_val)
+
+    def _holdout_fraction(self, n: int) -> float:
+        if self.validation_fraction == "auto":
+            return AUTO_VALIDATION_FRACTION if n >= AUTO_HOLDOUT_MIN_SAMPLES else 0.0
+        return float(self.validation_fraction)
 
     def _split(
         self, X: np.ndarray, target: np.ndarray, seed: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         n = len(X)
         idx = np.arange(n)
-        n_val = int(round(self.validation_fraction * n))
+        n_val = int(round(self._holdout_fraction(n) * n))
         if n_val < 1 or n - n_val < 1:
             return X, target, idx
         stratify = self._stratify(target, n_val)
@@ -249,7 +353,7 @@ class _Head(BaseEstimator):
             optimizer=optimizer or self.optimizer,
             lr=lr or self.learning_rate,
             weight_decay=self.weight_decay,
-            batch_size=self.batch_size,
+            batch_size=self._batch_size,
             max_epochs=self.max_epochs,
             patience=self.patience,
         )
@@ -269,7 +373,7 @@ class _Head(BaseEstimator):
 
     def _forward(self, X: Any) -> torch.Tensor:
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+        X = _as_float32("X", validate_data(self, X, reset=False, dtype=[np.float32, np.float64]))
         param = next(self.model_.parameters())
         x = torch.as_tensor(np.ascontiguousarray(X)).to(device=param.device, dtype=param.dtype)
         return predict_batched(self.model_, (x,)).cpu()
@@ -341,6 +445,19 @@ class _RegressorHead(RegressorMixin, _Head):
         self._y_ndim = y.ndim  # predictions come back in the shape y had
         return X, y
 
+    def _validate_y_val(self, y_val: Any) -> np.ndarray:
+        try:
+            y_val = check_array(y_val, ensure_2d=False, dtype=np.float64, input_name="y_val")
+        except ValueError as err:
+            raise ValueError(f"y_val: {err}") from err
+        columns = 1 if y_val.ndim == 1 else y_val.shape[1]
+        if y_val.ndim > 2 or columns != len(self._y_mean):
+            raise ValueError(
+                f"y_val has {columns} target column(s) but y has {len(self._y_mean)}: give "
+                "y_val the shape y had"
+            )
+        return y_val
+
     def _encode_targets(self, y: Any, fitting: bool) -> np.ndarray:
         y = np.asarray(y, dtype=np.float64)
         y2 = y.reshape(len(y), -1)
@@ -348,7 +465,13 @@ class _RegressorHead(RegressorMixin, _Head):
             self._y_mean = y2.mean(axis=0)
             self._y_scale = y2.std(axis=0)
             self._y_scale[self._y_scale == 0] = 1.0
-        return ((y2 - self._y_mean) / self._y_scale).astype(np.float32)
+        name = "y" if fitting else "y_val"
+        if not (np.isfinite(self._y_mean).all() and np.isfinite(self._y_scale).all()):
+            raise ValueError(
+                f"{name} is too large to standardise in float64 (its mean or spread overflows); "
+                "rescale it"
+            )
+        return _as_float32(name, (y2 - self._y_mean) / self._y_scale)
 
     def _n_outputs(self, target: np.ndarray) -> int:
         return target.shape[1]
@@ -379,8 +502,8 @@ class _MLPMixin(_Head):
         device: torch.device,
         generator: torch.Generator,
     ) -> tuple[nn.Module, History]:
-        model = MLP(n_in, self.hidden_layer_sizes, n_out, device=device)
-        loss_fn, score_fn = self._losses()
+        model = MLP(n_in, self._hidden, n_out, device=device)
+        loss_fn, score_fn = self._train_losses()
         history = fit_mlp(
             model, *data, loss_fn=loss_fn, score_fn=score_fn, config=self._config(),
             generator=generator, sample_weight=weight, verbose=self.verbose,
@@ -417,10 +540,10 @@ class _GLAIMixin(_Head):
         optimizer: str = _H["optimizer"],
         learning_rate: float = _H["learning_rate"],
         weight_decay: float = _H["weight_decay"],
-        batch_size: int = _H["batch_size"],
+        batch_size: int | str = _H["batch_size"],
         max_epochs: int = _H["max_epochs"],
         patience: int | None = _H["patience"],
-        validation_fraction: float = _H["validation_fraction"],
+        validation_fraction: float | str = _H["validation_fraction"],
         device: str | torch.device = _H["device"],
         random_state: int | np.random.RandomState | None = _H["random_state"],
         verbose: bool = _H["verbose"],
@@ -449,13 +572,18 @@ class _GLAIMixin(_Head):
         generator: torch.Generator,
     ) -> tuple[nn.Module, History]:
         X = data[0]
+        if not self._hidden:
+            raise ValueError(
+                "hidden_layer_sizes must hold at least one width: GLAI's gates are the ReLUs "
+                "of the hidden layers, got ()"
+            )
         model = GLAI(
-            n_in, self.hidden_layer_sizes, n_out, rho=self.rho, budget=self.budget,
+            n_in, self._hidden, n_out, rho=self.rho, budget=self.budget,
             prune_dead=self.prune_dead, device=device,
         )  # fmt: skip
         probe_idx = torch.randperm(X.shape[0], generator=generator)[: self.probe_size]
         monitor = StructureMonitor(X[probe_idx.to(X.device)], rule=self.structure_rule)
-        loss_fn, score_fn = self._losses()
+        loss_fn, score_fn = self._train_losses()
         quant_lr = self.quant_learning_rate or self.learning_rate / 3
         history = fit_glai(
             model, *data, loss_fn=loss_fn, score_fn=score_fn,

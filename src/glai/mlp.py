@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import partial
+from numbers import Integral
 from typing import cast
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -49,29 +51,37 @@ def gating_forward(
 
 def check_features(name: str, value: object) -> int:
     """``value`` if it is a positive int (not a bool), else a ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if not _is_int(value) or value < 1:  # type: ignore[operator]
         raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
+    return int(value)  # type: ignore[call-overload]
+
+
+def _is_int(value: object) -> bool:
+    """An integer (Python or numpy, as scikit-learn's validation accepts), not a bool."""
+    return isinstance(value, Integral) and not isinstance(value, (bool, np.bool_))
 
 
 def as_widths(
     hidden_features: int | Sequence[int], name: str = "hidden_features"
 ) -> tuple[int, ...]:
-    """Normalise ``hidden_features`` (an int or a sequence of ints) to a tuple of widths."""
-    if isinstance(hidden_features, bool):
+    """Normalise ``hidden_features`` (an int, a sequence of ints or a 1-d integer array; numpy
+    integers included) to a tuple of Python ints."""
+    if isinstance(hidden_features, (bool, np.bool_)):
         raise TypeError(f"{name} must be an int or a sequence of ints, got a bool")
-    if isinstance(hidden_features, int):
-        widths: tuple[int, ...] = (hidden_features,)
+    if _is_int(hidden_features):
+        items: tuple[object, ...] = (hidden_features,)
+    elif isinstance(hidden_features, np.ndarray) and hidden_features.ndim == 1:
+        items = tuple(hidden_features.tolist())
     elif isinstance(hidden_features, Sequence) and not isinstance(hidden_features, str):
-        widths = tuple(hidden_features)
+        items = tuple(hidden_features)
     else:
         raise TypeError(
             f"{name} must be an int or a sequence of ints, got {type(hidden_features).__name__}"
         )
-    for w in widths:
-        if isinstance(w, bool) or not isinstance(w, int) or w < 1:
-            raise ValueError(f"{name} must hold positive ints, got {widths!r}")
-    return widths
+    for w in items:
+        if not _is_int(w) or w < 1:  # type: ignore[operator]
+            raise ValueError(f"{name} must hold positive ints, got {items!r}")
+    return tuple(int(w) for w in items)  # type: ignore[call-overload]
 
 
 def mlp_num_params(

@@ -20,7 +20,9 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from numbers import Integral
 
+import numpy as np
 import torch
 
 from glai.mlp import MLP, mlp_num_params
@@ -123,9 +125,9 @@ def resolve_budget(
     if budget == "match":
         value = mlp_num_params(in_features, hidden_features, out_features)
         return check_budget(value, in_features, out_features, label=" (match)")
-    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+    if not isinstance(budget, Integral) or isinstance(budget, (bool, np.bool_)) or budget < 1:
         raise ValueError(f"budget must be 'match', None or a positive int, got {budget!r}")
-    return check_budget(budget, in_features, out_features)
+    return check_budget(int(budget), in_features, out_features)
 
 
 def path_model_num_params(
