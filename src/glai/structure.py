@@ -145,35 +145,67 @@ class StructureMonitor:
     Args:
         probe_x: probe inputs ``[N_probe, n_0]`` (a fixed subset of the training inputs).
         rule: a :class:`StopRule`, or one of its kinds as a string (other fields default).
+        check_every: optimiser steps between two checks, or None for one check at the end of
+            every epoch (GLAI-METHOD.md section 5). With a step interval the training loop
+            checks after every ``check_every``-th minibatch step and the rule may stop the
+            structural phase in the middle of an epoch; the rule's ``min_epochs`` /
+            ``max_epochs`` then count checks, not epochs. **(beyond the paper)**: the paper
+            checks per epoch; the authors' later work tracks activation patterns per iteration,
+            and ``m_t`` settles within the first epoch on frozen features (BENCHMARKS.md).
+
+    Attributes:
+        history: ``m_1 .. m_t``, one per check after the reference.
+        steps: the optimiser step (counted from the start of training) at which each
+            ``m_t`` was measured, aligned with ``history`` when the caller passes ``step``.
     """
 
-    def __init__(self, probe_x: torch.Tensor, rule: StopRule | str = "relative") -> None:
+    def __init__(
+        self,
+        probe_x: torch.Tensor,
+        rule: StopRule | str = "relative",
+        *,
+        check_every: int | None = None,
+    ) -> None:
         if probe_x.ndim != 2 or probe_x.shape[0] == 0:
             raise ValueError(
                 f"probe_x must be a non-empty [N, n_0] tensor, got {tuple(probe_x.shape)}"
             )
+        if check_every is not None and (
+            isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1
+        ):
+            raise ValueError(
+                f"check_every must be a positive number of optimiser steps or None (once per "
+                f"epoch), got {check_every!r}"
+            )
         self.probe_x = probe_x
         self.rule = StopRule(kind=rule) if isinstance(rule, str) else rule
+        self.check_every = check_every
         self.history: list[float] = []
+        self.steps: list[int] = []
         self._last: list[torch.Tensor] | None = None
 
-    def update(self, mlp: MLP) -> bool:
-        """Record the patterns of ``mlp`` now; True once the structure is stable."""
+    def update(self, mlp: MLP, step: int | None = None) -> bool:
+        """Record the patterns of ``mlp`` now (after optimiser step ``step``, if known); True
+        once the structure is stable."""
         patterns = activation_patterns(mlp, self.probe_x.to(mlp.linears[0].weight))
         if self._last is None:
             self._last = patterns
             return False
         self.history.append(path_distance(self._last, patterns))
+        if step is not None:
+            self.steps.append(step)
         self._last = patterns
         return self.rule.is_stable(self.history)
 
     def state_dict(self) -> dict[str, Any]:
-        """The ``m_t`` history and the last patterns (what a checkpoint keeps)."""
-        return {"history": list(self.history), "last": self._last}
+        """The ``m_t`` history, the steps of its checks and the last patterns (what a
+        checkpoint keeps)."""
+        return {"history": list(self.history), "steps": list(self.steps), "last": self._last}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from :meth:`state_dict` (the probe is the constructor's)."""
         self.history = [float(m) for m in state["history"]]
+        self.steps = [int(k) for k in state.get("steps", [])]
         last = state["last"]
         self._last = None if last is None else [p.to(self.probe_x.device) for p in last]
 

@@ -193,3 +193,188 @@ def test_fit_glai_runs_both_phases_in_one_history() -> None:
             quantitative=TrainConfig(), monitor=monitor,
             generator=torch.Generator().manual_seed(0),
         )  # fmt: skip
+
+
+# -- checking m_t every few optimiser steps --------------------------------------------------
+
+
+def test_step_checks_fire_mid_epoch_at_a_step_boundary() -> None:
+    # 180 training samples in batches of 32: 6 steps per epoch (the last one of 20 samples).
+    # A check every 4 steps, stable after 5 checks: m_t at steps 4, 8, .., 20 and the
+    # structural phase ends after step 20, i.e. 2 steps into the 4th epoch.
+    x, y, xv, yv = _data()
+    mlp = MLP(5, 8, 3)
+    rule = StopRule("epochs", epochs=5, min_epochs=0)
+    monitor = StructureMonitor(x[:64], rule=rule, check_every=4)
+    monitor.update(mlp)
+    history = History()
+    steps = train_epochs(
+        mlp, (x,), y, (xv,), yv, loss_fn=_ce, score_fn=_accuracy,
+        config=TrainConfig(max_epochs=50, batch_size=32, patience=None), history=history,
+        phase="structural", generator=torch.Generator().manual_seed(0), monitor=monitor,
+        keep_best=False,
+    )  # fmt: skip
+    assert steps == 20
+    assert monitor.steps == [4, 8, 12, 16, 20]
+    assert len(monitor.history) == 5
+    assert len(history.records) == 4  # three whole epochs and the start of a fourth
+    # each record carries the last m_t measured by then
+    assert [r.path_distance for r in history.records] == [
+        monitor.history[0],
+        monitor.history[2],
+        monitor.history[3],
+        monitor.history[4],
+    ]
+
+
+def test_step_checks_follow_the_same_trajectory_as_per_epoch_training() -> None:
+    # Stopping mid-epoch must not change the steps taken before: the network after 20 steps
+    # with step checks equals the network trained for 20 steps without any monitor.
+    x, y, xv, yv = _data()
+    torch.manual_seed(0)
+    a = MLP(5, 8, 3)
+    b = MLP(5, 8, 3)
+    b.load_state_dict(a.state_dict())
+    monitor = StructureMonitor(x[:64], StopRule("epochs", epochs=5, min_epochs=0), check_every=4)
+    monitor.update(a)
+    kwargs = dict(loss_fn=_ce, score_fn=_accuracy, phase="structural", keep_best=False)
+    train_epochs(
+        a, (x,), y, (xv,), yv, config=TrainConfig(max_epochs=50, batch_size=32, patience=None),
+        history=History(), generator=torch.Generator().manual_seed(1), monitor=monitor,
+        **kwargs,  # type: ignore[arg-type]
+    )  # fmt: skip
+    # 180 samples + 60 more: 20 steps of 32 = 640 samples = 3 epochs of 180 + 100 of the 4th
+    gen = torch.Generator().manual_seed(1)
+    opt = torch.optim.Adam(b.parameters(), lr=1e-3)
+    taken = 0
+    while taken < 20:
+        order = torch.randperm(180, generator=gen)
+        for start in range(0, 180, 32):
+            idx = order[start : start + 32]
+            loss = _ce(b(x[idx]), y[idx]).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            taken += 1
+            if taken == 20:
+                break
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(pa, pb)
+
+
+def test_per_epoch_checks_record_their_steps() -> None:
+    x, y, xv, yv = _data()
+    mlp = MLP(5, 8, 3)
+    monitor = StructureMonitor(x[:64], StopRule("epochs", epochs=3, min_epochs=0))
+    monitor.update(mlp)
+    steps = train_epochs(
+        mlp, (x,), y, (xv,), yv, loss_fn=_ce, score_fn=_accuracy,
+        config=TrainConfig(max_epochs=50, batch_size=32, patience=None), history=History(),
+        phase="structural", generator=torch.Generator().manual_seed(0), monitor=monitor,
+    )  # fmt: skip
+    assert steps == 18 and monitor.steps == [6, 12, 18]
+
+
+def test_fit_glai_with_step_checks_counts_checks_not_epochs() -> None:
+    # max_epochs=4 of the rule means 4 checks, here 4 x 3 = 12 steps (2 epochs), not 4 epochs
+    x, y, xv, yv = _data()
+    block = GLAI(5, 32, 3, rho=4)
+    rule = StopRule("epochs", epochs=10, min_epochs=0, max_epochs=4)
+    monitor = StructureMonitor(x[:64], rule=rule, check_every=3)
+    history = fit_glai(
+        block, x, y, xv, yv, loss_fn=_ce, score_fn=_accuracy,
+        structural=TrainConfig(max_epochs=100, batch_size=32),
+        quantitative=TrainConfig(max_epochs=2, patience=None, batch_size=32),
+        monitor=monitor, generator=torch.Generator().manual_seed(0),
+    )  # fmt: skip
+    assert history.events["structure_steps"] == 12 and monitor.steps == [3, 6, 9, 12]
+    assert [r.phase for r in history.records] == ["structural"] * 2 + ["quantitative"] * 2
+    assert history.events["structure_frozen_epoch"] == 2
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True])
+def test_monitor_rejects_a_bad_check_interval(bad: object) -> None:
+    with pytest.raises(ValueError, match="check_every must be a positive number of optimiser"):
+        StructureMonitor(torch.zeros(4, 2), check_every=bad)  # type: ignore[arg-type]
+
+
+# -- a gentler phase switch: warm-up and shrinkage toward the start (beyond the paper) ---------
+
+
+def _one_step_change(config: TrainConfig) -> float:
+    """Largest parameter change of a path model after one full-batch Adam step."""
+    x, y, xv, yv = _data()
+    torch.manual_seed(0)
+    model = freeze(MLP(5, 6, 3), x, budget=None)
+    gates = model.gates(x)
+    before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
+    train_epochs(
+        model, (x, gates), y, (xv, model.gates(xv)), yv, loss_fn=_ce, score_fn=_accuracy,
+        config=config, history=History(), phase="quantitative",
+        generator=torch.Generator().manual_seed(0), keep_best=False,
+    )  # fmt: skip
+    after = torch.cat([p.detach().flatten() for p in model.parameters()])
+    return float((after - before).abs().max())
+
+
+def test_warmup_scales_the_first_steps_learning_rate() -> None:
+    # Adam's first step moves a parameter by lr * g / (|g| + eps), i.e. by about lr: with a
+    # linear warm-up over 10 steps the first step uses lr / 10.
+    one_batch = {"batch_size": 10_000, "max_epochs": 1, "patience": None, "lr": 1e-2}
+    plain = _one_step_change(TrainConfig(**one_batch))  # type: ignore[arg-type]
+    warm = _one_step_change(TrainConfig(**one_batch, warmup_steps=10))  # type: ignore[arg-type]
+    assert plain == pytest.approx(1e-2, rel=1e-3)
+    assert warm == pytest.approx(1e-3, rel=1e-3)
+
+
+def test_warmup_reaches_the_full_learning_rate_and_stays() -> None:
+    x, y, xv, yv = _data()
+    model = MLP(5, 4, 3)
+    seen: list[float] = []
+    config = TrainConfig(lr=1e-2, batch_size=30, max_epochs=2, patience=None, warmup_steps=4)
+    # 180 samples / 30 = 6 steps per epoch; record each step's learning rate via a hook
+    original = torch.optim.Adam.step
+
+    def spy(self: torch.optim.Optimizer, *args: object, **kwargs: object) -> object:
+        seen.append(self.param_groups[0]["lr"])
+        return original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(torch.optim.Adam, "step", spy)
+        train_epochs(
+            model, (x,), y, (xv,), yv, loss_fn=_ce, score_fn=_accuracy, config=config,
+            history=History(), phase="mlp", generator=torch.Generator().manual_seed(0),
+        )  # fmt: skip
+    assert seen == pytest.approx([2.5e-3, 5e-3, 7.5e-3] + [1e-2] * 9)
+
+
+def test_shrinkage_solves_the_penalised_problem_centred_on_the_start() -> None:
+    # At the optimum of  mean CE(w) + lambda / 2 ||w - w_start||^2  the gradient of the mean
+    # loss is -lambda (w - w_start): full-batch L-BFGS converges there on this convex problem.
+    x, y, xv, yv = _data(dtype=torch.float64)
+    torch.manual_seed(0)
+    model = freeze(MLP(5, 6, 3, dtype=torch.float64), x, budget=None)
+    gates = model.gates(x)
+    start = [p.detach().clone() for p in model.parameters()]
+    lam = 0.05
+    train_epochs(
+        model, (x, gates), y, (xv, model.gates(xv)), yv, loss_fn=_ce, score_fn=_accuracy,
+        config=TrainConfig(optimizer="lbfgs", lr=1.0, max_epochs=30, patience=None,
+                           lbfgs_iter=50, shrinkage=lam),
+        history=History(), phase="quantitative", generator=torch.Generator().manual_seed(0),
+        keep_best=False,
+    )  # fmt: skip
+    loss = _ce(model(x, gates), y).mean()
+    grads = torch.autograd.grad(loss, list(model.parameters()))
+    moved = 0.0
+    for g, p, p0 in zip(grads, model.parameters(), start, strict=True):
+        torch.testing.assert_close(g, -lam * (p.detach() - p0), atol=1e-5, rtol=0)
+        moved += float((p.detach() - p0).abs().max())
+    assert moved > 1e-2  # so the gradient is far above the tolerance (lambda * 1e-2 = 5e-4)
+
+
+@pytest.mark.parametrize(("kwargs", "name"), [({"warmup_steps": -1}, "warmup_steps"),
+                                              ({"shrinkage": -0.1}, "shrinkage")])  # fmt: skip
+def test_gentle_switch_options_reject_bad_values(kwargs: dict, name: str) -> None:
+    with pytest.raises(ValueError, match=name):
+        TrainConfig(**kwargs)

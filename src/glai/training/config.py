@@ -18,6 +18,15 @@ class TrainConfig:
         for a path model only, ``"ridge"`` (closed form; one record per value of ``alphas``,
         the best kept).
     patience: stop after this many epochs without a better validation score (None: never).
+    warmup_steps: **(beyond the paper)** linear learning-rate warm-up of minibatch solvers: step
+        ``s = 0, 1, ..`` uses ``lr * min(1, (s + 1) / warmup_steps)``; 0 disables it. Adam's
+        first steps move every parameter by about ``lr`` whatever its gradient, which at the
+        phase switch moves all path weights at once away from the frozen network's function.
+    shrinkage: **(beyond the paper)** ``lambda >= 0`` of a penalty
+        ``lambda / 2 * ||w - w_start||^2`` on the trainable parameters ``w`` against their
+        values ``w_start`` when the phase starts, added to the mean training loss. For a path
+        model ``w_start`` is ``(theta_init, beta_init, beta0_init)``: the frozen network's own
+        path weights, so the convex phase is a ridge problem centred on the network it replaces.
 
     These defaults are also the estimators' defaults (:mod:`glai.estimators` reads them).
     """
@@ -30,6 +39,8 @@ class TrainConfig:
     patience: int | None = 10
     lbfgs_iter: int = 20
     alphas: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1)
+    warmup_steps: int = 0
+    shrinkage: float = 0.0
 
     def __post_init__(self) -> None:
         try:
@@ -38,6 +49,12 @@ class TrainConfig:
             raise ValueError(f"optimizer: {err}") from None
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if isinstance(self.warmup_steps, bool) or self.warmup_steps < 0:
+            raise ValueError(
+                f"warmup_steps must be a number of optimiser steps >= 0, got {self.warmup_steps!r}"
+            )
+        if not self.shrinkage >= 0:
+            raise ValueError(f"shrinkage must be >= 0, got {self.shrinkage}")
         if self.batch_size < 1 or self.max_epochs < 0:
             raise ValueError(
                 f"batch_size must be >= 1 and max_epochs >= 0, "

@@ -11,7 +11,6 @@ a solver of the registry :data:`glai.solvers.SOLVERS`, chosen by ``TrainConfig.o
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any, cast
@@ -54,6 +53,8 @@ __all__ = [
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (output, target) -> per-sample loss
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], float]  # (output, target) -> higher is better
 EpochFn = Callable[[], float]  # one pass over the training data -> mean training loss
+StepHook = Callable[[], bool]  # after each optimiser step; True ends the epoch there
+Penalty = Callable[[], torch.Tensor]  # a scalar added to every training loss
 
 
 @torch.no_grad()
@@ -84,12 +85,19 @@ def _minibatch_epoch(
     lo: int,
     n_global: int,
     world: int,
+    after_step: StepHook | None = None,
+    penalty: Penalty | None = None,
 ) -> EpochFn:
     """An epoch of minibatch steps over a fresh permutation of the ``n_global`` rows.
 
     Each step minimises the weighted mean loss of one global minibatch; under several ranks
     ``model`` is the DDP wrapper, this rank holds rows ``[lo, lo + len(y))`` and its loss is its
     share of that mean (:mod:`glai.training.distributed`). No host synchronisation per step.
+
+    ``penalty()`` is added to every step's loss (DDP averages it over the ranks: counted
+    once; the reported training loss leaves it out). ``after_step`` runs after every
+    optimiser step; when it returns True the epoch ends there, its loss the weighted mean over
+    the minibatches it took.
     """
     n_local, device = y.shape[0], y.device
 
@@ -97,16 +105,23 @@ def _minibatch_epoch(
         order = torch.randperm(n_global, generator=generator).to(device)
         plan = plan_epoch(order, lo, n_local, batch_size, sample_weight, world)
         total = torch.zeros((), device=device)
+        seen = plan.total
         for b, idx in enumerate(plan.batches):
             losses = loss_fn(model(*(t[idx] for t in inputs)), y[idx])
             if sample_weight is not None:
                 losses = losses * sample_weight[idx]
             summed = losses.sum()
             optimizer.zero_grad(set_to_none=True)
-            (summed * plan.scale[b]).backward()
+            step_loss = summed * plan.scale[b]
+            (step_loss if penalty is None else step_loss + penalty()).backward()
             optimizer.step()
             total += summed.detach()
-        return float(sum_over_ranks(total, world) / plan.total)
+            if after_step is not None and after_step():
+                # the weight of the minibatches taken: world / scale per minibatch
+                scale = plan.scale[: b + 1]
+                seen = torch.where(scale > 0, world / scale.clamp_min(1e-30), 0.0).sum()
+                break
+        return float(sum_over_ranks(total, world) / seen)
 
     return epoch
 
@@ -121,9 +136,11 @@ def _full_batch_epoch(
     loss_fn: LossFn,
     n_global: int,
     world: int,
+    penalty: Penalty | None = None,
 ) -> EpochFn:
     """An epoch of one optimiser step whose closure evaluates the whole training set: the
-    global weighted mean, its gradient summed over the ranks' shards."""
+    global weighted mean, its gradient summed over the ranks' shards, plus ``penalty()``
+    (added once over the ranks)."""
     if sample_weight is None:
         total = torch.tensor(float(n_global), device=y.device)
     else:
@@ -135,6 +152,8 @@ def _full_batch_epoch(
         if sample_weight is not None:
             losses = losses * sample_weight
         loss = losses.sum() / total
+        if penalty is not None:
+            loss = loss + penalty() / world  # the ranks' gradients are summed
         loss.backward()
         all_reduce_grads(params, world)
         return sum_over_ranks(loss.detach().clone(), world)
@@ -220,6 +239,20 @@ def _record(
         progress.set_postfix(phase=phase[:5], loss=f"{train_loss:.4f}", val=f"{val_score:.4f}")
 
 
+def _shrinkage_penalty(params: Sequence[torch.nn.Parameter], strength: float) -> Penalty | None:
+    """``strength / 2 * sum ||w - w_start||^2`` over ``params`` against their values now
+    (TrainConfig.shrinkage, beyond the paper); None when ``strength`` is 0."""
+    if not strength:
+        return None
+    start = [p.detach().clone() for p in params]
+
+    def penalty() -> torch.Tensor:
+        squares = torch.stack([(p - p0).pow(2).sum() for p, p0 in zip(params, start)])
+        return 0.5 * strength * squares.sum()
+
+    return penalty
+
+
 def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
@@ -227,6 +260,7 @@ def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
 def _loop_state(
     epochs: int,
     finished: bool,
+    steps: int,
     model: nn.Module,
     optimizer: torch.optim.Optimizer | None,
     generator: torch.Generator | None,
@@ -238,6 +272,7 @@ def _loop_state(
     return {
         "epochs": epochs,
         "finished": finished,
+        "steps": steps,
         "model": _snapshot(model),
         "optimizer": None if optimizer is None else optimizer.state_dict(),
         "generator": None if generator is None else generator.get_state(),
@@ -271,7 +306,7 @@ def train_epochs(
     progress: tqdm | None = None,
     checkpoint: Checkpoint | None = None,
     resume: dict[str, Any] | None = None,
-) -> None:
+) -> int:
     """Train ``model(*train_inputs)`` against ``y``, one record per epoch into ``history``.
 
     The optimiser is the minibatch or full-batch solver ``config.optimizer`` (a closed-form
@@ -285,8 +320,16 @@ def train_epochs(
     order; :mod:`glai.training.distributed`), the validation inputs are whole on every rank,
     and every decision is taken on rank 0's validation score and ``m_t``, then broadcast.
 
+    ``monitor.check_every`` (minibatch solvers): check ``m_t`` after every that many optimiser
+    steps instead of once per epoch; a stable verdict ends the epoch at that step, and that
+    epoch's record (loss over the minibatches taken, validation then) is the last. Full-batch
+    solvers take one step per epoch and check once per epoch. ``config.warmup_steps`` and
+    ``config.shrinkage`` shape the steps of this phase (see :class:`TrainConfig`).
+
     With ``checkpoint``, the loop's state is saved at the end of every epoch; ``resume`` (the
     ``"loop"`` entry of a loaded checkpoint of this phase) continues from it.
+
+    Returns the number of optimiser steps of this phase (one per full-batch epoch).
     """
     solver = _iterative_solver(config)
     watched = model if monitored is None else monitored
@@ -306,15 +349,46 @@ def train_epochs(
     assert solver.make_optimizer is not None
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = solver.make_optimizer(params, config)
+    penalty = _shrinkage_penalty(params, config.shrinkage)
+    n_warm = config.warmup_steps if solver.kind == "minibatch" else 0
+    warmup = None
+    if n_warm:
+        warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / n_warm))
+    steps, stable = 0, False
+    # a step interval applies to minibatch solvers; full-batch ones step once per epoch
+    every = None if monitor is None or solver.kind != "minibatch" else monitor.check_every
+
+    def check() -> bool:
+        """Measure m_t now; under several ranks rank 0's value decides."""
+        assert monitor is not None
+        is_stable = monitor.update(cast(MLP, watched), step=steps)
+        if world > 1:
+            (m0,) = broadcast_floats([monitor.history[-1]] if monitor.history else [0.0], world)
+            if monitor.history:
+                monitor.history[-1] = m0
+                is_stable = monitor.rule.is_stable(monitor.history)
+        return is_stable
+
+    def after_step() -> bool:
+        # counts steps, warms the learning rate up, checks m_t every `every` steps
+        nonlocal steps, stable
+        steps += 1
+        if warmup is not None and steps <= n_warm:
+            warmup.step()
+        if every is not None and steps % every == 0:
+            stable = check()
+        return stable
+
     if solver.kind == "minibatch":
         run_epoch = _minibatch_epoch(
             net, optimizer, train_inputs, y, sample_weight, loss_fn, config.batch_size,
-            generator, lo, n_global, world,
+            generator, lo, n_global, world, after_step, penalty,
         )  # fmt: skip
     else:
         run_epoch = _full_batch_epoch(
-            model, optimizer, params, train_inputs, y, sample_weight, loss_fn, n_global, world
-        )
+            model, optimizer, params, train_inputs, y, sample_weight, loss_fn, n_global, world,
+            penalty,
+        )  # fmt: skip
     stopping = _EarlyStopping(config.patience)
     best_state: dict[str, torch.Tensor] | None = None
     start, finished = 0, False
@@ -326,19 +400,20 @@ def train_epochs(
         if monitor is not None and resume["monitor"] is not None:
             monitor.load_state_dict(resume["monitor"])
         start, finished = resume["epochs"], resume["finished"]
+        steps = resume.get("steps", 0)
+        if warmup is not None:
+            warmup.last_epoch = min(steps, n_warm)
     for epoch in range(start, 0 if finished else config.max_epochs):
         model.train()
         train_loss = run_epoch()
+        if solver.kind != "minibatch":
+            steps += 1
         _, val_loss, val_score = _validate(model, val_inputs, y_val, loss_fn, score_fn)
-        stable = monitor is not None and monitor.update(cast(MLP, watched))
-        m_t = monitor.history[-1] if monitor is not None else None
+        if monitor is not None and every is None:
+            stable = check()
+        m_t = monitor.history[-1] if monitor is not None and monitor.history else None
         if world > 1:  # rank 0's numbers decide, so that every rank stops at the same epoch
-            val_loss, val_score, m0 = broadcast_floats(
-                [val_loss, val_score, math.nan if m_t is None else m_t], world
-            )
-            if monitor is not None:
-                monitor.history[-1] = m_t = m0
-                stable = monitor.rule.is_stable(monitor.history)
+            val_loss, val_score = broadcast_floats([val_loss, val_score], world)
         synchronize(device)
         _record(history, phase, train_loss, val_loss, val_score, progress, m_t)
         if stopping.improved(val_score) and keep_best:
@@ -349,14 +424,23 @@ def train_epochs(
             checkpoint.save(
                 phase,
                 _loop_state(
-                    epoch + 1, done, model, optimizer, generator, stopping, best_state, monitor
-                ),
+                    epoch + 1,
+                    done,
+                    steps,
+                    model,
+                    optimizer,
+                    generator,
+                    stopping,
+                    best_state,
+                    monitor,
+                ),  # fmt: skip
                 history,
             )
         if finished:
             break
     if keep_best and best_state is not None:
         model.load_state_dict(best_state)
+    return steps
 
 
 def closed_form_epochs(
@@ -419,7 +503,7 @@ def closed_form_epochs(
         stopping.best_score = best_score
         checkpoint.save(
             "quantitative",
-            _loop_state(len(candidates), True, model, None, None, stopping, None, None),
+            _loop_state(len(candidates), True, 0, model, None, None, stopping, None, None),
             history,
         )
 
@@ -491,7 +575,9 @@ def fit_glai(
     """GLAI's two phases on frozen inputs; returns one history across both.
 
     1. Structural: train ``model.structure`` until ``monitor`` calls its patterns stable
-       (no early stopping on the score: the structure, not the fit, is wanted here).
+       (no early stopping on the score: the structure, not the fit, is wanted here), checking
+       once per epoch or every ``monitor.check_every`` optimiser steps.
+       ``history.events["structure_steps"]`` holds the optimiser steps it took.
     2. ``model.freeze_structure(probe)``; gates of the training and validation inputs are
        computed once (the inputs are frozen, so the gates never change) and reused every
        epoch. Train the paths with early stopping, keeping the best epoch; or, when
@@ -522,14 +608,17 @@ def fit_glai(
                 monitor.update(model.structure)  # reference patterns at initialisation
             struct_config = TrainConfig(**{**asdict(structural), "patience": None})
             # The rule bounds the structural phase; so does max_epochs, which bounds every phase.
-            struct_config.max_epochs = min(monitor.rule.max_epochs, structural.max_epochs)
-            train_epochs(
+            # (With a step interval the rule counts checks and stops the loop itself.)
+            if monitor.check_every is None:
+                struct_config.max_epochs = min(monitor.rule.max_epochs, structural.max_epochs)
+            steps = train_epochs(
                 model.structure, (X,), y, (X_val,), y_val, loss_fn=loss_fn, score_fn=score_fn,
                 config=struct_config, history=history, phase="structural",
                 generator=generator, sample_weight=sample_weight, monitor=monitor,
                 keep_best=False, progress=bar, checkpoint=checkpoint,
                 resume=None if state is None else state["loop"],
             )  # fmt: skip
+            history.events["structure_steps"] = steps
             t0 = history.elapsed()
             model.freeze_structure(monitor.probe_x)
             if checkpoint is not None:  # later checkpoints carry the structure's m_t history
