@@ -1,8 +1,9 @@
 """`glai bench SETTING`: features -> every head over seeds -> statistics -> JSON, table, figures.
 
 Outputs in ``out`` for a setting with stem ``S`` (``NAME`` or ``NAME-quick``): ``S.json``,
-``S.md``, ``S-path-distance.png`` (Figure 2), ``S-rho.png`` (Figure 3) and the setting-free
-``paths.png`` (Figure 1).
+``S.md``, ``S-path-distance.png`` (Figure 2), ``S-rho.png`` (Figure 3), ``S-tradeoff.png``
+(accuracy against time, :mod:`glai_bench.tradeoff`) and the setting-free ``paths.png``
+(Figure 1).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from glai_bench.report import build_report, git_commit, markdown, write_json
 from glai_bench.runner import run_setting, timing_context
 from glai_bench.settings import FewShotSetting, Setting, SSLSetting
 from glai_bench.stats import aggregate
+from glai_bench.tradeoff import as_dicts, tradeoff_points
 
 __all__ = ["run_bench", "figure2_run"]
 
@@ -85,6 +87,11 @@ def run_bench(
         )  # fmt: skip
     files["rho"] = plots.plot_mva_vs_rho(
         runs, folder / f"{stem}-rho.png", title=f"{stem}: MVA vs rho"
+    )
+    points = tradeoff_points(runs)
+    report["tradeoff"] = as_dicts(points)
+    files["tradeoff"] = plots.plot_accuracy_vs_time(
+        points, folder / f"{stem}-tradeoff.png", title=f"{stem}: accuracy against time"
     )
     report["files"] = {k: p.name for k, p in files.items()}
     files["json"] = write_json(report, folder / f"{stem}.json")

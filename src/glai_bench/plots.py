@@ -25,8 +25,15 @@ from matplotlib.figure import Figure
 
 from glai import MLP, PathModel, freeze
 from glai.structure import relative_changes
+from glai_bench.tradeoff import TradeoffPoint
 
-__all__ = ["figure1_model", "plot_paths", "plot_path_distance", "plot_mva_vs_rho"]
+__all__ = [
+    "figure1_model",
+    "plot_paths",
+    "plot_path_distance",
+    "plot_mva_vs_rho",
+    "plot_accuracy_vs_time",
+]
 
 PathLike = str | os.PathLike[str]
 
@@ -199,4 +206,69 @@ def plot_mva_vs_rho(runs: Sequence[dict[str, Any]], path: PathLike, *, title: st
     ax.set_ylabel("max validation accuracy (%)")
     ax.legend(fontsize=8)
     ax.set_title(title or "MVA against rho")
+    return _save(fig, path)
+
+
+def _short_label(p: TradeoffPoint) -> str:
+    if p.model == "mlp":
+        return "matched"
+    if p.model == "glai-auto":
+        return "x1"
+    for prefix in ("mlp-w", "glai-", "narrow-"):
+        if p.model.startswith(prefix):
+            return p.model[len(prefix) :]
+    return p.model
+
+
+def plot_accuracy_vs_time(
+    points: Sequence[TradeoffPoint], path: PathLike, *, title: str = ""
+) -> Path:
+    """MVA against seconds to MVA (log scale), mean ± std over seeds, one point per head.
+
+    MLP heads are joined in order of width, GLAI heads in order of budget (labels: multiples
+    of the matched MLP's parameter count); GLAI at other ``rho`` and the references are single
+    points; heads on the front (none both more accurate and faster) are ringed; the matched
+    MLP's MVA is a dashed line.
+    """
+    fig = Figure(figsize=(7.5, 4.8))
+    ax = fig.add_subplot()
+    style = {
+        "mlp": dict(color="C3", marker="o", ls="-"),
+        "glai": dict(color="C0", marker="s", ls="-"),
+        "glai-rho": dict(color="C9", marker="D", ls=""),
+        "reference": dict(color="C2", marker="^", ls=""),
+    }
+    for fam, label in (
+        ("mlp", "MLP head (width)"),
+        ("glai", "GLAI (budget / matched MLP)"),
+        ("glai-rho", "GLAI at the matched budget, other rho"),
+        ("reference", "scikit-learn references"),
+    ):
+        pts = sorted((p for p in points if p.family == fam), key=lambda p: p.params)
+        if not pts:
+            continue
+        ax.errorbar(
+            [p.seconds for p in pts], [100 * p.mva for p in pts],
+            xerr=[p.seconds_std for p in pts], yerr=[100 * p.mva_std for p in pts],
+            capsize=2, ms=6, lw=1.2, label=label, **style[fam],  # type: ignore[arg-type]
+        )  # fmt: skip
+        for p in pts:
+            ax.annotate(
+                _short_label(p), (p.seconds, 100 * p.mva), fontsize=7,
+                xytext=(4, 4), textcoords="offset points", color=style[fam]["color"],
+            )  # fmt: skip
+    front = [p for p in points if p.front]
+    if front:
+        ax.scatter(
+            [p.seconds for p in front], [100 * p.mva for p in front], s=180,
+            facecolors="none", edgecolors="k", lw=1, label="front", zorder=3,
+        )  # fmt: skip
+    mlp = next((p for p in points if p.model == "mlp"), None)
+    if mlp is not None:
+        ax.axhline(100 * mlp.mva, color="C3", ls="--", lw=1, label="matched MLP's MVA")
+    ax.set_xscale("log")
+    ax.set_xlabel("seconds from the start of fit to its MVA (log)")
+    ax.set_ylabel("max validation accuracy (%)")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title(title or "accuracy against time")
     return _save(fig, path)

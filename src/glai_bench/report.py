@@ -24,6 +24,7 @@ import torch
 
 from glai import GLAIClassifier, MLPHeadClassifier
 from glai_bench.settings import Setting
+from glai_bench.tradeoff import TradeoffPoint, tradeoff_markdown
 
 __all__ = ["versions", "machine", "estimator_defaults", "build_report", "write_json", "markdown"]
 
@@ -195,6 +196,8 @@ def markdown(report: dict[str, Any]) -> str:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, s in agg["models"].items():
+        if name.startswith(("mlp-w", "glai-x")):
+            continue  # heads of other sizes: in the accuracy-against-time table below
         comp = agg["comparisons"].get(name)
         if comp is None:
             delta, speed = "-", "1.00 / 1.00"
@@ -221,6 +224,18 @@ def markdown(report: dict[str, Any]) -> str:
     lines.append("")
     for text in agg.get("verdict", {}).get("text", []):
         lines.append(f"- GLAI (matched, rho=auto): {text}")
+    if report.get("tradeoff"):
+        points = [TradeoffPoint(**p) for p in report["tradeoff"]]
+        figure = report.get("files", {}).get("tradeoff")
+        lines += [
+            "",
+            f"#### {report['setting']}: accuracy against time",
+            "",
+            "Every head a user could pick (ablations left out), mean ± std over seeds, fastest "
+            "first; *front*: no other head is both more accurate and faster.",
+            "",
+            tradeoff_markdown(points, figure),
+        ]
     lines += [
         "",
         f"Command: `{cfg['command']}`",

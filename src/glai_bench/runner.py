@@ -3,7 +3,9 @@
 Per seed: the MLP head first (its maximum validation accuracy, MVA, is the target the others
 race to), GLAI at the matched ``rho="auto"`` and the setting's other ``rho``, the ablations
 (gates from the untrained structural network, a fixed long structural phase, the narrow
-structural network alone), a linear probe and scikit-learn's ``MLPClassifier``. Every
+structural network alone), MLP heads of the setting's other ``widths`` and GLAI heads of its
+other ``budgets`` (the accuracy-versus-time picture), a linear probe and scikit-learn's
+``MLPClassifier``. Every
 hyper-parameter the setting does not name is the library's default.
 
 A run is a JSON-ready dict (see :func:`head_record`); times come from the estimators' own
@@ -181,6 +183,7 @@ def model_names(setting: Setting, only: set[str] | None = None) -> list[str]:
     names = [
         "mlp", "glai-auto", *(f"glai-rho{r:g}" for r in setting.rhos),
         "glai-untrained-gates", "glai-long-structure", "narrow-mlp",
+        *(f"mlp-w{w}" for w in setting.widths), *(f"glai-x{b:g}" for b in setting.budgets),
         "linear-probe", "sklearn-mlp",
     ]  # fmt: skip
     if only is None:
@@ -251,6 +254,16 @@ def run_seed(
         # the structural network alone, trained to convergence like the MLP head
         est = _fit_head(MLPHeadClassifier(narrow, **shared), data)
         done(head_record("narrow-mlp", est, data, mlp_mva))
+    # the accuracy-versus-time picture: MLP heads of other widths, GLAI heads of other budgets
+    for width in setting.widths:
+        if f"mlp-w{width}" in wanted:
+            est = _fit_head(MLPHeadClassifier((width,) * len(hidden), **shared), data)
+            done(head_record(f"mlp-w{width}", est, data, mlp_mva))
+    for share in setting.budgets:
+        if f"glai-x{share:g}" in wanted:
+            budget = max(1, round(share * runs[0]["params"]))
+            est = _fit_head(GLAIClassifier(hidden, rho="auto", budget=budget, **shared), data)
+            done(head_record(f"glai-x{share:g}", est, data, mlp_mva))
     if "linear-probe" in wanted:
         probe = LogisticRegression(max_iter=1000)
         done(_sklearn_record("linear-probe", probe, _fit_sklearn(probe, data), data, mlp_mva))

@@ -36,6 +36,9 @@ class Setting:
     Heads:
         hidden: hidden sizes of the MLP head (GLAI replaces this MLP).
         rhos: reduction factors tried besides ``"auto"`` (the matched parameter count).
+        widths: hidden widths of further MLP heads, and budgets: parameter budgets of further
+            GLAI heads (``rho="auto"``) as multiples of the matched MLP's count, for the
+            accuracy-versus-time picture (:func:`glai_bench.plots.plot_accuracy_vs_time`).
         long_structure_epochs: structural epochs of the "fixed long structural phase" ablation.
         learning_rate, batch_size, max_epochs, patience: shared by the MLP and GLAI heads;
             None means the library's default.
@@ -58,6 +61,8 @@ class Setting:
     split_seed: int = 0
     hidden: tuple[int, ...] = (256,)
     rhos: tuple[float, ...] = ()
+    widths: tuple[int, ...] = ()
+    budgets: tuple[float, ...] = ()
     long_structure_epochs: int = 40
     learning_rate: float | None = None
     batch_size: int | None = None
@@ -184,7 +189,10 @@ SETTINGS: dict[str, Setting] = {
             val_fraction=10_000 / 60_000,
             hidden=(256,),
             rhos=(4, 8, 16, 32),
-            quick={"n_train": 5000, "n_val": 1000, "n_test": 2000, "seeds": 2, "rhos": (16,)},
+            widths=(32, 64, 128, 512, 1024),
+            budgets=(0.5, 2, 4),
+            quick={"n_train": 5000, "n_val": 1000, "n_test": 2000, "seeds": 2, "rhos": (16,),
+                   "widths": (32, 128, 1024), "budgets": (0.5, 4)},  # fmt: skip
         ),
         Setting(
             name="wordnet-minilm",
@@ -196,7 +204,11 @@ SETTINGS: dict[str, Setting] = {
             test_fraction=0.15,
             hidden=(256,),
             rhos=(8, 16, 32, 64),
-            quick={"n_train": 5000, "n_val": 1500, "n_test": 1500, "seeds": 2, "rhos": (16,)},
+            widths=(32, 64, 128, 512, 1024),
+            # lead 6 of issue 7: at 41 classes GLAI needed 4-8x the MLP's parameters to match it
+            budgets=(0.5, 2, 4, 8),
+            quick={"n_train": 5000, "n_val": 1500, "n_test": 1500, "seeds": 2, "rhos": (16,),
+                   "widths": (32, 128, 1024), "budgets": (2, 8)},  # fmt: skip
         ),
         Setting(
             name="mnist1d-raw",
@@ -206,7 +218,9 @@ SETTINGS: dict[str, Setting] = {
             val_fraction=0.25,
             hidden=(256,),
             rhos=(2, 4, 16, 32),
-            quick={"seeds": 2, "rhos": (16,)},
+            widths=(32, 64, 128, 512, 1024),
+            budgets=(0.5, 2, 4),
+            quick={"seeds": 2, "rhos": (16,), "widths": (32, 1024), "budgets": (4,)},
         ),
         Setting(
             name="fashion-raw",
@@ -217,7 +231,10 @@ SETTINGS: dict[str, Setting] = {
             standardize=False,
             hidden=(256,),
             rhos=(4, 8, 16, 32),
-            quick={"n_train": 5000, "n_val": 1000, "n_test": 2000, "seeds": 2, "rhos": (16,)},
+            widths=(32, 64, 128, 512, 1024),
+            budgets=(0.5, 2, 4),
+            quick={"n_train": 5000, "n_val": 1000, "n_test": 2000, "seeds": 2, "rhos": (16,),
+                   "widths": (32, 1024), "budgets": (4,)},  # fmt: skip
         ),
         FewShotSetting(
             name="wordnet-minilm-fewshot",

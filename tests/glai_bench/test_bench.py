@@ -25,6 +25,7 @@ from glai_bench.report import markdown
 from glai_bench.runner import model_names, timing_context, warm_up
 from glai_bench.settings import SETTINGS, Setting, get_setting
 from glai_bench.stats import aggregate, paired_test, speedups, summarize, verdict
+from glai_bench.tradeoff import smallest_matching, tradeoff_markdown, tradeoff_points
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -41,6 +42,8 @@ TINY = Setting(
     val_fraction=0.2,
     hidden=(16,),
     rhos=(2,),
+    widths=(8, 32),
+    budgets=(2,),
     long_structure_epochs=6,
     max_epochs=8,
     seeds=2,
@@ -129,7 +132,7 @@ def test_timing_context_sets_and_restores() -> None:
 def test_model_names_and_their_dependencies() -> None:
     assert model_names(TINY) == [
         "mlp", "glai-auto", "glai-rho2", "glai-untrained-gates", "glai-long-structure",
-        "narrow-mlp", "linear-probe", "sklearn-mlp",
+        "narrow-mlp", "mlp-w8", "mlp-w32", "glai-x2", "linear-probe", "sklearn-mlp",
     ]  # fmt: skip
     assert model_names(TINY, {"glai-auto"}) == ["mlp", "glai-auto"]
     assert model_names(TINY, {"narrow-mlp"}) == ["mlp", "glai-auto", "narrow-mlp"]
@@ -212,11 +215,80 @@ def test_bench_aggregates_and_markdown(bench: tuple[dict[str, Any], Path]) -> No
     assert "matches accuracy: " in md and "2x faster: " in md
 
 
-def test_bench_writes_the_three_figures(bench: tuple[dict[str, Any], Path]) -> None:
+def test_bench_writes_the_four_figures(bench: tuple[dict[str, Any], Path]) -> None:
     report, out = bench
-    for name in ("paths.png", "tiny-path-distance.png", "tiny-rho.png"):
+    for name in ("paths.png", "tiny-path-distance.png", "tiny-rho.png", "tiny-tradeoff.png"):
         assert (out / name).read_bytes()[:8] == PNG, name
-    assert set(report["files"]) == {"paths", "path_distance", "rho", "json", "markdown"}
+    assert set(report["files"]) == {
+        "paths", "path_distance", "rho", "tradeoff", "json", "markdown"
+    }  # fmt: skip
+
+
+def test_bench_accuracy_against_time(bench: tuple[dict[str, Any], Path]) -> None:
+    report, out = bench
+    saved = json.loads((out / "tiny.json").read_text())
+    points = {p["model"]: p for p in saved["tradeoff"]}
+    # every head a user could pick, none of the ablations
+    assert set(points) == {
+        "mlp", "glai-auto", "glai-rho2", "narrow-mlp", "mlp-w8", "mlp-w32", "glai-x2",
+        "linear-probe", "sklearn-mlp",
+    }  # fmt: skip
+    runs = report["runs"]
+    for name, p in points.items():
+        mine = [r for r in runs if r["model"] == name]
+        assert p["mva"] == pytest.approx(np.mean([r["mva"] for r in mine]))
+        assert p["seconds"] == pytest.approx(np.mean([r["seconds_to_mva"] for r in mine]))
+        assert p["seeds"] == 2
+        assert p["reached"] == sum(r["seconds_to_mlp_mva"] is not None for r in mine)
+    # the GLAI budget is a multiple of the matched MLP's parameter count
+    mlp_params = points["mlp"]["params"]
+    assert mlp_params < points["glai-x2"]["params"] <= 2 * mlp_params
+    assert points["mlp-w8"]["params"] == 64 * 8 + 8 + 8 * 10 + 10
+    md = (out / "tiny.md").read_text()
+    assert (
+        "#### tiny: accuracy against time" in md
+        and "![accuracy against time](tiny-tradeoff.png)" in md
+    )
+    # the main table leaves the heads of other sizes to the picture's table
+    main = md.split("#### tiny: accuracy against time")[0]
+    assert "| mlp-w8 |" not in main and "| glai-x2 |" in md.split("accuracy against time")[1]
+
+
+def _point(
+    model: str, mva: float, seconds: float, params: float = 100, reached: int = 0
+) -> dict[str, Any]:
+    return {"model": model, "seed": 0, "mva": mva, "seconds_to_mva": seconds, "params": params,
+            "test_accuracy": mva, "seconds_to_mlp_mva": seconds if reached else None}  # fmt: skip
+
+
+def test_tradeoff_front_and_smallest_matching_glai() -> None:
+    runs = [
+        _point("mlp", 0.90, 10.0, 1000, reached=1),
+        _point("mlp-w32", 0.85, 2.0, 200),
+        _point("mlp-w1024", 0.90, 30.0, 4000, reached=1),  # as accurate as mlp, slower: off
+        _point("glai-auto", 0.88, 12.0, 1000),  # dominated by mlp: off the front
+        _point("glai-x4", 0.91, 40.0, 4000, reached=1),  # most accurate: on
+        _point("glai-x8", 0.92, 80.0, 8000, reached=1),  # more accurate still: on
+        _point("glai-untrained-gates", 0.99, 1.0),  # an ablation: not a choice, left out
+        _point("linear-probe", 0.80, 1.0, 50),  # fastest: on
+    ]
+    points = tradeoff_points(runs)
+    assert [p.model for p in points] == [
+        "linear-probe", "mlp-w32", "mlp", "glai-auto", "mlp-w1024", "glai-x4", "glai-x8"
+    ]  # fmt: skip
+    front = {p.model for p in points if p.front}
+    assert front == {"linear-probe", "mlp-w32", "mlp", "glai-x4", "glai-x8"}
+    best = smallest_matching(points)
+    assert best is not None and best.model == "glai-x4"
+    text = tradeoff_markdown(points)
+    assert (
+        "Smallest GLAI head reaching the matched MLP's MVA (90.00%, 10.00 s) in every seed: "
+        "glai-x4, 4,000 parameters (4.00x the MLP's), 40.00 s to get there (0.25x" in text
+    )
+    assert (
+        smallest_matching([p for p in points if p.model != "glai-x4" and p.model != "glai-x8"])
+        is None
+    )
 
 
 # -- statistics on hand-made numbers -----------------------------------------------------------

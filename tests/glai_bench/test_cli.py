@@ -27,7 +27,7 @@ TINY = Setting(
     long_structure_epochs=3,
     max_epochs=5,
     seeds=1,
-    quick={"seeds": 1, "n_train": 600},
+    quick={"seeds": 1, "n_train": 600, "widths": (8,), "budgets": (2,)},
 )
 
 
@@ -108,9 +108,17 @@ def test_bench_command_end_to_end(
         "paths.png",
         "tiny-quick-path-distance.png",
         "tiny-quick-rho.png",
+        "tiny-quick-tradeoff.png",
         "tiny-quick.md",
     ):
         assert (tmp_path / name).is_file()
+    # the accuracy-against-time picture: the quick variant's MLP widths and GLAI budgets
+    assert "#### tiny-quick: accuracy against time" in out
+    assert "| mlp-w8 | MLP head |" in out and "| glai-x2 | GLAI (budget) |" in out
+    assert "![accuracy against time](tiny-quick-tradeoff.png)" in out
+    assert {p["model"] for p in report["tradeoff"]} == {
+        "mlp", "glai-auto", "narrow-mlp", "mlp-w8", "glai-x2", "linear-probe", "sklearn-mlp",
+    }  # fmt: skip
 
 
 def test_demo_command_end_to_end(
