@@ -16,7 +16,7 @@ from __future__ import annotations
 import gc
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +24,13 @@ import numpy as np
 
 from glai import GLAI
 from glai.fewshot import FewShotHead, evaluate
+from glai.training import resolve_device
 from glai_bench import datasets
-from glai_bench.data import LOADERS, load_splits, split_indices
+from glai_bench.data import _backbone
+from glai_bench.features import array_digest, cached_features, key_digest
 from glai_bench.report import _jsonable, git_commit, machine, machine_line, versions, write_json
 from glai_bench.runner import timing_context
-from glai_bench.settings import FewShotSetting, get_setting
+from glai_bench.settings import FewShotSetting
 from glai_bench.stats import paired_test, summarize
 
 __all__ = [
@@ -61,36 +63,55 @@ class FewShotData:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def _wordnet(
-    setting: FewShotSetting, cache_dir: str | os.PathLike[str] | None, device: str, progress: bool
-) -> FewShotData:
-    """All 117,425 gloss embeddings of ``wordnet-minilm`` (its cached splits put back in file
-    order), labelled by lexicographer file and, for nouns, by hypernym group."""
-    source = replace(get_setting("wordnet-minilm"), standardize=False)
-    raw = LOADERS["wordnet"](source)
-    splits = load_splits(source, cache_dir=cache_dir, device=device, progress=progress)
-    X = np.empty((len(raw.y_train), splits.X_train.shape[1]), dtype=np.float32)
-    for name, (_, idx) in split_indices(source, raw).items():
-        X[idx] = getattr(splits, f"X_{name}")
-    _, _, names = datasets.load_wordnet_glosses()
+def _wordnet_labelings(min_members: int) -> tuple[list[str], dict[str, Labeling]]:
+    """Glosses, labelled by lexicographer file and, for nouns, by hypernym group (groups of
+    ``min_members`` or more direct hyponyms; -1 elsewhere)."""
+    texts, lex_y, names = datasets.load_wordnet_glosses()
     offsets, lexfiles, hypernyms, lemmas = datasets.load_wordnet_noun_hypernyms()
     # load_wordnet_glosses lists the nouns of the kept lexicographer files first, in file order
     kept = np.isin(np.asarray(datasets.LEXNAMES)[lexfiles], names)
     hyper = hypernyms[kept]
     groups, counts = np.unique(hyper[hyper >= 0], return_counts=True)
-    groups = groups[counts >= setting.min_members]
-    y_hyper = np.full(len(X), -1, dtype=np.int64)
+    groups = groups[counts >= min_members]
+    y_hyper = np.full(len(texts), -1, dtype=np.int64)
     y_hyper[: kept.sum()] = np.where(np.isin(hyper, groups), np.searchsorted(groups, hyper), -1)
     lemma = dict(zip(offsets.tolist(), lemmas))
-    return FewShotData(
-        X,
-        {
-            "lexname": Labeling(np.asarray(raw.y_train), list(names)),
-            "hypernym": Labeling(y_hyper, [f"{lemma[o]}.n.{o:08d}" for o in groups.tolist()]),
-        },
-        {"source": "wordnet-minilm feature cache", "feature_cache_keys": splits.info.get(
-            "feature_cache_keys", {})},
+    return texts, {
+        "lexname": Labeling(np.asarray(lex_y), list(names)),
+        "hypernym": Labeling(y_hyper, [f"{lemma[o]}.n.{o:08d}" for o in groups.tolist()]),
+    }
+
+
+def _wordnet(
+    setting: FewShotSetting, cache_dir: str | os.PathLike[str] | None, device: str, progress: bool
+) -> FewShotData:
+    """MiniLM embeddings of the glosses that the setting's class splits use (cached), and the
+    labelings restricted to them.
+
+    Only the selected rows are embedded (``max_per_class`` bounds them): embedding all 117,425
+    glosses takes most of an hour on a shared 2-core CPU.
+    """
+    texts, labelings = _wordnet_labelings(setting.min_members)
+    selected = {}
+    for split in setting.splits:
+        base, novel, _, _ = _split_for(setting, labelings[split], split)
+        selected[split] = np.concatenate([base, novel])
+    rows = np.unique(np.concatenate(list(selected.values())))
+    backbone_key, featurize = _backbone(setting, resolve_device(device), progress)
+    key = {"dataset": "wordnet", "min_count": 100, "examples": False,
+           "indices": array_digest(rows), **backbone_key}  # fmt: skip
+    X = cached_features(
+        f"wordnet-fewshot-{setting.backbone}", key,
+        lambda: featurize([texts[i] for i in rows]), cache_dir=cache_dir, shape=(len(rows), None),
     )  # fmt: skip
+    out = {}
+    for split in setting.splits:
+        y = np.full(len(rows), -1, dtype=np.int64)
+        mine = np.isin(rows, selected[split])
+        y[mine] = labelings[split].y[rows[mine]]
+        out[split] = Labeling(y, labelings[split].names)
+    return FewShotData(X, out, {"source": "WordNet 3.0 glosses", "embedded_rows": len(rows),
+                                "feature_cache_key": key_digest(key)})  # fmt: skip
 
 
 # dataset name -> loader(setting, cache_dir, device, progress); tests register tiny data here.
@@ -125,6 +146,16 @@ def split_classes(
     base_rows = np.sort(np.concatenate([rows[int(c)] for c in base]))
     novel_rows = np.sort(np.concatenate([rows[int(c)] for c in novel]))
     return base_rows, novel_rows, base.tolist(), novel.tolist()
+
+
+def _split_for(
+    setting: FewShotSetting, labeling: Labeling, split: str
+) -> tuple[np.ndarray, np.ndarray, list[int], list[int]]:
+    """:func:`split_classes` with the setting's numbers for the labeling ``split``."""
+    return split_classes(
+        labeling, dict(setting.n_novel)[split], min_members=setting.min_members,
+        max_per_class=dict(setting.max_per_class).get(split), seed=setting.split_seed,
+    )  # fmt: skip
 
 
 def task_name(n_way: int, k_shot: int) -> str:
@@ -175,11 +206,7 @@ def run_split(
     setting: FewShotSetting, data: FewShotData, split: str, seeds: int, device: str = "cpu"
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Runs of one labeling: the raw reference, then per seed the MLP and GLAI heads."""
-    n_novel = dict(setting.n_novel)[split]
-    base_rows, novel_rows, base, novel = split_classes(
-        data.labelings[split], n_novel, min_members=setting.min_members,
-        max_per_class=setting.max_per_class, seed=setting.split_seed,
-    )  # fmt: skip
+    base_rows, novel_rows, base, novel = _split_for(setting, data.labelings[split], split)
     y = data.labelings[split].y
     Xb, yb, Xn, yn = data.X[base_rows], y[base_rows], data.X[novel_rows], y[novel_rows]
     # The heads see features standardised with base statistics, as the other bench heads do;

@@ -100,7 +100,8 @@ class FewShotSetting(Setting):
         splits: labelings to run (for WordNet: ``"lexname"``, ``"hypernym"``).
         n_novel: ``(labeling, number of novel classes)`` pairs; the rest are base classes.
         min_members: smallest class kept (hypernym groups; >= k_shot + n_query of every task).
-        max_per_class: cap on the samples of a class (a fixed random subset; None: all).
+        max_per_class: ``(labeling, cap)`` pairs: at most this many samples of a class (a
+            fixed random subset); a labeling not named keeps all.
     Tasks (on the novel classes; the same for every head and seed):
         tasks: ``(n_way, k_shot)`` pairs scored; n_query, n_tasks per pair.
     Heads (a :class:`glai.fewshot.FewShotHead` per kind; None: the library's default):
@@ -110,7 +111,7 @@ class FewShotSetting(Setting):
     splits: tuple[str, ...] = ("lexname", "hypernym")
     n_novel: tuple[tuple[str, int], ...] = ()
     min_members: int = 20
-    max_per_class: int | None = None
+    max_per_class: tuple[tuple[str, int], ...] = ()
     tasks: tuple[tuple[int, int], ...] = ((5, 1), (5, 5), (20, 5))
     n_query: int = 15
     n_tasks: int = 1000
@@ -246,9 +247,10 @@ SETTINGS: dict[str, Setting] = {
             splits=("lexname", "hypernym"),
             n_novel=(("lexname", 16), ("hypernym", 200)),
             min_members=20,
-            # 2,000 per class bound the base set (noun.artifact alone has 11,587 synsets)
-            max_per_class=2000,
-            quick={"seeds": 2, "n_tasks": 200, "episodes": 300, "max_per_class": 200},
+            # caps bound the glosses to embed (noun.artifact alone has 11,587 synsets)
+            max_per_class=(("lexname", 300), ("hypernym", 30)),
+            quick={"seeds": 2, "n_tasks": 200, "episodes": 300,
+                   "max_per_class": (("lexname", 60), ("hypernym", 20))},
         ),
         SSLSetting(
             name="fashion-effnet-simclr",

@@ -44,7 +44,7 @@ TINY = FewShotSetting(
     splits=("a", "b"),
     n_novel=(("a", 5), ("b", 8)),
     min_members=20,
-    max_per_class=60,
+    max_per_class=(("b", 60),),
     tasks=((3, 1), (5, 2), (6, 1)),
     n_query=4,
     n_tasks=40,
@@ -128,6 +128,7 @@ def test_report_runs_every_model_on_the_same_tasks(report: tuple[dict[str, Any],
     data = blobs()
     _, novel, _, _ = split_classes(data.labelings["b"], 8, min_members=20, max_per_class=60,
                                    seed=TINY.split_seed)  # fmt: skip
+    assert rep["data"]["splits"]["a"]["base_samples"] == 7 * 100  # "a" is not capped
     direct = evaluate(data.X[novel], data.labelings["b"].y[novel], n_way=5, k_shot=2,
                       n_query=4, n_tasks=40, random_state=TINY.split_seed + 2000)  # fmt: skip
     raw_b = next(r for r in runs if r["split"] == "b" and r["model"] == "raw")
