@@ -285,9 +285,12 @@ def _verdicts(agg: dict[str, Any]) -> list[str]:
             for kind in KINDS:
                 test = t[kind]["vs_raw"]
                 p = test["t_pvalue"]
-                beats = test["mean_diff"] > 0 and (p is None or p < 0.05)
+                significant = p is not None and p < 0.05
+                verb = "does NOT beat"
+                if significant:
+                    verb = "beats" if test["mean_diff"] > 0 else "is WORSE than"
                 parts.append(
-                    f"{kind.upper()} {'beats' if beats else 'does NOT beat'} raw "
+                    f"{kind.upper()} {verb} raw "
                     f"({100 * test['mean_diff']:+.2f} pts, p={'n/a' if p is None else f'{p:.2g}'})"
                 )
             g = t["glai_vs_mlp"]

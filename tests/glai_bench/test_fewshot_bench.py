@@ -15,8 +15,14 @@ import pytest
 from glai.fewshot import evaluate
 from glai_bench import fewshot as fs_mod
 from glai_bench.cli import main
-from glai_bench.datasets import load_wordnet_noun_hypernyms
-from glai_bench.fewshot import FewShotData, Labeling, run_fewshot_bench, split_classes
+from glai_bench.datasets import WORDNET_DIR, load_wordnet_noun_hypernyms
+from glai_bench.fewshot import (
+    FewShotData,
+    Labeling,
+    _wordnet_labelings,
+    run_fewshot_bench,
+    split_classes,
+)
 from glai_bench.settings import SETTINGS, FewShotSetting, get_setting
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -148,7 +154,9 @@ def test_report_aggregates_tests_and_markdown(report: tuple[dict[str, Any], Path
     assert t["mlp"]["vs_raw"]["mean_diff"] == pytest.approx(np.mean(mlp) - t["raw"]["accuracy"])
     assert t["glai_vs_mlp"]["n"] == 2
     assert len(rep["verdicts"]) == 5
-    assert all(("beats raw" in v or "does NOT beat raw" in v) for v in rep["verdicts"])
+    for v in rep["verdicts"]:
+        assert v.count(" raw (") == 2  # one statement per head
+        assert ("beats raw" in v) + ("does NOT beat raw" in v) + ("is WORSE than raw" in v) >= 1
     md = (out / "tiny-fewshot.md").read_text()
     assert "| raw (nearest class mean) |" in md and "| GLAI head |" in md
     assert "Command: `glai bench tiny`" in md and "machine:" in md
@@ -182,3 +190,19 @@ def test_quick_variant_from_the_command_line(
     rep = json.loads((tmp_path / "wordnet-minilm-fewshot-quick.json").read_text())
     assert rep["data"]["splits"]["hypernym"]["novel_classes"] == 200
     assert rep["config"]["setting"]["n_tasks"] == 30
+
+
+@pytest.mark.skipif(
+    not (WORDNET_DIR / "data.noun").is_file(), reason="Debian package wordnet-base not installed"
+)
+def test_wordnet_labelings_line_up_with_the_glosses() -> None:
+    texts, labelings = _wordnet_labelings(min_members=20)
+    lex, hyp = labelings["lexname"], labelings["hypernym"]
+    assert len(texts) == len(lex.y) == len(hyp.y) > 100_000
+    grouped = hyp.y >= 0
+    # only nouns are grouped by hypernym, and every group has >= 20 members
+    assert all(lex.names[c].startswith("noun.") for c in np.unique(lex.y[grouped]))
+    assert np.bincount(hyp.y[grouped]).min() >= 20 and len(hyp.names) > 300
+    # a group's glosses are those of the named synset's hyponyms (offsets of WordNet 3.0)
+    shrub = np.flatnonzero(hyp.y == hyp.names.index("shrub.n.13112664"))
+    assert len(shrub) > 100 and np.mean(["shrub" in texts[i] for i in shrub]) > 0.5
