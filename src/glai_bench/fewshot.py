@@ -365,6 +365,7 @@ def plot_accuracy(agg: dict[str, Any], path: Path, title: str) -> Path:
         tasks = list(a["tasks"])
         x = np.arange(len(tasks))
         models = [("raw", "raw"), *((k, f"{k.upper()} head") for k in KINDS)]
+        lowest = 1.0
         for j, (key, label) in enumerate(models):
             if key == "raw":
                 acc = [a["tasks"][t]["raw"]["accuracy"] for t in tasks]
@@ -372,14 +373,14 @@ def plot_accuracy(agg: dict[str, Any], path: Path, title: str) -> Path:
             else:
                 acc = [a["tasks"][t][key]["accuracy"]["mean"] for t in tasks]
                 err = [a["tasks"][t][key]["ci95"]["mean"] for t in tasks]
+            lowest = min(lowest, *acc)
             ax.bar(x + (j - 1) * 0.27, 100 * np.asarray(acc), 0.27,
                    yerr=100 * np.asarray(err), label=label, capsize=2)  # fmt: skip
         ax.set_xticks(x, tasks)
         ax.set_ylabel("novel-class accuracy %")
         ax.set_title(f"{title}: {split}")
-        lo = min(a["tasks"][t]["raw"]["accuracy"] for t in tasks)
-        ax.set_ylim(max(0.0, 100 * lo - 15), 100)
-        ax.legend(fontsize=8, loc="lower left")
+        ax.set_ylim(max(0.0, 100 * lowest - 10), 105)  # room for the legend
+        ax.legend(fontsize=8, loc="upper left", ncols=3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)

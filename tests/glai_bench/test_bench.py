@@ -364,3 +364,13 @@ def test_verdict_speed_threshold() -> None:
     slow = _runs("glai-auto", [0.9] * 3, [0.9] * 3, [9.0] * 3, [6.0] * 3)
     v = verdict(aggregate(mlp + slow)["comparisons"]["glai-auto"])
     assert v["faster_2x"] is False and "1.67x < 2x" in v["text"][1]
+
+
+def test_git_commit_names_this_checkout() -> None:
+    from glai_bench.report import git_commit
+
+    root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    commit = git_commit()
+    assert commit is not None and len(commit.removesuffix("+dirty")) == 40
