@@ -299,6 +299,23 @@ def test_glai_arguments(cls: type) -> None:
     )
     _fit_raises(clone(cls(**SMALL)).set_params(hidden_layer_sizes=[]), "hidden", X_OK, Y_OK)
     _fit_raises(cls(**SMALL, structure_rule="loss"), "structure_rule", X_OK, Y_OK)
+    _fit_raises(cls(**SMALL, structure_check_every=0), "structure_check_every", X_OK, Y_OK)
+    _fit_raises(cls(**SMALL, quant_warmup_steps=-1), "quant_warmup_steps", X_OK, Y_OK)
+    _fit_raises(cls(**SMALL, quant_shrinkage=-1.0), "quant_shrinkage", X_OK, Y_OK)
+
+
+def test_glai_checks_m_t_every_few_steps_and_freezes_mid_epoch() -> None:
+    # 300 samples, batch 32: 10 steps per epoch; a check every 4 steps, stable after 3 checks:
+    # the structural phase stops after step 12, two steps into its second epoch.
+    X, y = _blobs()
+    rule = StopRule("epochs", epochs=3, min_epochs=0)
+    clf = GLAIClassifier(
+        **SMALL, structure_rule=rule, structure_check_every=4, batch_size=32,
+        validation_fraction=0.0, quant_warmup_steps=5, quant_shrinkage=1e-3,
+    ).fit(X[:300], y[:300])  # fmt: skip
+    assert clf.structure_steps_ == 12 and clf.path_distance_steps_ == [4, 8, 12]
+    assert len(clf.path_distance_) == 3 and clf.structure_frozen_epoch_ == 2
+    assert clf.history_.events["structure_steps"] == 12
 
 
 @pytest.mark.gpu

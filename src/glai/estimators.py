@@ -76,9 +76,12 @@ GLAI_DEFAULTS: dict[str, Any] = {
     "rho": "auto",
     "budget": "match",
     "structure_rule": "relative",
+    "structure_check_every": None,  # once per epoch
     "probe_size": 2048,
     "quant_optimizer": _LOOP.optimizer,
     "quant_learning_rate": None,  # learning_rate / 3
+    "quant_warmup_steps": _LOOP.warmup_steps,
+    "quant_shrinkage": _LOOP.shrinkage,
     "prune_dead": True,
 }
 _H, _G = HEAD_DEFAULTS, GLAI_DEFAULTS
@@ -533,9 +536,12 @@ class _GLAIMixin(_Head):
         rho: float | str = _G["rho"],
         budget: int | str | None = _G["budget"],
         structure_rule: str | StopRule = _G["structure_rule"],
+        structure_check_every: int | None = _G["structure_check_every"],
         probe_size: int = _G["probe_size"],
         quant_optimizer: str = _G["quant_optimizer"],
         quant_learning_rate: float | None = _G["quant_learning_rate"],
+        quant_warmup_steps: int = _G["quant_warmup_steps"],
+        quant_shrinkage: float = _G["quant_shrinkage"],
         prune_dead: bool = _G["prune_dead"],
         optimizer: str = _H["optimizer"],
         learning_rate: float = _H["learning_rate"],
@@ -557,9 +563,12 @@ class _GLAIMixin(_Head):
         self.rho = rho
         self.budget = budget
         self.structure_rule = structure_rule
+        self.structure_check_every = structure_check_every
         self.probe_size = probe_size
         self.quant_optimizer = quant_optimizer
         self.quant_learning_rate = quant_learning_rate
+        self.quant_warmup_steps = quant_warmup_steps
+        self.quant_shrinkage = quant_shrinkage
         self.prune_dead = prune_dead
 
     def _fit_model(
@@ -582,18 +591,26 @@ class _GLAIMixin(_Head):
             prune_dead=self.prune_dead, device=device,
         )  # fmt: skip
         probe_idx = torch.randperm(X.shape[0], generator=generator)[: self.probe_size]
-        monitor = StructureMonitor(X[probe_idx.to(X.device)], rule=self.structure_rule)
+        monitor = StructureMonitor(
+            X[probe_idx.to(X.device)], rule=self.structure_rule,
+            check_every=self.structure_check_every,
+        )  # fmt: skip
         loss_fn, score_fn = self._train_losses()
         quant_lr = self.quant_learning_rate or self.learning_rate / 3
+        quantitative = self._config(lr=quant_lr, optimizer=self.quant_optimizer)
+        quantitative.warmup_steps = self.quant_warmup_steps
+        quantitative.shrinkage = self.quant_shrinkage
         history = fit_glai(
             model, *data, loss_fn=loss_fn, score_fn=score_fn,
             structural=self._config(),
-            quantitative=self._config(lr=quant_lr, optimizer=self.quant_optimizer),
+            quantitative=quantitative,
             monitor=monitor, generator=generator, sample_weight=weight,
             verbose=self.verbose,
         )  # fmt: skip
         self.structure_frozen_epoch_ = int(history.events["structure_frozen_epoch"])
         self.path_distance_ = list(monitor.history)
+        self.path_distance_steps_ = list(monitor.steps)
+        self.structure_steps_ = int(history.events.get("structure_steps", 0))
         self.path_model_ = model.path_model
         return model, history
 
@@ -602,9 +619,12 @@ _GLAI_CONSTRAINTS: dict[str, list[Any]] = {
     "rho": [StrOptions({"auto"}), Interval(Real, 1, None, closed="left")],
     "budget": [StrOptions({"match"}), Interval(Integral, 1, None, closed="left"), None],
     "structure_rule": [StrOptions({"threshold", "relative", "window", "epochs"}), StopRule],
+    "structure_check_every": [Interval(Integral, 1, None, closed="left"), None],
     "probe_size": [Interval(Integral, 1, None, closed="left")],
     "quant_optimizer": [StrOptions(set(solver_names()))],
     "quant_learning_rate": [Interval(Real, 0, None, closed="neither"), None],
+    "quant_warmup_steps": [Interval(Integral, 0, None, closed="left")],
+    "quant_shrinkage": [Interval(Real, 0, None, closed="left")],
     "prune_dead": ["boolean"],
 }
 
@@ -615,13 +635,22 @@ _GLAI_DOC = """
         budget: trainable parameters of the paths: ``"match"`` (the MLP ``hidden_layer_sizes``
             would have), an int, or None.
         structure_rule: when the structure is stable: a :class:`glai.StopRule` or its kind.
+        structure_check_every: optimiser steps between two measurements of ``m_t`` (the rule
+            then counts checks and may stop the structural phase mid-epoch), or None for one
+            check per epoch. **(beyond the paper)**; see :class:`glai.StructureMonitor`.
         probe_size: training inputs on which ``m_t`` is measured and dead paths are found.
         quant_optimizer, quant_learning_rate: the quantitative phase's optimiser and learning
             rate (default ``learning_rate / 3``: the convex phase wanted 3-10x smaller steps).
+        quant_warmup_steps, quant_shrinkage: **(beyond the paper)** a linear learning-rate
+            warm-up over the quantitative phase's first steps, and a penalty
+            ``quant_shrinkage / 2 * ||w - w_init||^2`` toward the frozen network's own path
+            weights (:class:`glai.training.TrainConfig` ``warmup_steps``, ``shrinkage``).
         prune_dead: drop paths whose gate never opens on the probe.
 
     Fitted attributes (beyond the MLP heads'): ``structure_frozen_epoch_``,
-    ``path_distance_`` (the ``m_t`` history), ``path_model_`` (a :class:`glai.PathModel`).
+    ``structure_steps_`` (optimiser steps of the structural phase), ``path_distance_`` (the
+    ``m_t`` history) and ``path_distance_steps_`` (the step of each ``m_t``), ``path_model_``
+    (a :class:`glai.PathModel`).
 """
 
 
