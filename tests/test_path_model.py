@@ -289,3 +289,50 @@ def test_freeze_on_cuda_equals_the_network() -> None:
     small = freeze(mlp, x, budget=150)  # k-best selection runs on a CPU copy
     assert sum(p.numel() for p in small.parameters()) <= 150
     assert small.gates(x).device.type == "cuda"
+
+
+# -- outputs added later (new classes) -------------------------------------------------------
+
+
+@pytest.mark.parametrize("hidden", [(6,), (5, 4), (4, 3, 3)])
+def test_added_outputs_leave_the_old_outputs_bit_identical(hidden: tuple[int, ...]) -> None:
+    from glai.path_model import add_outputs
+
+    x = torch.randn(64, 7)
+    model = freeze(MLP(7, hidden, 3), x, budget=None, prune_dead=False)
+    joined = add_outputs(model, 2)
+    with torch.no_grad():  # whatever the new outputs learn
+        joined.theta[model.num_full :].normal_()
+        joined.beta.normal_()
+        joined.beta[: model.num_full] = model.beta[: model.num_full]
+        joined.beta[joined.num_full : joined.num_full + model.num_bias] = model.beta[
+            model.num_full :
+        ]
+    assert torch.equal(joined(x)[:, :3], model(x))
+    assert joined.out_features == 5
+    # each new output owns a copy of the chains of the old outputs' (shared) path set
+    for k in (3, 4):
+        assert torch.equal(joined.units[joined.output == k], model.units[model.output == 0])
+
+
+def test_new_outputs_start_at_zero_on_the_frozen_gates() -> None:
+    from glai.path_model import new_outputs
+
+    x = torch.randn(20, 4)
+    model = freeze(MLP(4, 3, 2), x, prune_dead=False)
+    new = new_outputs(model, 3)
+    assert new.out_features == 3 and new.num_full == 3 * 3
+    assert torch.equal(new(x), torch.zeros(20, 3))
+    assert torch.equal(new.gate_weight_1, model.gate_weight_1)
+    with pytest.raises(ValueError, match="n_new"):
+        new_outputs(model, 0)
+
+
+def test_join_outputs_refuses_another_gating_network() -> None:
+    from glai.path_model import join_outputs
+
+    x = torch.randn(20, 4)
+    a = freeze(MLP(4, 3, 2), x, prune_dead=False)
+    b = freeze(MLP(4, 3, 2), x, prune_dead=False)
+    with pytest.raises(ValueError, match="same gating network"):
+        join_outputs(a, b)

@@ -163,6 +163,24 @@ class GLAI(nn.Module):
         self.structure = None
         return self
 
+    def set_path_model(self, path_model: PathModel) -> GLAI:
+        """Replace the frozen paths by ``path_model`` on the same gating network, e.g. with
+        outputs appended (:func:`glai.training.fit_new_outputs`); ``out_features`` follows.
+
+        Returns ``self``. Its parameters change: make a new optimiser.
+        """
+        current = self._frozen()
+        same = path_model.in_features == current.in_features and all(
+            torch.equal(buf, getattr(path_model, name))
+            for name, buf in current.named_buffers()
+            if name.startswith("gate_")
+        )
+        if not same:
+            raise ValueError("set_path_model needs paths on this GLAI's frozen gating network")
+        self.path_model = path_model
+        self.out_features = path_model.out_features
+        return self
+
     def gates(self, x: torch.Tensor) -> torch.Tensor:
         """Path gates ``[N, num_paths]`` (phase "quantitative" only)."""
         return self._frozen().gates(x)

@@ -20,7 +20,7 @@ from torch import nn
 from glai.mlp import MLP, as_widths, gating_forward
 from glai.paths import build_paths, path_gates
 
-__all__ = ["PathModel", "freeze"]
+__all__ = ["PathModel", "add_outputs", "freeze", "join_outputs", "new_outputs"]
 
 
 class PathModel(nn.Module):
@@ -177,3 +177,86 @@ def freeze(
     model.units.copy_(paths.units)
     model.output.copy_(paths.output)
     return model
+
+
+def _largest_path_set(model: PathModel) -> torch.Tensor:
+    """Indices of the paths of the output whose path set the most outputs share (the first
+    such output on ties): full paths first, then partial-bias paths, in the model's order."""
+    sets: dict[tuple[int, ...], list[int]] = {}
+    for k in range(model.out_features):
+        cols = (model.output == k).nonzero().flatten()
+        sets.setdefault(tuple(model.units[cols].flatten().tolist()), []).append(k)
+    first = max(sets.values(), key=len)[0]  # max keeps the first of equal lengths
+    return (model.output == first).nonzero().flatten()
+
+
+@torch.no_grad()
+def new_outputs(model: PathModel, n_new: int) -> PathModel:
+    """A path model of ``n_new`` outputs on the frozen gates of ``model``, parameters zero.
+
+    (choice) A new output (a class seen after the freeze) takes the chains of the path set
+    the most existing outputs share (with one hidden layer and ``rho="auto"``: every hidden
+    unit). No path norm can rank chains for an output that has no weights yet, and sharing a
+    path set lets the closed-form solver reuse the Gram matrix of the rows already seen
+    (:meth:`glai.solvers.ridge.RidgeStatistics.extend`).
+    """
+    if not (isinstance(n_new, int) and n_new >= 1):
+        raise ValueError(f"n_new must be an int >= 1, got {n_new!r}")
+    cols = _largest_path_set(model)
+    is_full = cols < model.num_full
+    full, bias = cols[is_full], cols[~is_full]
+    ref = model.theta
+    new = PathModel(
+        model.in_features, model.hidden_features, n_new, n_new * full.numel(),
+        n_new * bias.numel(), device=ref.device, dtype=ref.dtype,
+    )  # fmt: skip
+    for name, buf in model.named_buffers():
+        if name.startswith("gate_"):
+            getattr(new, name).copy_(buf)
+    ks = torch.arange(n_new, device=ref.device)
+    new.units.copy_(torch.cat([model.units[full].repeat(n_new, 1),
+                               model.units[bias].repeat(n_new, 1)]))  # fmt: skip
+    new.output.copy_(torch.cat([ks.repeat_interleave(full.numel()),
+                                ks.repeat_interleave(bias.numel())]))  # fmt: skip
+    return new
+
+
+@torch.no_grad()
+def join_outputs(first: PathModel, second: PathModel) -> PathModel:
+    """One path model computing ``[first(x), second(x)]``: ``[N, n_L1 + n_L2]``.
+
+    Both must share the frozen gating network. Paths keep their order (full paths of
+    ``first``, of ``second``, then their partial-bias paths), so the outputs of ``first`` are
+    computed from the same parameters as before.
+    """
+    mine, theirs = dict(first.named_buffers()), dict(second.named_buffers())
+    same = first.in_features == second.in_features and all(
+        torch.equal(buf, theirs[name]) for name, buf in mine.items() if name.startswith("gate_")
+    )
+    if not same:
+        raise ValueError("join_outputs needs two path models on the same gating network")
+    p1, p2 = first.num_full, second.num_full
+    joined = PathModel(
+        first.in_features, first.hidden_features, first.out_features + second.out_features,
+        p1 + p2, first.num_bias + second.num_bias, device=first.theta.device,
+        dtype=first.theta.dtype,
+    )  # fmt: skip
+
+    def cat(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:  # full paths, then bias paths
+        return torch.cat([a[:p1], b[:p2], a[p1:], b[p2:]])
+
+    joined.theta.copy_(torch.cat([first.theta, second.theta]))
+    joined.beta.copy_(cat(first.beta, second.beta))
+    joined.beta0.copy_(torch.cat([first.beta0, second.beta0]))
+    for name, buf in mine.items():
+        if name.startswith("gate_"):
+            getattr(joined, name).copy_(buf)
+    joined.units.copy_(cat(first.units, second.units))
+    joined.output.copy_(cat(first.output, second.output + first.out_features))
+    return joined
+
+
+def add_outputs(model: PathModel, n_new: int) -> PathModel:
+    """``model`` with ``n_new`` outputs appended (new classes): :func:`new_outputs` joined
+    after the existing ones, whose parameters and paths are unchanged."""
+    return join_outputs(model, new_outputs(model, n_new))

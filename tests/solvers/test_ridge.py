@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from glai import MLP, freeze
-from glai.solvers.ridge import path_features, ridge_paths, ridge_unknowns, solve
+from glai.solvers.ridge import (
+    RidgeStatistics,
+    path_features,
+    ridge_paths,
+    ridge_unknowns,
+    solve,
+)
 
 
 def _explicit_ridge(
@@ -112,3 +118,77 @@ def test_estimators_fit_with_the_ridge_quantitative_phase() -> None:
     assert clf.best_val_score_ > 0.85
     reg = GLAIRegressor(64, quant_optimizer="ridge", learning_rate=1e-2, random_state=0)
     assert reg.fit(X[:1200], y[:1200].astype(float)).score(X[1200:], y[1200:]) > 0.5
+
+
+# -- sufficient statistics -------------------------------------------------------------------
+
+
+def _frozen(depth: tuple[int, ...] = (4, 3), n0: int = 5, n_out: int = 3, n: int = 300):
+    mlp = MLP(n0, depth, n_out).double()
+    x = torch.randn(n, n0, dtype=torch.float64)
+    model = freeze(mlp, x, prune_dead=False)
+    return model, x, model.gates(x)
+
+
+def test_statistics_of_chunks_equal_those_of_one_pass() -> None:
+    # Sums commute: rows added in three uneven calls (and odd chunk sizes) give the one-pass
+    # statistics, hence the same solution; merging two halves does too (what ranks do).
+    model, x, gates = _frozen()
+    targets = torch.randn(300, 3, dtype=torch.float64)
+    weight = torch.rand(300, dtype=torch.float64)
+    whole = RidgeStatistics(model).add(x, gates, targets, weight)
+    parts = RidgeStatistics(model)
+    for rows in (slice(0, 7), slice(7, 190), slice(190, 300)):
+        parts.add(x[rows], gates[rows], targets[rows], weight[rows], chunk_size=50)
+    other = RidgeStatistics(model).add(x[150:], gates[150:], targets[150:], weight[150:])
+    merged = RidgeStatistics(model).add(x[:150], gates[:150], targets[:150], weight[:150])
+    merged.merge(other)
+    for stats in (parts, merged):
+        for a, b in zip(stats.tensors(), whole.tensors()):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-10)
+        for a, b in zip(stats.solve([1e-3]), whole.solve([1e-3])):
+            for name in ("theta", "beta", "beta0"):
+                torch.testing.assert_close(a[name], b[name], rtol=1e-9, atol=1e-10)
+    assert float(whole.weight_sum) == pytest.approx(float(weight.sum()))
+
+
+def test_statistics_solve_is_ridge_paths() -> None:
+    model, x, gates = _frozen()
+    targets = torch.randn(300, 3, dtype=torch.float64)
+    got = RidgeStatistics(model).add(x, gates, targets).solve([1e-2])[0]
+    want = ridge_paths(model, x, gates, targets, [1e-2])[0]
+    for name in ("theta", "beta", "beta0"):
+        torch.testing.assert_close(got[name], want[name])
+
+
+def test_statistics_extend_to_new_outputs_equals_statistics_of_the_joined_model() -> None:
+    # Rows seen before the new outputs existed had target 0 for them: extending the old
+    # statistics and adding new rows equals accumulating everything on the joined model.
+    from glai.path_model import add_outputs
+
+    model, x, gates = _frozen(depth=(4,), n_out=3)
+    joined = add_outputs(model, 2)
+    labels = torch.randint(0, 5, (300,))
+    labels[:150] = labels[:150] % 3  # the first rows only know the old outputs
+    onehot = torch.nn.functional.one_hot(labels, 5).double()
+    old = RidgeStatistics(model).add(x[:150], gates[:150], onehot[:150, :3])
+    jg = joined.gates(x)
+    old.extend(joined).add(x[150:], jg[150:], onehot[150:])
+    want = RidgeStatistics(joined).add(x, jg, onehot)
+    assert len(old.groups) == 1 and old.groups[0].outputs == [0, 1, 2, 3, 4]
+    for a, b in zip(old.tensors(), want.tensors()):
+        torch.testing.assert_close(a, b)
+
+
+def test_statistics_refuse_bad_rows_and_foreign_statistics() -> None:
+    model, x, gates = _frozen()
+    stats = RidgeStatistics(model)
+    with pytest.raises(ValueError, match="targets must have shape"):
+        stats.add(x, gates, torch.zeros(300, 2, dtype=torch.float64))
+    with pytest.raises(ValueError, match="gates must have shape"):
+        stats.add(x, gates[:, :-1], torch.zeros(300, 3, dtype=torch.float64))
+    with pytest.raises(ValueError, match="x must have shape"):
+        stats.add(x[:, :4], gates, torch.zeros(300, 3, dtype=torch.float64))
+    small, _, _ = _frozen(depth=(2,))
+    with pytest.raises(ValueError, match="different path sets"):
+        stats.merge(RidgeStatistics(small))

@@ -9,12 +9,15 @@ one of three kinds:
   minibatch (data parallel under ``torch.distributed``);
 * ``"full_batch"``: the same factory; the optimiser is stepped once per epoch with a closure
   that evaluates the loss on the whole training set (e.g. L-BFGS);
-* ``"closed_form"``: ``solve(model, x, gates, targets, config, sample_weight=None)`` returns
+* ``"closed_form"``: ``solve(model, x, gates, targets, config, sample_weight=None,
+  statistics=None)`` returns
   candidate parameter dicts of a :class:`~glai.path_model.PathModel` (e.g. one per
   regularisation strength); the loop scores each on the validation set and keeps the best.
   Closed-form solvers only fit a path model's quantitative phase. Under ``torch.distributed``
   the loop also passes ``reduce=``, a sum over the ranks to apply to the solver's sufficient
-  statistics (each rank holds a shard of the rows).
+  statistics (each rank holds a shard of the rows). ``statistics`` (ridge:
+  :class:`~glai.solvers.ridge.RidgeStatistics`), when given, receives the rows and is kept by
+  the caller, so later rows (``partial_fit``) add to them.
 
 Adding a solver: write ``solvers/NAME.py`` with its factory or ``solve`` function, then add one
 line to :data:`SOLVERS` below. The hyper-parameters a solver reads come from
@@ -30,10 +33,11 @@ from typing import Literal, Protocol
 import torch
 
 from glai.solvers import adam, lbfgs, ridge
-from glai.solvers.ridge import path_features, ridge_paths, ridge_unknowns
+from glai.solvers.ridge import RidgeStatistics, path_features, ridge_paths, ridge_unknowns
 
 __all__ = [
     "ITERATIVE_KINDS",
+    "RidgeStatistics",
     "KINDS",
     "SOLVERS",
     "Solver",

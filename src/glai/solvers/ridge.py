@@ -12,11 +12,21 @@ whose Gram matrix ``Phi_k^T S Phi_k`` is shared by all outputs with the same pat
 output, with one hidden layer and no pruning). Its blocks are ``X~^T diag(s a_j a_j') X~``.
 Cheap when ``P_k (n_0 + 1)`` is small (a few thousand unknowns); then it beats gradient
 descent outright (GLAI-METHOD.md section 9).
+
+Sufficient statistics. The solution depends on the data only through, per group of outputs
+sharing their paths, ``G = sum_i s_i phi_i phi_i^T`` ``[D, D]`` and ``B = sum_i s_i phi_i
+Y_i^T`` ``[D, |group|]``. :class:`RidgeStatistics` holds them: rows can be added in any
+chunks, in any order, by any number of calls (``partial_fit``) or processes, and the solve
+equals that of one pass over all rows (up to float rounding). **Distributed use**: every rank
+adds its shard, then ``for t in stats.tensors(): dist.all_reduce(t)`` (SUM) and every rank
+solves to the single-process answer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import torch
@@ -26,7 +36,7 @@ from glai.path_model import PathModel
 if TYPE_CHECKING:
     from glai.solvers import SolverConfig
 
-__all__ = ["path_features", "ridge_unknowns", "ridge_paths", "solve"]
+__all__ = ["RidgeStatistics", "path_features", "ridge_unknowns", "ridge_paths", "solve"]
 
 
 def ridge_unknowns(model: PathModel) -> int:
@@ -51,6 +61,203 @@ def path_features(
     return torch.cat([kron, g, gates[:, bias].to(x.dtype), ones], dim=1)
 
 
+@dataclass
+class _Group:
+    """Outputs that share one path set (same chains), and their statistics.
+
+    ``full``, ``bias``: the gate columns of the first output's paths (they define ``phi``);
+    ``gram [D, D]``, ``cross [D, |outputs|]``.
+    """
+
+    outputs: list[int]
+    full: torch.Tensor
+    bias: torch.Tensor
+    gram: torch.Tensor
+    cross: torch.Tensor
+
+
+def _output_columns(
+    model: PathModel,
+) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], list[tuple[int, ...]]]:
+    """Per output: (full-path columns, partial-bias columns); and a key per output naming its
+    path set (equal keys: equal ``phi``)."""
+    is_full = torch.arange(model.num_paths, device=model.output.device) < model.num_full
+    columns, keys = [], []
+    for k in range(model.out_features):
+        cols = (model.output == k).nonzero().flatten()
+        columns.append((cols[is_full[cols]], cols[~is_full[cols]]))
+        keys.append(
+            tuple(model.units[cols].flatten().tolist()) + (-2,) + tuple(is_full[cols].tolist())
+        )
+    return columns, keys
+
+
+class RidgeStatistics:
+    """Sufficient statistics of a path model's ridge problems: rows in, solutions out.
+
+    Per group of outputs sharing their paths: ``gram = sum_i s_i phi_i phi_i^T [D, D]`` and
+    ``cross = sum_i s_i phi_i Y_i[group]^T [D, |group|]``; and ``weight_sum = sum_i s_i``.
+    Sums commute, so :meth:`add` on chunks (or on ranks, then an all-reduce of
+    :meth:`tensors`) gives the statistics, hence the solution, of one pass over all rows.
+
+    Args:
+        model: the path model whose paths define ``phi`` (its parameters are not read).
+        dtype: of the products and sums. Default float64 (choice): statistics that keep
+            growing over many ``partial_fit`` calls should not lose the early rows to float32
+            rounding; the model's dtype halves the cost of the products.
+    """
+
+    def __init__(self, model: PathModel, *, dtype: torch.dtype | None = torch.float64) -> None:
+        self.dtype = dtype or model.theta.dtype
+        self.in_features = model.in_features
+        self._follow(model)
+        outputs: dict[tuple[int, ...], list[int]] = {}
+        for k, key in enumerate(self._keys):
+            outputs.setdefault(key, []).append(k)
+        device, n0 = model.theta.device, self.in_features
+        self.groups: list[_Group] = []
+        for ks in outputs.values():
+            full, bias = self._columns[ks[0]]
+            dim = full.numel() * (n0 + 1) + bias.numel() + 1
+            zeros = partial(torch.zeros, dtype=self.dtype, device=device)
+            self.groups.append(_Group(ks, full, bias, zeros(dim, dim), zeros(dim, len(ks))))
+        self.weight_sum = torch.zeros((), dtype=self.dtype, device=device)
+
+    def _follow(self, model: PathModel) -> None:
+        """Read the path layout of ``model``: per output its columns and path-set key."""
+        if model.in_features != self.in_features:
+            raise ValueError(
+                f"the path model takes {model.in_features} inputs, the statistics "
+                f"{self.in_features}"
+            )
+        self.out_features = model.out_features
+        self.num_full, self.num_paths = model.num_full, model.num_paths
+        self._columns, self._keys = _output_columns(model)
+
+    @property
+    def dims(self) -> list[int]:
+        """Unknowns ``D`` of each group's problem."""
+        return [g.gram.shape[0] for g in self.groups]
+
+    @torch.no_grad()
+    def add(
+        self,
+        x: torch.Tensor,
+        gates: torch.Tensor,
+        targets: torch.Tensor,
+        weight: torch.Tensor | None = None,
+        *,
+        chunk_size: int = 4096,
+    ) -> RidgeStatistics:
+        """Add rows: ``x [N, n_0]``, ``gates [N, P + Q]``, ``targets [N, n_L]`` (one-hot labels
+        for a classifier), ``weight [N]`` (``s_i``, default 1). Returns ``self``."""
+        n = x.shape[0]
+        if x.ndim != 2 or x.shape[1] != self.in_features:
+            raise ValueError(f"x must have shape [N, {self.in_features}], got {tuple(x.shape)}")
+        if gates.shape != (n, self.num_paths):
+            raise ValueError(
+                f"gates must have shape [{n}, {self.num_paths}], got {tuple(gates.shape)}"
+            )
+        if targets.shape != (n, self.out_features):
+            raise ValueError(
+                f"targets must have shape [{n}, {self.out_features}], got {tuple(targets.shape)}"
+            )
+        if weight is not None and weight.shape != (n,):
+            raise ValueError(f"weight must have shape [{n}], got {tuple(weight.shape)}")
+        x = x.to(self.dtype)
+        for i in range(0, n, chunk_size):
+            rows = slice(i, i + chunk_size)
+            w = None if weight is None else weight[rows, None].to(self.dtype)
+            for g in self.groups:
+                phi = path_features(x[rows], gates[rows], g.full, g.bias)
+                y = targets[rows][:, g.outputs].to(self.dtype)
+                phi_w = phi if w is None else phi * w
+                g.gram += phi.t() @ phi_w
+                g.cross += phi_w.t() @ y
+        self.weight_sum += float(n) if weight is None else weight.to(self.dtype).sum()
+        return self
+
+    def tensors(self) -> list[torch.Tensor]:
+        """Every accumulated tensor, in a fixed order (the same on every rank): summing each
+        across ranks (``dist.all_reduce``, SUM) combines the ranks' statistics in place."""
+        return [t for g in self.groups for t in (g.gram, g.cross)] + [self.weight_sum]
+
+    def merge(self, other: RidgeStatistics) -> RidgeStatistics:
+        """Add ``other``'s rows (statistics of the same paths). Returns ``self``."""
+        mine, theirs = self.tensors(), other.tensors()
+        if [t.shape for t in mine] != [t.shape for t in theirs]:
+            raise ValueError("the statistics to merge belong to different path sets")
+        for a, b in zip(mine, theirs):
+            a += b.to(a.dtype)
+        return self
+
+    def extend(self, model: PathModel) -> RidgeStatistics:
+        """Follow ``model``, this model with outputs appended (new classes).
+
+        A new output whose path set equals an existing group's joins that group with zero
+        cross-products: the rows added so far had target 0 for it (one-hot labels of classes
+        it is not). A path set never seen is refused: its Gram matrix would need the old rows.
+        """
+        if model.out_features < self.out_features:
+            raise ValueError("extend only appends outputs")
+        old_keys = self._keys
+        self._follow(model)
+        if self._keys[: len(old_keys)] != old_keys:
+            raise ValueError("extend only appends outputs: the existing outputs' paths changed")
+        by_key = {self._keys[g.outputs[0]]: g for g in self.groups}
+        for k in range(len(old_keys), model.out_features):
+            group = by_key.get(self._keys[k])
+            if group is None:
+                raise ValueError(
+                    f"output {k} has a path set no existing output has: its statistics would "
+                    "need the rows already added; give new outputs an existing path set "
+                    "(glai.path_model.add_outputs does)"
+                )
+            group.outputs.append(k)
+            group.cross = torch.cat([group.cross, group.cross.new_zeros(len(group.cross), 1)], 1)
+        return self
+
+    @torch.no_grad()
+    def solve(
+        self, alphas: Sequence[float], *, outputs: Sequence[int] | None = None
+    ) -> list[dict[str, torch.Tensor]]:
+        """Ridge solutions for each ``alpha``, as ``{"theta", "beta", "beta0"}`` dicts of the
+        model's shapes (float64 unless ``dtype`` said otherwise).
+
+        ``lam = alpha * mean(diag(gram))`` makes ``alpha`` scale-free; one Cholesky
+        factorisation per group and alpha, in float64. With ``outputs``, only those outputs'
+        entries are filled (the rest stay zero) and groups without them are skipped.
+        """
+        wanted = None if outputs is None else set(int(k) for k in outputs)
+        device, n0 = self.weight_sum.device, self.in_features
+        shapes = {"theta": (self.num_full, n0), "beta": (self.num_paths,),
+                  "beta0": (self.out_features,)}  # fmt: skip
+        solutions = [
+            {k: torch.zeros(s, dtype=self.dtype, device=device) for k, s in shapes.items()}
+            for _ in alphas
+        ]
+        for g in self.groups:
+            if wanted is not None and wanted.isdisjoint(g.outputs):
+                continue
+            gram64, cross64 = g.gram.double(), g.cross.double()
+            scale = float(gram64.diagonal().mean())
+            eye = torch.eye(len(gram64), dtype=torch.float64, device=device)
+            for sol, alpha in zip(solutions, alphas):
+                factor = torch.linalg.cholesky(gram64 + (alpha * scale + 1e-12) * eye)
+                w = torch.cholesky_solve(cross64, factor).to(self.dtype)  # [D, |outputs|]
+                # Each output of the group has its own copy of the shared paths.
+                for j, k in enumerate(g.outputs):
+                    if wanted is not None and k not in wanted:
+                        continue
+                    full_k, bias_k = self._columns[k]
+                    nf = full_k.numel()
+                    sol["theta"][full_k] = w[: nf * n0, j].reshape(nf, n0)
+                    sol["beta"][full_k] = w[nf * n0 : nf * (n0 + 1), j]
+                    sol["beta"][bias_k] = w[nf * (n0 + 1) : nf * (n0 + 1) + bias_k.numel(), j]
+                    sol["beta0"][k] = w[-1, j]
+        return solutions
+
+
 @torch.no_grad()
 def ridge_paths(
     model: PathModel,
@@ -61,72 +268,40 @@ def ridge_paths(
     *,
     sample_weight: torch.Tensor | None = None,
     chunk_size: int = 4096,
+    statistics: RidgeStatistics | None = None,
     reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> list[dict[str, torch.Tensor]]:
     """Ridge solutions of the path model for each ``alpha``, as parameter dicts.
 
-    ``lam = alpha * mean(diag(Gram))`` makes ``alpha`` scale-free. Gram and right-hand sides
-    accumulate over chunks of rows in the model's dtype; the solve is in float64.
+    Gram and right-hand sides accumulate over chunks of rows in the model's dtype (in
+    ``statistics``' when given: its rows so far count too, and it keeps these); the solve is
+    in float64.
 
     Args:
         x: ``[N, n_0]``; gates: ``[N, P + Q]``; targets: ``[N, n_L]``.
-        reduce: applied to each Gram matrix and right-hand side before the solve; under
+        reduce: applied to the statistics of these rows before the solve; under
             ``torch.distributed`` a sum over the ranks, each holding a shard of the rows, so
             that every rank solves the problem of all rows (the statistics are sums over rows).
+            Rows already in ``statistics`` are not reduced again.
 
     Returns:
-        one ``{"theta", "beta", "beta0"}`` dict per alpha (shapes of the model's parameters).
+        one ``{"theta", "beta", "beta0"}`` dict per alpha (shapes and dtype of the model's
+        parameters).
     """
     n_out = model.out_features
     if targets.shape != (x.shape[0], n_out):
         raise ValueError(
             f"targets must have shape [{x.shape[0]}, {n_out}], got {tuple(targets.shape)}"
         )
-    is_full = torch.arange(model.num_paths, device=x.device) < model.num_full
-    # Per output: its full-path and partial-bias-path columns, found once.
-    columns = []
-    groups: dict[tuple[int, ...], list[int]] = {}
-    for k in range(n_out):
-        cols = (model.output == k).nonzero().flatten()
-        columns.append((cols[is_full[cols]], cols[~is_full[cols]]))
-        key = tuple(model.units[cols].flatten().tolist()) + (-2,) + tuple(is_full[cols].tolist())
-        groups.setdefault(key, []).append(k)
-    solutions = [
-        {name: torch.zeros_like(p) for name, p in model.named_parameters()} for _ in alphas
-    ]
-    n0 = model.in_features
-    for outputs in groups.values():
-        full, bias = columns[outputs[0]]
-        dim = full.numel() * (n0 + 1) + bias.numel() + 1
-        gram = x.new_zeros(dim, dim)
-        rhs = x.new_zeros(dim, len(outputs))
-        for i in range(0, x.shape[0], chunk_size):
-            phi = path_features(x[i : i + chunk_size], gates[i : i + chunk_size], full, bias)
-            y = targets[i : i + chunk_size][:, outputs]
-            if sample_weight is not None:
-                w = sample_weight[i : i + chunk_size, None]
-                gram += phi.t() @ (phi * w)
-                rhs += phi.t() @ (y * w)
-            else:
-                gram += phi.t() @ phi
-                rhs += phi.t() @ y
-        if reduce is not None:
-            gram, rhs = reduce(gram), reduce(rhs)
-        gram64, rhs64 = gram.double(), rhs.double()
-        scale = float(gram64.diagonal().mean())
-        eye = torch.eye(dim, dtype=torch.float64, device=x.device)
-        for sol, alpha in zip(solutions, alphas):
-            factor = torch.linalg.cholesky(gram64 + (alpha * scale + 1e-12) * eye)
-            w = torch.cholesky_solve(rhs64, factor).to(x.dtype)  # [dim, |outputs|]
-            # Each output of the group has its own copy of the shared paths.
-            for j, k in enumerate(outputs):
-                full_k, bias_k = columns[k]
-                nf = full_k.numel()
-                sol["theta"][full_k] = w[: nf * n0, j].reshape(nf, n0)
-                sol["beta"][full_k] = w[nf * n0 : nf * (n0 + 1), j]
-                sol["beta"][bias_k] = w[nf * (n0 + 1) : nf * (n0 + 1) + bias_k.numel(), j]
-                sol["beta0"][k] = w[-1, j]
-    return solutions
+    dtype = x.dtype if statistics is None else statistics.dtype
+    rows = RidgeStatistics(model, dtype=dtype).add(
+        x, gates, targets, sample_weight, chunk_size=chunk_size
+    )
+    if reduce is not None:
+        for t in rows.tensors():
+            t.copy_(reduce(t))
+    stats = rows if statistics is None else statistics.merge(rows)
+    return [{k: v.to(x.dtype) for k, v in sol.items()} for sol in stats.solve(alphas)]
 
 
 def solve(
@@ -137,9 +312,12 @@ def solve(
     config: SolverConfig,
     *,
     sample_weight: torch.Tensor | None = None,
+    statistics: RidgeStatistics | None = None,
     reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> list[dict[str, torch.Tensor]]:
-    """The registry's entry point: :func:`ridge_paths` for each of ``config.alphas``."""
+    """The registry's entry point: :func:`ridge_paths` for each of ``config.alphas``
+    (accumulating into ``statistics`` when given, so the caller can add rows later)."""
     return ridge_paths(
-        model, x, gates, targets, config.alphas, sample_weight=sample_weight, reduce=reduce
-    )
+        model, x, gates, targets, config.alphas, sample_weight=sample_weight,
+        statistics=statistics, reduce=reduce,
+    )  # fmt: skip

@@ -4,6 +4,8 @@
 * :mod:`~glai.training.history`: :class:`EpochRecord`, :class:`History`;
 * :mod:`~glai.training.loop`: :func:`train_epochs`, :func:`closed_form_epochs`,
   :func:`fit_mlp`, :func:`fit_glai`, :func:`predict_batched`;
+* :mod:`~glai.training.retrain`: :func:`fit_quantities`, :func:`fit_new_outputs` (retraining
+  on a frozen structure);
 * :mod:`~glai.training.device`: :func:`resolve_device`, :func:`synchronize`;
 * :mod:`~glai.training.distributed`: rank and world size, DDP wrapping, weighted means.
 
@@ -22,6 +24,7 @@ from glai.training.loop import (
     predict_batched,
     train_epochs,
 )
+from glai.training.retrain import fit_new_outputs, fit_quantities
 
 __all__ = [
     "TrainConfig",
@@ -34,5 +37,7 @@ __all__ = [
     "closed_form_epochs",
     "fit_mlp",
     "fit_glai",
+    "fit_quantities",
+    "fit_new_outputs",
     "predict_batched",
 ]

@@ -24,6 +24,7 @@ from glai.block import GLAI
 from glai.mlp import MLP
 from glai.path_model import PathModel
 from glai.solvers import ITERATIVE_KINDS, Solver, get_solver, solver_names
+from glai.solvers.ridge import RidgeStatistics
 from glai.structure import StructureMonitor
 from glai.training.checkpoint import Checkpoint, restore_history, restore_rng
 from glai.training.config import TrainConfig
@@ -45,6 +46,7 @@ __all__ = [
     "ScoreFn",
     "train_epochs",
     "closed_form_epochs",
+    "keep_best_candidate",
     "fit_mlp",
     "fit_glai",
     "predict_batched",
@@ -456,6 +458,7 @@ def closed_form_epochs(
     config: TrainConfig,
     history: History,
     sample_weight: torch.Tensor | None = None,
+    statistics: RidgeStatistics | None = None,
     progress: tqdm | None = None,
     checkpoint: Checkpoint | None = None,
     resume: dict[str, Any] | None = None,
@@ -467,7 +470,9 @@ def closed_form_epochs(
     ``targets [N, n_L]`` are what the solver fits (one-hot labels for a classifier). Under
     ``torch.distributed`` the training rows are this rank's shard and the solver sums its
     statistics over the ranks (``reduce``), so every rank gets the single-process solution.
-    A checkpoint is written once, after the solve; ``resume`` from it only reloads the result.
+    With ``statistics`` the solver accumulates into it (the caller keeps it to add rows later).
+    ``history.events["closed_form_choice"]`` is the index of the candidate kept. A checkpoint
+    is written once, after the solve; ``resume`` from it only reloads the result.
     """
     solver = get_solver(config.optimizer)
     if solver.solve is None:
@@ -479,25 +484,16 @@ def closed_form_epochs(
         model.load_state_dict(resume["model"])
         return
     _, world = rank_and_world()
-    reduce = {"reduce": lambda t: sum_over_ranks(t, world)} if world > 1 else {}
+    extra: dict[str, Any] = {} if statistics is None else {"statistics": statistics}
+    if world > 1:
+        extra["reduce"] = lambda t: sum_over_ranks(t, world)
     candidates = solver.solve(
-        model, *train_inputs, targets, config, sample_weight=sample_weight, **reduce
+        model, *train_inputs, targets, config, sample_weight=sample_weight, **extra
     )
-    best_score, best = -float("inf"), candidates[0]
-    for candidate in candidates:
-        model.load_state_dict(candidate, strict=False)
-        _, val_loss, val_score = _validate(model, val_inputs, y_val, loss_fn, score_fn)
-        # the training loss over every rank's rows: [sum of losses, rows]
-        losses = loss_fn(predict_batched(model, train_inputs), y)
-        sums = sum_over_ranks(torch.stack([losses.sum(), losses.new_tensor(len(losses))]), world)
-        train_loss = float(sums[0] / sums[1])
-        synchronize(y.device)
-        _record(history, "quantitative", train_loss, val_loss, val_score, None)
-        if progress is not None:
-            progress.update(1)
-        if val_score > best_score:
-            best_score, best = val_score, candidate
-    model.load_state_dict(best, strict=False)
+    _, best_score = keep_best_candidate(
+        model, candidates, train_inputs, y, val_inputs, y_val, loss_fn=loss_fn,
+        score_fn=score_fn, history=history, progress=progress,
+    )  # fmt: skip
     if checkpoint is not None:
         stopping = _EarlyStopping(None)
         stopping.best_score = best_score
@@ -515,6 +511,43 @@ def _resume_from(checkpoint: Checkpoint | None, history: History) -> dict[str, A
         restore_history(history, state["history"])
         restore_rng(state["rng"])
     return state
+
+
+def keep_best_candidate(
+    model: nn.Module,
+    candidates: Sequence[dict[str, torch.Tensor]],
+    train_inputs: Sequence[torch.Tensor],
+    y: torch.Tensor,
+    val_inputs: Sequence[torch.Tensor],
+    y_val: torch.Tensor,
+    *,
+    loss_fn: LossFn,
+    score_fn: ScoreFn,
+    history: History,
+    progress: tqdm | None = None,
+) -> tuple[int, float]:
+    """Load each candidate parameter dict into ``model``, record it as a quantitative epoch,
+    and keep the one of the best validation score; returns its index (also in
+    ``history.events["closed_form_choice"]``) and score. Under ``torch.distributed`` the
+    training loss is over every rank's rows."""
+    _, world = rank_and_world()
+    best_score, best = -float("inf"), 0
+    for i, candidate in enumerate(candidates):
+        model.load_state_dict(candidate, strict=False)
+        _, val_loss, val_score = _validate(model, val_inputs, y_val, loss_fn, score_fn)
+        # the training loss over every rank's rows: [sum of losses, rows]
+        losses = loss_fn(predict_batched(model, train_inputs), y)
+        sums = sum_over_ranks(torch.stack([losses.sum(), losses.new_tensor(len(losses))]), world)
+        train_loss = float(sums[0] / sums[1])
+        synchronize(y.device)
+        _record(history, "quantitative", train_loss, val_loss, val_score, None)
+        if progress is not None:
+            progress.update(1)
+        if val_score > best_score:
+            best_score, best = val_score, i
+    model.load_state_dict(candidates[best], strict=False)
+    history.events["closed_form_choice"] = best
+    return best, best_score
 
 
 def fit_mlp(
@@ -569,6 +602,7 @@ def fit_glai(
     generator: torch.Generator,
     sample_weight: torch.Tensor | None = None,
     targets: torch.Tensor | None = None,
+    statistics: RidgeStatistics | None = None,
     verbose: bool = False,
     checkpoint: Checkpoint | None = None,
 ) -> History:
@@ -582,7 +616,8 @@ def fit_glai(
        computed once (the inputs are frozen, so the gates never change) and reused every
        epoch. Train the paths with early stopping, keeping the best epoch; or, when
        ``quantitative.optimizer`` is a closed-form solver (``"ridge"``), solve for them
-       against ``targets`` (default: one-hot ``y`` for integer labels, else ``y``).
+       against ``targets`` (default: one-hot ``y`` for integer labels, else ``y``),
+       accumulating its sufficient statistics into ``statistics`` when given.
 
     Under ``torch.distributed``, ``X``, ``y`` (and ``sample_weight``, ``targets``) are this
     rank's shard; the probe is rank 0's ``monitor.probe_x``, sent to every rank, so that
@@ -647,8 +682,8 @@ def fit_glai(
             closed_form_epochs(
                 model.path_model, (X, gates), targets, y, (X_val, gates_val), y_val,
                 loss_fn=loss_fn, score_fn=score_fn, config=quantitative, history=history,
-                sample_weight=sample_weight, progress=bar, checkpoint=checkpoint,
-                resume=quant_resume,
+                sample_weight=sample_weight, statistics=statistics, progress=bar,
+                checkpoint=checkpoint, resume=quant_resume,
             )  # fmt: skip
             return history
         train_epochs(
