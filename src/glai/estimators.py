@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import torch
@@ -33,7 +34,9 @@ from torch import nn
 
 from glai.block import GLAI
 from glai.mlp import MLP, as_widths
-from glai.solvers import ITERATIVE_KINDS, solver_names
+from glai.path_model import PathModel
+from glai.solvers import ITERATIVE_KINDS, get_solver, solver_names
+from glai.solvers.ridge import RidgeStatistics
 from glai.structure import StopRule, StructureMonitor
 from glai.training import (
     History,
@@ -42,6 +45,8 @@ from glai.training import (
     TrainConfig,
     fit_glai,
     fit_mlp,
+    fit_new_outputs,
+    fit_quantities,
     predict_batched,
     resolve_device,
 )
@@ -71,6 +76,7 @@ HEAD_DEFAULTS: dict[str, Any] = {
     "device": "cpu",
     "random_state": None,
     "verbose": False,
+    "warm_start": False,
 }
 GLAI_DEFAULTS: dict[str, Any] = {
     "rho": "auto",
@@ -157,12 +163,14 @@ class _Head(BaseEstimator):
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        # 0 continues nothing: allowed with warm_start on a fitted estimator
+        "max_epochs": [Interval(Integral, 0, None, closed="left")],
         "patience": [Interval(Integral, 1, None, closed="left"), None],
         "validation_fraction": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="left")],
         "device": [_Device()],
         "random_state": ["random_state"],
         "verbose": ["boolean"],
+        "warm_start": ["boolean"],
     }
 
     def __init__(
@@ -179,6 +187,7 @@ class _Head(BaseEstimator):
         device: str | torch.device = _H["device"],
         random_state: int | np.random.RandomState | None = _H["random_state"],
         verbose: bool = _H["verbose"],
+        warm_start: bool = _H["warm_start"],
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.optimizer = optimizer
@@ -191,11 +200,19 @@ class _Head(BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.warm_start = warm_start
 
     # What the classifier and regressor heads define:
 
-    def _validate_training_data(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Validated ``X [n, n_features]`` and ``y``; sets ``n_features_in_``."""
+    def _validate_training_data(
+        self, X: Any, y: Any, reset: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Validated ``X [n, n_features]`` and ``y``; sets ``n_features_in_`` (with ``reset``;
+        otherwise ``X`` must have that many features)."""
+        raise NotImplementedError
+
+    def _check_continuable(self, y: np.ndarray) -> None:
+        """Refuse ``y`` the fitted outputs cannot take (warm start, partial updates)."""
         raise NotImplementedError
 
     def _encode_targets(self, y: Any, fitting: bool) -> np.ndarray:
@@ -231,29 +248,85 @@ class _Head(BaseEstimator):
         trains and training stops when the training loss has not improved for ``patience``
         epochs; ``best_val_score_`` is then None.
 
+        With ``warm_start=True`` and a fitted model, training continues from it on these data
+        (scikit-learn's semantics): the MLP from its weights; GLAI keeps its frozen structure
+        and re-solves only the quantitative phase, from its path weights (a closed-form solver
+        re-solves on these data). ``X`` must have the fitted number of features and ``y`` the
+        fitted classes (new classes: :meth:`GLAIClassifier.partial_fit`) or targets.
+        ``max_epochs=0`` then keeps the model as it is.
+
         The fitted attributes are replaced all at once when fitting succeeds: a fit that fails
         or is interrupted leaves the estimator as it was (unfitted before its first fit).
         """
         self._validate_params()
-        work = copy.copy(self)  # fitted on the side, swapped in at the end
-        work._fit(X, y, sample_weight, X_val, y_val)
-        self.__dict__ = work.__dict__
+        self._on_the_side(lambda work: work._fit(X, y, sample_weight, X_val, y_val))
         return self
+
+    def _on_the_side(self, update: Callable[[Any], None]) -> None:
+        """``update`` a copy of this estimator (its model and kept statistics copied too, as
+        retraining changes them in place), then take the copy's state: all or nothing."""
+        work = copy.copy(self)
+        for name in ("model_", "ridge_statistics_"):
+            if getattr(self, name, None) is not None:
+                setattr(work, name, copy.deepcopy(getattr(self, name)))
+        update(work)
+        self.__dict__ = work.__dict__
 
     def _fit(self, X: Any, y: Any, sample_weight: Any, X_val: Any, y_val: Any) -> None:
         device = resolve_device(self.device)
         # Normalised once, so that numpy widths work and messages name the user's argument.
         self._hidden = as_widths(self.hidden_layer_sizes, name="hidden_layer_sizes")
-        X, y = self._validate_training_data(X, y)
+        warm = bool(self.warm_start) and hasattr(self, "model_")
+        if self.max_epochs == 0 and not warm:
+            raise ValueError(
+                "max_epochs=0 trains nothing: it is only meaningful with warm_start=True on a "
+                "fitted estimator (which then keeps its model); use max_epochs >= 1"
+            )
+        if warm:
+            try:
+                X, y = self._validate_training_data(X, y, reset=False)
+            except ValueError as err:
+                raise ValueError(
+                    f"{err} (warm_start=True continues the fitted model; set warm_start=False "
+                    "to fit a new one)"
+                ) from err
+            self._check_continuable(y)
+        else:
+            X, y = self._validate_training_data(X, y)
         X = _as_float32("X", X)
         if (X_val is None) != (y_val is None):
             raise ValueError("X_val and y_val must be given together")
         sw = None if sample_weight is None else _check_sample_weight(
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
         )  # fmt: skip
-        target = self._encode_targets(y, fitting=True)
+        target = self._encode_targets(y, fitting=not warm)
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
+        data, weight = self._tensors(X, target, sw, X_val, y_val, seed, device)
+        generator = torch.Generator().manual_seed(seed)
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            if warm:
+                self.history_ = self._continue_model(data, weight, generator)
+            else:
+                n_out = self._n_outputs(target)
+                self.model_, self.history_ = self._fit_model(
+                    data, weight, n_out, X.shape[1], device, generator
+                )
+        self._set_fitted_attributes()
+
+    def _tensors(
+        self,
+        X: np.ndarray,
+        target: np.ndarray,
+        sw: np.ndarray | None,
+        X_val: Any,
+        y_val: Any,
+        seed: int,
+        device: torch.device,
+    ) -> tuple[tuple[torch.Tensor, ...], torch.Tensor | None]:
+        """``(X, y, X_val, y_val)`` and the sample weights on ``device``, the validation data
+        given or split off (by ``seed``); sets ``_holdout`` and ``_batch_size``."""
         train_idx = np.arange(len(X))
         holdout = X_val is not None
         if X_val is not None:
@@ -280,15 +353,11 @@ class _Head(BaseEstimator):
             tensor(Xv), tensor(yv, ydtype),
         )  # fmt: skip
         weight = None if sw is None else tensor(sw[train_idx])
-        n_out = self._n_outputs(target)
         auto = self.batch_size == "auto"
         self._batch_size = min(AUTO_BATCH_SIZE, len(train_idx)) if auto else int(self.batch_size)
-        generator = torch.Generator().manual_seed(seed)
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(seed)
-            self.model_, self.history_ = self._fit_model(
-                data, weight, n_out, X.shape[1], device, generator
-            )
+        return data, weight
+
+    def _set_fitted_attributes(self) -> None:
         self.model_.eval()
         self._check_converged()
         self.n_trainable_params_ = sum(
@@ -296,7 +365,7 @@ class _Head(BaseEstimator):
         )
         # The model returned is that of the last phase (for GLAI, the path model): its score.
         best = self.history_.best(phase=self.history_.final_phase)
-        self.best_val_score_ = None if best is None or not holdout else best.val_score
+        self.best_val_score_ = None if best is None or not self._holdout else best.val_score
         self.fit_seconds_ = self.history_.records[-1].seconds if self.history_.records else 0.0
         self.n_iter_ = len(self.history_.records)
 
@@ -372,6 +441,15 @@ class _Head(BaseEstimator):
     ) -> tuple[nn.Module, History]:
         raise NotImplementedError
 
+    def _continue_model(
+        self,
+        data: tuple[torch.Tensor, ...],
+        weight: torch.Tensor | None,
+        generator: torch.Generator,
+    ) -> History:
+        """Train ``self.model_`` further on ``data`` (warm start); returns the new history."""
+        raise NotImplementedError
+
     # -- prediction ----------------------------------------------------------------------
 
     def _forward(self, X: Any) -> torch.Tensor:
@@ -392,8 +470,25 @@ class _ClassifierHead(ClassifierMixin, _Head):
 
     _target_dtype = torch.long
 
-    def _validate_training_data(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
-        return validate_data(self, X, y, dtype=[np.float32, np.float64])
+    def _validate_training_data(
+        self, X: Any, y: Any, reset: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return validate_data(self, X, y, dtype=[np.float32, np.float64], reset=reset)
+
+    def _unknown_labels(self, y: Any) -> np.ndarray:
+        return np.setdiff1d(np.unique(y), self.classes_)
+
+    def _check_continuable(self, y: np.ndarray) -> None:
+        check_classification_targets(y)
+        unknown = self._unknown_labels(y)
+        if len(unknown):
+            raise ValueError(
+                f"y has labels the fitted model has no output for: {unknown[:10].tolist()}; "
+                f"its classes are {self.classes_[:10].tolist()}. A warm start keeps the "
+                "outputs: add classes with partial_fit or add_classes (GLAI heads, structure "
+                "kept), or refit with warm_start=False"
+            )
+
 
     def _encode_targets(self, y: Any, fitting: bool) -> np.ndarray:
         if fitting:
@@ -405,10 +500,12 @@ class _ClassifierHead(ClassifierMixin, _Head):
                     "samples of at least 2 classes"
                 )
             return encoded.astype(np.int64)
-        unknown = np.setdiff1d(np.unique(y), self.classes_)
+        unknown = self._unknown_labels(y)
         if len(unknown):
             raise ValueError(f"y_val has labels not seen in y: {unknown[:10].tolist()}")
-        return np.searchsorted(self.classes_, y).astype(np.int64)
+        # classes added later (GLAI's partial_fit) follow the others: classes_ may be unsorted
+        order = np.argsort(self.classes_, kind="stable")
+        return order[np.searchsorted(self.classes_, y, sorter=order)].astype(np.int64)
 
     def _n_outputs(self, target: np.ndarray) -> int:
         return len(self.classes_)
@@ -439,14 +536,27 @@ class _RegressorHead(RegressorMixin, _Head):
 
     _target_dtype = torch.float32
 
-    def _validate_training_data(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+    def _validate_training_data(
+        self, X: Any, y: Any, reset: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
         X, y = validate_data(
-            self, X, y, dtype=[np.float32, np.float64], multi_output=True, y_numeric=True
-        )
+            self, X, y, dtype=[np.float32, np.float64], multi_output=True, y_numeric=True,
+            reset=reset,
+        )  # fmt: skip
         if y.ndim == 2 and y.shape[1] == 1:
             y = y.ravel()
-        self._y_ndim = y.ndim  # predictions come back in the shape y had
+        if reset:
+            self._y_ndim = y.ndim  # predictions come back in the shape y had
         return X, y
+
+    def _check_continuable(self, y: np.ndarray) -> None:
+        n_targets = 1 if y.ndim == 1 else y.shape[1]
+        if n_targets != len(self._y_mean):
+            raise ValueError(
+                f"y has {n_targets} targets, the fitted model {len(self._y_mean)}: a warm start "
+                "keeps the outputs; refit with warm_start=False"
+            )
+
 
     def _validate_y_val(self, y_val: Any) -> np.ndarray:
         try:
@@ -513,17 +623,33 @@ class _MLPMixin(_Head):
         )  # fmt: skip
         return model, history
 
+    def _continue_model(
+        self,
+        data: tuple[torch.Tensor, ...],
+        weight: torch.Tensor | None,
+        generator: torch.Generator,
+    ) -> History:
+        loss_fn, score_fn = self._train_losses()
+        return fit_mlp(
+            self.model_, *data, loss_fn=loss_fn, score_fn=score_fn, config=self._config(),
+            generator=generator, sample_weight=weight, verbose=self.verbose,
+        )  # fmt: skip
+
 
 class MLPHeadClassifier(_MLPMixin, _ClassifierHead):
     """ReLU MLP classification head (the baseline GLAI replaces), trained by glai's loop.
 
     Fitted attributes: ``classes_``, ``n_features_in_``, ``model_`` (a :class:`glai.MLP`),
     ``history_``, ``n_trainable_params_``, ``best_val_score_``, ``fit_seconds_``.
+    ``warm_start=True``: a second ``fit`` continues from the fitted weights.
     """
 
 
 class MLPHeadRegressor(_MLPMixin, _RegressorHead):
     """ReLU MLP regression head (the baseline GLAI replaces); targets are standardised."""
+
+
+_G_EST = TypeVar("_G_EST", bound="_GLAIMixin")
 
 
 class _GLAIMixin(_Head):
@@ -553,12 +679,13 @@ class _GLAIMixin(_Head):
         device: str | torch.device = _H["device"],
         random_state: int | np.random.RandomState | None = _H["random_state"],
         verbose: bool = _H["verbose"],
+        warm_start: bool = _H["warm_start"],
     ) -> None:
         super().__init__(
             hidden_layer_sizes, optimizer=optimizer, learning_rate=learning_rate,
             weight_decay=weight_decay, batch_size=batch_size, max_epochs=max_epochs,
             patience=patience, validation_fraction=validation_fraction, device=device,
-            random_state=random_state, verbose=verbose,
+            random_state=random_state, verbose=verbose, warm_start=warm_start,
         )  # fmt: skip
         self.rho = rho
         self.budget = budget
@@ -570,6 +697,16 @@ class _GLAIMixin(_Head):
         self.quant_warmup_steps = quant_warmup_steps
         self.quant_shrinkage = quant_shrinkage
         self.prune_dead = prune_dead
+
+    def _quant_config(self) -> TrainConfig:
+        quant_lr = self.quant_learning_rate or self.learning_rate / 3
+        config = self._config(lr=quant_lr, optimizer=self.quant_optimizer)
+        config.warmup_steps = self.quant_warmup_steps
+        config.shrinkage = self.quant_shrinkage
+        return config
+
+    def _closed_form(self) -> bool:
+        return get_solver(self.quant_optimizer).kind == "closed_form"
 
     def _fit_model(
         self,
@@ -596,23 +733,117 @@ class _GLAIMixin(_Head):
             check_every=self.structure_check_every,
         )  # fmt: skip
         loss_fn, score_fn = self._train_losses()
-        quant_lr = self.quant_learning_rate or self.learning_rate / 3
-        quantitative = self._config(lr=quant_lr, optimizer=self.quant_optimizer)
-        quantitative.warmup_steps = self.quant_warmup_steps
-        quantitative.shrinkage = self.quant_shrinkage
+        config = self._quant_config()
+        # kept for partial_fit and new classes; bound to the paths at the freeze
+        stats = RidgeStatistics() if self._closed_form() else None
         history = fit_glai(
-            model, *data, loss_fn=loss_fn, score_fn=score_fn,
-            structural=self._config(),
-            quantitative=quantitative,
-            monitor=monitor, generator=generator, sample_weight=weight,
-            verbose=self.verbose,
+            model, *data, loss_fn=loss_fn, score_fn=score_fn, structural=self._config(),
+            quantitative=config, monitor=monitor, generator=generator, sample_weight=weight,
+            statistics=stats, verbose=self.verbose,
         )  # fmt: skip
         self.structure_frozen_epoch_ = int(history.events["structure_frozen_epoch"])
         self.path_distance_ = list(monitor.history)
         self.path_distance_steps_ = list(monitor.steps)
         self.structure_steps_ = int(history.events.get("structure_steps", 0))
         self.path_model_ = model.path_model
+        self._keep_statistics(history, stats, config)
         return model, history
+    def _keep_statistics(
+        self, history: History, stats: RidgeStatistics | None, config: TrainConfig
+    ) -> None:
+        self.ridge_statistics_ = stats
+        choice = history.events.get("closed_form_choice")
+        self.alpha_ = None if stats is None or choice is None else config.alphas[int(choice)]
+
+    def _frozen_paths(self) -> PathModel:
+        path_model = self.model_.path_model
+        assert isinstance(path_model, PathModel)
+        return path_model
+
+    def _continue_model(
+        self,
+        data: tuple[torch.Tensor, ...],
+        weight: torch.Tensor | None,
+        generator: torch.Generator,
+    ) -> History:
+        """Warm start: the quantitative phase again on ``data``, structure kept; a gradient
+        solver starts from the path weights, a closed-form one re-solves on ``data`` alone."""
+        history = History()  # max_epochs=0: nothing to train, the model stays as it is
+        if self.max_epochs > 0:
+            path_model, config = self._frozen_paths(), self._quant_config()
+            stats = RidgeStatistics(path_model) if self._closed_form() else None
+            loss_fn, score_fn = self._train_losses()
+            history = fit_quantities(
+                path_model, *data, loss_fn=loss_fn, score_fn=score_fn, config=config,
+                generator=generator, sample_weight=weight, statistics=stats,
+                verbose=self.verbose,
+            )  # fmt: skip
+            self._keep_statistics(history, stats, config)
+        history.events["structure_frozen_epoch"] = 0
+        self.structure_frozen_epoch_ = 0
+        return history
+
+    def _validate_more(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``X``, ``y`` of a later batch: the fitted features, and targets the fitted outputs
+        take (a classifier's new labels are checked by its ``partial_fit``)."""
+        try:
+            return self._validate_training_data(X, y, reset=False)
+        except ValueError as err:
+            raise ValueError(f"{err} (the structure is frozen for that many features)") from err
+
+    def _partial_fit(self: _G_EST, X: Any, y: Any, sample_weight: Any = None) -> _G_EST:
+        """Update on one batch ``X [n, n_features]``, ``y``, the structure frozen (the
+        regressor's ``partial_fit``; the classifier's adds classes first).
+
+        The first call on an unfitted estimator is ``fit(X, y)``: the structural phase runs
+        on this batch alone, so make it representative. Later calls update every output:
+
+        * closed-form ``quant_optimizer`` (``"ridge"``): the batch's rows join the kept
+          sufficient statistics (``ridge_statistics_``, which hold every row solved on so
+          far: ``fit``'s training split, then each batch) and every output is re-solved at
+          ``alpha_``. Batches in any chunks give exactly the solution of one solve on all of
+          them (up to float rounding).
+        * a gradient solver: one epoch over the batch from the current path weights, with a
+          fresh optimiser (scikit-learn's ``partial_fit`` is one pass).
+
+        ``history_`` is that of this call.
+        """
+        if not hasattr(self, "model_"):
+            return self.fit(X, y, sample_weight=sample_weight)
+        X, y = self._validate_more(X, y)
+        self._check_continuable(y)
+        self._on_the_side(lambda work: work._update_quantities(X, y, sample_weight))
+        return self
+
+    def _update_quantities(self, X: np.ndarray, y: np.ndarray, sample_weight: Any) -> None:
+        sw = None if sample_weight is None else _check_sample_weight(
+            sample_weight, X, dtype=np.float64, ensure_non_negative=True
+        )  # fmt: skip
+        device = resolve_device(self.device)
+        x = torch.as_tensor(_as_float32("X", X)).to(device)
+        t = torch.as_tensor(self._encode_targets(y, fitting=False)).to(
+            device=device, dtype=self._target_dtype
+        )
+        weight = None if sw is None else torch.as_tensor(sw).to(device, torch.float32)
+        config = self._quant_config()
+        if self._closed_form():
+            assert self.alpha_ is not None
+            config = replace(config, alphas=(self.alpha_,))
+        else:
+            config = replace(config, max_epochs=1, patience=None)
+        self._holdout = False  # the batch is its own "validation": no validation score
+        loss_fn, score_fn = self._train_losses()
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        history = fit_quantities(
+            self._frozen_paths(), x, t, x, t, loss_fn=loss_fn, score_fn=score_fn,
+            config=config, generator=torch.Generator().manual_seed(seed),
+            sample_weight=weight, statistics=self.ridge_statistics_, verbose=self.verbose,
+        )  # fmt: skip
+        history.events["structure_frozen_epoch"] = 0
+        self.history_, self.structure_frozen_epoch_ = history, 0
+        self._set_fitted_attributes()
+
+
 
 
 _GLAI_CONSTRAINTS: dict[str, list[Any]] = {
@@ -650,16 +881,148 @@ _GLAI_DOC = """
     Fitted attributes (beyond the MLP heads'): ``structure_frozen_epoch_``,
     ``structure_steps_`` (optimiser steps of the structural phase), ``path_distance_`` (the
     ``m_t`` history) and ``path_distance_steps_`` (the step of each ``m_t``), ``path_model_``
-    (a :class:`glai.PathModel`).
+    (a :class:`glai.PathModel`); with a closed-form ``quant_optimizer``, ``ridge_statistics_``
+    (the :class:`~glai.solvers.ridge.RidgeStatistics` of every row solved on: ``D x D`` per
+    path set, float64) and ``alpha_`` (the penalty chosen on validation), else None.
+
+    Retraining, structure frozen: ``warm_start=True`` (a second ``fit`` re-solves the
+    quantitative phase only), ``partial_fit`` (batches; exact with the closed form) and, for
+    the classifier, new classes (``partial_fit`` with new labels, ``add_classes``).
 """
+
 
 
 class GLAIClassifier(_GLAIMixin, _ClassifierHead):
     _parameter_constraints = {**_Head._parameter_constraints, **_GLAI_CONSTRAINTS}
 
+    def partial_fit(
+        self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None
+    ) -> GLAIClassifier:
+        """Update on one batch, the structure frozen; labels not in ``classes_`` add classes.
+
+        ``classes``: every class to expect (scikit-learn's convention); those not in ``y``
+        nor ``classes_`` get outputs at once. The first call on an unfitted estimator is
+        ``fit(X, y)``, structural phase included, on this batch alone. On later calls, a
+        batch with new labels (or new ``classes``) goes to :meth:`add_classes`: the existing
+        outputs are left as they are; any other batch updates every output (see
+        :meth:`GLAIRegressor.partial_fit`: one re-solve with the closed form, exact over
+        chunks; one epoch with a gradient solver).
+        """
+        if classes is not None:
+            classes = np.unique(classes)
+            outside = np.setdiff1d(np.unique(y), classes)
+            if len(outside):
+                raise ValueError(f"y has labels not in classes: {outside[:10].tolist()}")
+        if not hasattr(self, "model_"):
+            self.fit(X, y, sample_weight=sample_weight)
+            if classes is not None and len(np.setdiff1d(classes, self.classes_)):
+                self.add_classes(X, y, classes=classes, sample_weight=sample_weight)
+            return self
+        X, y = self._validate_more(X, y)
+        check_classification_targets(y)
+        wanted = np.unique(y) if classes is None else np.union1d(classes, y)
+        if len(self._unknown_labels(wanted)):
+            return self.add_classes(X, y, classes=classes, sample_weight=sample_weight)
+        return self._partial_fit(X, y, sample_weight)
+
+    def add_classes(
+        self,
+        X: Any,
+        y: Any,
+        *,
+        classes: Any = None,
+        sample_weight: Any = None,
+        X_val: Any = None,
+        y_val: Any = None,
+    ) -> GLAIClassifier:
+        """Add the classes of ``y`` (and ``classes``) not in ``classes_`` to a fitted head.
+
+        Each output owns its paths, so new classes get new paths on the frozen gates
+        (:func:`glai.path_model.new_outputs`), fitted alone: the existing outputs' logits
+        stay bit-identical. ``classes_`` grows; the new classes follow the old, sorted.
+
+        * closed-form ``quant_optimizer``: every row of ``X`` joins ``ridge_statistics_``,
+          which already hold the rows the old outputs were solved on, so the new outputs
+          also learn to stay at 0 on the old classes; they are solved at ``alpha_``.
+        * a gradient solver: the new outputs are trained (``max_epochs``, early stopping on
+          ``(X_val, y_val)`` or a ``validation_fraction`` split) against the fixed logits of
+          the old ones. ``(X, y)`` should hold samples of the old classes as well (replay),
+          or the new classes learn to win everywhere.
+
+        A later ``partial_fit`` without new labels (closed form) re-solves every output on
+        all the rows seen: the full refit on the frozen structure.
+        """
+        check_is_fitted(self)
+        X, y = self._validate_more(X, y)
+        check_classification_targets(y)
+        wanted = np.unique(y) if classes is None else np.union1d(np.unique(classes), y)
+        new = self._unknown_labels(wanted)
+        if not len(new):
+            raise ValueError(
+                f"y has no class beyond classes_ {self.classes_[:10].tolist()}: update the "
+                "existing outputs with partial_fit, or fit with warm_start=True"
+            )
+        if (X_val is None) != (y_val is None):
+            raise ValueError("X_val and y_val must be given together")
+        sw = None if sample_weight is None else _check_sample_weight(
+            sample_weight, X, dtype=np.float64, ensure_non_negative=True
+        )  # fmt: skip
+        self._on_the_side(lambda work: work._fit_new_classes(X, y, sw, X_val, y_val, new))
+        return self
+
+    def _fit_new_classes(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        sw: np.ndarray | None,
+        X_val: Any,
+        y_val: Any,
+        new: np.ndarray,
+    ) -> None:
+        self.classes_ = np.concatenate([self.classes_, new])
+        target = self._encode_targets(y, fitting=False)
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        config = self._quant_config()
+        if self._closed_form():
+            assert self.alpha_ is not None
+            config = replace(config, alphas=(self.alpha_,))
+            if X_val is None:  # every row into the statistics; validation scores one candidate
+                X_val, y_val = X, y
+        data, weight = self._tensors(X, target, sw, X_val, y_val, seed, resolve_device(self.device))
+        loss_fn, score_fn = self._train_losses()
+        joined, history = fit_new_outputs(
+            self._frozen_paths(), len(new), *data, loss_fn=loss_fn, score_fn=score_fn,
+            config=config, generator=torch.Generator().manual_seed(seed),
+            sample_weight=weight, statistics=self.ridge_statistics_, verbose=self.verbose,
+        )  # fmt: skip
+        cast(GLAI, self.model_).set_path_model(joined)
+        self.path_model_ = joined
+        history.events["structure_frozen_epoch"] = 0
+        history.events["classes_added"] = new.tolist()
+        self.history_, self.structure_frozen_epoch_ = history, 0
+        self._set_fitted_attributes()
+
 
 class GLAIRegressor(_GLAIMixin, _RegressorHead):
     _parameter_constraints = {**_Head._parameter_constraints, **_GLAI_CONSTRAINTS}
+
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> GLAIRegressor:
+        """Update on one batch ``X [n, n_features]``, ``y``, the structure frozen.
+
+        The first call on an unfitted estimator is ``fit(X, y)``: the structural phase runs
+        on this batch alone, so make it representative. Later calls update every output:
+
+        * closed-form ``quant_optimizer`` (``"ridge"``): the batch's rows join the kept
+          sufficient statistics (``ridge_statistics_``, which hold every row solved on so
+          far: ``fit``'s training split, then each batch) and every output is re-solved at
+          ``alpha_``. Batches in any chunks give exactly the solution of one solve on all of
+          them (up to float rounding).
+        * a gradient solver: one epoch over the batch from the current path weights, with a
+          fresh optimiser (scikit-learn's ``partial_fit`` is one pass).
+
+        ``history_`` is that of this call.
+        """
+        return self._partial_fit(X, y, sample_weight)
 
 
 GLAIClassifier.__doc__ = (

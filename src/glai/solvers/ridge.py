@@ -101,27 +101,45 @@ class RidgeStatistics:
     :meth:`tensors`) gives the statistics, hence the solution, of one pass over all rows.
 
     Args:
-        model: the path model whose paths define ``phi`` (its parameters are not read).
+        model: the path model whose paths define ``phi`` (its parameters are not read); None
+            binds the statistics to the first model solved with them (:func:`ridge_paths`),
+            for callers that hold them before the freeze builds the paths.
         dtype: of the products and sums. Default float64 (choice): statistics that keep
             growing over many ``partial_fit`` calls should not lose the early rows to float32
             rounding; the model's dtype halves the cost of the products.
     """
 
-    def __init__(self, model: PathModel, *, dtype: torch.dtype | None = torch.float64) -> None:
-        self.dtype = dtype or model.theta.dtype
+    def __init__(
+        self, model: PathModel | None = None, *, dtype: torch.dtype | None = torch.float64
+    ) -> None:
+        self._dtype = dtype
+        self.groups: list[_Group] = []
+        if model is not None:
+            self.bind(model)
+
+    @property
+    def bound(self) -> bool:
+        """Whether the statistics know their path model's layout."""
+        return hasattr(self, "_keys")
+
+    def bind(self, model: PathModel) -> RidgeStatistics:
+        """Take the path layout of ``model``, with empty sums. Returns ``self``."""
+        if self.bound:
+            raise ValueError("these statistics already belong to a path model")
+        self.dtype = self._dtype or model.theta.dtype
         self.in_features = model.in_features
         self._follow(model)
         outputs: dict[tuple[int, ...], list[int]] = {}
         for k, key in enumerate(self._keys):
             outputs.setdefault(key, []).append(k)
         device, n0 = model.theta.device, self.in_features
-        self.groups: list[_Group] = []
         for ks in outputs.values():
             full, bias = self._columns[ks[0]]
             dim = full.numel() * (n0 + 1) + bias.numel() + 1
             zeros = partial(torch.zeros, dtype=self.dtype, device=device)
             self.groups.append(_Group(ks, full, bias, zeros(dim, dim), zeros(dim, len(ks))))
         self.weight_sum = torch.zeros((), dtype=self.dtype, device=device)
+        return self
 
     def _follow(self, model: PathModel) -> None:
         """Read the path layout of ``model``: per output its columns and path-set key."""
@@ -151,6 +169,8 @@ class RidgeStatistics:
     ) -> RidgeStatistics:
         """Add rows: ``x [N, n_0]``, ``gates [N, P + Q]``, ``targets [N, n_L]`` (one-hot labels
         for a classifier), ``weight [N]`` (``s_i``, default 1). Returns ``self``."""
+        if not self.bound:
+            raise ValueError("these statistics have no path model yet: bind(model) first")
         n = x.shape[0]
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ValueError(f"x must have shape [N, {self.in_features}], got {tuple(x.shape)}")
@@ -274,8 +294,8 @@ def ridge_paths(
     """Ridge solutions of the path model for each ``alpha``, as parameter dicts.
 
     Gram and right-hand sides accumulate over chunks of rows in the model's dtype (in
-    ``statistics``' when given: its rows so far count too, and it keeps these); the solve is
-    in float64.
+    ``statistics``' when given: its rows so far count too, it keeps these, and an unbound one
+    binds to ``model``); the solve is in float64.
 
     Args:
         x: ``[N, n_0]``; gates: ``[N, P + Q]``; targets: ``[N, n_L]``.
@@ -293,14 +313,19 @@ def ridge_paths(
         raise ValueError(
             f"targets must have shape [{x.shape[0]}, {n_out}], got {tuple(targets.shape)}"
         )
-    dtype = x.dtype if statistics is None else statistics.dtype
-    rows = RidgeStatistics(model, dtype=dtype).add(
-        x, gates, targets, sample_weight, chunk_size=chunk_size
-    )
-    if reduce is not None:
+    if statistics is not None and not statistics.bound:
+        statistics.bind(model)
+    if reduce is None:
+        stats = RidgeStatistics(model, dtype=x.dtype) if statistics is None else statistics
+        stats.add(x, gates, targets, sample_weight, chunk_size=chunk_size)
+    else:  # only these rows are summed over the ranks
+        dtype = x.dtype if statistics is None else statistics.dtype
+        rows = RidgeStatistics(model, dtype=dtype).add(
+            x, gates, targets, sample_weight, chunk_size=chunk_size
+        )
         for t in rows.tensors():
             t.copy_(reduce(t))
-    stats = rows if statistics is None else statistics.merge(rows)
+        stats = rows if statistics is None else statistics.merge(rows)
     return [{k: v.to(x.dtype) for k, v in sol.items()} for sol in stats.solve(alphas)]
 
 
