@@ -16,8 +16,9 @@ from glai_bench import plots
 from glai_bench.data import load_splits
 from glai_bench.fewshot import run_fewshot_bench
 from glai_bench.report import build_report, git_commit, markdown, write_json
+from glai_bench.retrain import run_retrain_bench
 from glai_bench.runner import run_setting, timing_context
-from glai_bench.settings import FewShotSetting, Setting, SSLSetting
+from glai_bench.settings import FewShotSetting, RetrainSetting, Setting, SSLSetting
 from glai_bench.stats import aggregate
 from glai_bench.tradeoff import as_dicts, tradeoff_points
 
@@ -62,6 +63,11 @@ def run_bench(
         from glai_bench.simclr import run_ssl_bench
 
         return run_ssl_bench(
+            setting, out=out, seeds=seeds, threads=threads, device=device, cache_dir=cache_dir,
+            progress=progress, command=command,
+        )  # fmt: skip
+    if isinstance(setting, RetrainSetting):
+        return run_retrain_bench(
             setting, out=out, seeds=seeds, threads=threads, device=device, cache_dir=cache_dir,
             progress=progress, command=command,
         )  # fmt: skip

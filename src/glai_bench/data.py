@@ -68,6 +68,20 @@ def _fashion(setting: Setting) -> RawData:
     return RawData(d["X_train"], d["y_train"], d["X_test"], d["y_test"], {"source": "debian"})
 
 
+def _fashion_shifted(setting: Setting) -> RawData:
+    """Fashion-MNIST corrupted by the setting's ``shift`` (a :class:`RetrainSetting`)."""
+    spec = getattr(setting, "shift", None)
+    if spec is None:
+        raise ValueError(f"setting {setting.name!r} names no shift for 'fashion-mnist-shifted'")
+    d = datasets.load_fashion_mnist()
+    seed = setting.split_seed
+    return RawData(
+        datasets.corrupt_images(d["X_train"], spec, seed), d["y_train"],
+        datasets.corrupt_images(d["X_test"], spec, seed + 1), d["y_test"],
+        {"source": "debian", "corruption": spec, "corruption_seed": seed},
+    )  # fmt: skip
+
+
 def _wordnet(setting: Setting) -> RawData:
     texts, labels, _ = datasets.load_wordnet_glosses()
     return RawData(texts, labels, key={"min_count": 100, "examples": False})
@@ -82,6 +96,7 @@ def _mnist1d(setting: Setting) -> RawData:
 # dataset name -> loader; tests register tiny data sets here.
 LOADERS: dict[str, Callable[[Setting], RawData]] = {
     "fashion-mnist": _fashion,
+    "fashion-mnist-shifted": _fashion_shifted,
     "wordnet": _wordnet,
     "mnist1d": _mnist1d,
 }

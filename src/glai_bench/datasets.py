@@ -324,3 +324,27 @@ def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
         np.arange(n, dtype=np.int64), train_size=fraction, stratify=y, random_state=seed
     )
     return np.sort(idx_a), np.sort(idx_b)
+
+
+def corrupt_images(images: np.ndarray, spec: str, seed: int = 0) -> np.ndarray:
+    """A shifted domain: uint8 images ``[N, H, W]`` corrupted by ``spec``, as uint8.
+
+    ``"noise-S"``: additive Gaussian noise of std ``S`` (pixels in [0, 1]), clipped;
+    ``"blur-S"``: Gaussian blur of sigma ``S`` pixels. ``seed`` fixes the noise.
+    """
+    kind, _, value = spec.partition("-")
+    try:
+        strength = float(value)
+    except ValueError:
+        strength = -1.0
+    if kind not in ("noise", "blur") or not strength > 0:
+        raise ValueError(f"corruption must be 'noise-S' or 'blur-S' with S > 0, got {spec!r}")
+    x = images.astype(np.float32) / 255.0
+    if kind == "noise":
+        x = x + np.random.default_rng(seed).normal(0.0, strength, x.shape).astype(np.float32)
+    else:
+        from scipy.ndimage import gaussian_filter
+
+        x = gaussian_filter(x, sigma=(0, strength, strength))
+    return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
+
