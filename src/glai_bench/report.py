@@ -14,6 +14,7 @@ import json
 import math
 import os
 import platform
+import re
 import subprocess
 from dataclasses import asdict, is_dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -196,7 +197,7 @@ def markdown(report: dict[str, Any]) -> str:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, s in agg["models"].items():
-        if name.startswith(("mlp-w", "glai-x")):
+        if re.fullmatch(r"mlp-w\d+|glai-x[\d.e+-]+", name):
             continue  # heads of other sizes: in the accuracy-against-time table below
         comp = agg["comparisons"].get(name)
         if comp is None:
