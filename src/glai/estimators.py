@@ -50,6 +50,7 @@ from glai.training import (
     predict_batched,
     resolve_device,
 )
+from glai.training.config import AUTO
 from glai.training.device import is_device
 
 __all__ = [
@@ -84,7 +85,7 @@ GLAI_DEFAULTS: dict[str, Any] = {
     "structure_rule": "relative",
     "structure_check_every": None,  # once per epoch
     "probe_size": 2048,
-    "quant_optimizer": _LOOP.optimizer,
+    "quant_optimizer": AUTO,  # picked after the freeze (glai.solvers.auto)
     "quant_learning_rate": None,  # learning_rate / 3
     "quant_warmup_steps": _LOOP.warmup_steps,
     "quant_shrinkage": _LOOP.shrinkage,
@@ -698,15 +699,32 @@ class _GLAIMixin(_Head):
         self.quant_shrinkage = quant_shrinkage
         self.prune_dead = prune_dead
 
-    def _quant_config(self) -> TrainConfig:
+    def _quant_solver(self, *, rows_only: bool = False) -> str:
+        """The quantitative solver to run now: the one that ran, once fitted (``"ridge"`` for
+        ``rows_only`` updates of a closed form, which re-solve the kept statistics exactly:
+        the polish of ``"ridge-ce"`` needs every row); before, ``quant_optimizer``, with
+        ``"auto"`` kept for :func:`glai.fit_glai` to resolve after the freeze, except that it
+        means ``"adam"`` when no data are held out (choice: the closed form picks its penalty
+        on validation data, and on the training loss would always pick the weakest)."""
+        fitted = getattr(self, "quant_optimizer_", None)
+        if fitted is not None:
+            closed = get_solver(fitted).kind == "closed_form"
+            return "ridge" if rows_only and closed else fitted
+        if self.quant_optimizer == AUTO and not self._holdout:
+            return "adam"
+        return self.quant_optimizer
+
+    def _quant_config(self, *, rows_only: bool = False) -> TrainConfig:
         quant_lr = self.quant_learning_rate or self.learning_rate / 3
-        config = self._config(lr=quant_lr, optimizer=self.quant_optimizer)
+        config = self._config(lr=quant_lr, optimizer=self._quant_solver(rows_only=rows_only))
         config.warmup_steps = self.quant_warmup_steps
         config.shrinkage = self.quant_shrinkage
         return config
 
     def _closed_form(self) -> bool:
-        return get_solver(self.quant_optimizer).kind == "closed_form"
+        """Whether the quantitative phase may be solved in closed form (``"auto"``: maybe)."""
+        solver = self._quant_solver()
+        return solver == AUTO or get_solver(solver).kind == "closed_form"
 
     def _fit_model(
         self,
@@ -733,6 +751,7 @@ class _GLAIMixin(_Head):
             check_every=self.structure_check_every,
         )  # fmt: skip
         loss_fn, score_fn = self._train_losses()
+        self.quant_optimizer_ = None  # a refit chooses again
         config = self._quant_config()
         # kept for partial_fit and new classes; bound to the paths at the freeze
         stats = RidgeStatistics() if self._closed_form() else None
@@ -746,14 +765,26 @@ class _GLAIMixin(_Head):
         self.path_distance_steps_ = list(monitor.steps)
         self.structure_steps_ = int(history.events.get("structure_steps", 0))
         self.path_model_ = model.path_model
+        self.quant_optimizer_ = history.choices.get("quant_optimizer", config.optimizer)
         self._keep_statistics(history, stats, config)
         return model, history
     def _keep_statistics(
         self, history: History, stats: RidgeStatistics | None, config: TrainConfig
     ) -> None:
-        self.ridge_statistics_ = stats
+        closed = get_solver(str(self.quant_optimizer_)).kind == "closed_form"
+        self.ridge_statistics_ = stats if closed else None
         choice = history.events.get("closed_form_choice")
-        self.alpha_ = None if stats is None or choice is None else config.alphas[int(choice)]
+        self.alpha_ = None
+        if closed and stats is not None and choice is not None:
+            scores = [r.val_score for r in history.records if r.phase == "quantitative"]
+            first = 1 if self.quant_optimizer_ == "ridge-ce" else 0  # ridge-ce: init first
+            ridge = scores[first : first + len(config.alphas)]
+            # the penalty of the candidate kept; past the ridge candidates (the init, or the
+            # polish), that of the best ridge solution, which the polish used
+            i = int(choice) - first
+            if not 0 <= i < len(config.alphas):
+                i = max(range(len(ridge)), key=lambda j: (ridge[j], -j))
+            self.alpha_ = config.alphas[i]
 
     def _frozen_paths(self) -> PathModel:
         path_model = self.model_.path_model
@@ -825,7 +856,7 @@ class _GLAIMixin(_Head):
             device=device, dtype=self._target_dtype
         )
         weight = None if sw is None else torch.as_tensor(sw).to(device, torch.float32)
-        config = self._quant_config()
+        config = self._quant_config(rows_only=True)
         if self._closed_form():
             assert self.alpha_ is not None
             config = replace(config, alphas=(self.alpha_,))
@@ -852,7 +883,7 @@ _GLAI_CONSTRAINTS: dict[str, list[Any]] = {
     "structure_rule": [StrOptions({"threshold", "relative", "window", "epochs"}), StopRule],
     "structure_check_every": [Interval(Integral, 1, None, closed="left"), None],
     "probe_size": [Interval(Integral, 1, None, closed="left")],
-    "quant_optimizer": [StrOptions(set(solver_names()))],
+    "quant_optimizer": [StrOptions({AUTO, *solver_names()})],
     "quant_learning_rate": [Interval(Real, 0, None, closed="neither"), None],
     "quant_warmup_steps": [Interval(Integral, 0, None, closed="left")],
     "quant_shrinkage": [Interval(Real, 0, None, closed="left")],
@@ -870,15 +901,25 @@ _GLAI_DOC = """
             then counts checks and may stop the structural phase mid-epoch), or None for one
             check per epoch. **(beyond the paper)**; see :class:`glai.StructureMonitor`.
         probe_size: training inputs on which ``m_t`` is measured and dead paths are found.
-        quant_optimizer, quant_learning_rate: the quantitative phase's optimiser and learning
-            rate (default ``learning_rate / 3``: the convex phase wanted 3-10x smaller steps).
+        quant_optimizer: the quantitative phase's solver, a name of
+            :data:`glai.solvers.SOLVERS` or ``"auto"`` (default; ours, beyond the paper): after
+            the freeze, the closed form (``"ridge-ce"`` for a classifier: ridge, then a
+            cross-entropy polish; ``"ridge"`` for a regressor) where its counted work is at
+            most what Adam spends to its best epoch, else ``"adam"`` (:mod:`glai.solvers.auto`,
+            measured in BENCHMARKS.md); ``"adam"`` also when no data are held out for
+            validation (the closed form picks its penalty on them). The choice is in
+            ``quant_optimizer_``; ``partial_fit`` after ``"ridge-ce"`` re-solves the ridge
+            part exactly on the kept statistics (the polish needs every row).
+        quant_learning_rate: Adam's learning rate in the quantitative phase (default
+            ``learning_rate / 3``: the convex phase wanted 3-10x smaller steps).
         quant_warmup_steps, quant_shrinkage: **(beyond the paper)** a linear learning-rate
             warm-up over the quantitative phase's first steps, and a penalty
             ``quant_shrinkage / 2 * ||w - w_init||^2`` toward the frozen network's own path
             weights (:class:`glai.training.TrainConfig` ``warmup_steps``, ``shrinkage``).
         prune_dead: drop paths whose gate never opens on the probe.
 
-    Fitted attributes (beyond the MLP heads'): ``structure_frozen_epoch_``,
+    Fitted attributes (beyond the MLP heads'): ``quant_optimizer_`` (the solver that ran),
+    ``structure_frozen_epoch_``,
     ``structure_steps_`` (optimiser steps of the structural phase), ``path_distance_`` (the
     ``m_t`` history) and ``path_distance_steps_`` (the step of each ``m_t``), ``path_model_``
     (a :class:`glai.PathModel`); with a closed-form ``quant_optimizer``, ``ridge_statistics_``
@@ -982,7 +1023,7 @@ class GLAIClassifier(_GLAIMixin, _ClassifierHead):
         self.classes_ = np.concatenate([self.classes_, new])
         target = self._encode_targets(y, fitting=False)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        config = self._quant_config()
+        config = self._quant_config(rows_only=True)
         if self._closed_form():
             assert self.alpha_ is not None
             config = replace(config, alphas=(self.alpha_,))

@@ -36,9 +36,9 @@ def _data() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def test_registry_names_kinds_and_callables() -> None:
-    assert solver_names() == ["adam", "lbfgs", "ridge"]
+    assert solver_names() == ["adam", "lbfgs", "ridge", "ridge-ce"]
     assert solver_names(ITERATIVE_KINDS) == ["adam", "lbfgs"]
-    assert solver_names(["closed_form"]) == ["ridge"]
+    assert solver_names(["closed_form"]) == ["ridge", "ridge-ce"]
     for name, solver in SOLVERS.items():
         assert solver.name == name and solver.kind in KINDS and solver.description
         assert (solver.solve is not None) == (solver.kind == "closed_form")
@@ -47,7 +47,8 @@ def test_registry_names_kinds_and_callables() -> None:
 
 @pytest.mark.parametrize("bad", ["sgd", "", "Adam", None])
 def test_get_solver_names_the_known_solvers(bad: object) -> None:
-    with pytest.raises(ValueError, match=r"unknown solver .*; known: adam, lbfgs, ridge$"):
+    known = r"unknown solver .*; known: adam, lbfgs, ridge, ridge-ce$"
+    with pytest.raises(ValueError, match=known):
         get_solver(bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"^optimizer: unknown solver"):
         TrainConfig(optimizer=bad)  # type: ignore[arg-type]
@@ -116,8 +117,9 @@ def test_a_registered_solver_is_used_by_the_loop(monkeypatch: pytest.MonkeyPatch
 def test_glai_estimators_accept_every_registered_solver_for_the_quantitative_phase(
     cls: type,
 ) -> None:
+    # and "auto", which picks one of them after the freeze (glai.solvers.auto)
     options = cls._parameter_constraints["quant_optimizer"][0].options
-    assert options == set(solver_names())
+    assert options == {"auto", *solver_names()}
 
 
 ALL = [GLAIClassifier, GLAIRegressor, MLPHeadClassifier, MLPHeadRegressor]

@@ -10,13 +10,14 @@ one of three kinds:
 * ``"full_batch"``: the same factory; the optimiser is stepped once per epoch with a closure
   that evaluates the loss on the whole training set (e.g. L-BFGS);
 * ``"closed_form"``: ``solve(model, x, gates, targets, config, sample_weight=None,
-  statistics=None)`` returns
-  candidate parameter dicts of a :class:`~glai.path_model.PathModel` (e.g. one per
-  regularisation strength); the loop scores each on the validation set and keeps the best.
-  Closed-form solvers only fit a path model's quantitative phase. Under ``torch.distributed``
-  the loop also passes ``reduce=``, a sum over the ranks to apply to the solver's sufficient
-  statistics (each rank holds a shard of the rows). ``statistics`` (ridge:
-  :class:`~glai.solvers.ridge.RidgeStatistics`), when given, receives the rows and is kept by
+  statistics=None)`` is a generator of candidate parameter dicts of a
+  :class:`~glai.path_model.PathModel` (e.g. one per regularisation strength); the loop records
+  each as it arrives, sends its validation score back into the generator
+  (``score = yield candidate``), so that a solver may continue from its best candidate so far,
+  and keeps the best. Closed-form solvers only fit a path model's quantitative phase. Under
+  ``torch.distributed`` the loop also passes ``reduce=``, a sum over the ranks to apply to the
+  solver's sufficient statistics (each rank holds a shard of the rows). ``statistics``
+  (:class:`~glai.solvers.ridge.RidgeStatistics`), when given, receives the rows and is kept by
   the caller, so later rows (``partial_fit``) add to them.
 
 Adding a solver: write ``solvers/NAME.py`` with its factory or ``solve`` function, then add one
@@ -26,13 +27,13 @@ line to :data:`SOLVERS` below. The hyper-parameters a solver reads come from
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
 import torch
 
-from glai.solvers import adam, lbfgs, ridge
+from glai.solvers import adam, lbfgs, ridge, ridge_ce
 from glai.solvers.ridge import RidgeStatistics, path_features, ridge_paths, ridge_unknowns
 
 __all__ = [
@@ -63,12 +64,14 @@ class SolverConfig(Protocol):
     weight_decay: float
     lbfgs_iter: int
     alphas: tuple[float, ...]
+    patience: int | None
+    polish_iter: int
 
 
 OptimizerFactory = Callable[[Sequence[torch.nn.Parameter], SolverConfig], torch.optim.Optimizer]
 # (model, x [N, n_0], gates [N, P + Q], targets [N, n_L], config, sample_weight=None)
 #   -> candidate {"theta", "beta", "beta0"} dicts, best chosen on validation by the loop
-ClosedFormSolve = Callable[..., list[dict[str, torch.Tensor]]]
+ClosedFormSolve = Callable[..., Generator[dict[str, torch.Tensor], float, None]]
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,9 @@ SOLVERS: dict[str, Solver] = {
                "of lbfgs_iter iterations", make_optimizer=lbfgs.make_optimizer),
         Solver("ridge", "closed_form", "closed-form ridge on the path features, one solve per "
                "value of alphas (path models only)", solve=ridge.solve),
+        Solver("ridge-ce", "closed_form", "ridge, then an L-BFGS cross-entropy polish "
+               "preconditioned by the ridge factor (path-model classifiers only)",
+               solve=ridge_ce.solve),
     )
 }  # fmt: skip
 

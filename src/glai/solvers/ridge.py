@@ -9,9 +9,14 @@ so a squared loss on one-hot (or standardised) targets is one ridge problem per 
     w_k = argmin_w  sum_i s_i (phi_k(x_i) . w - Y_ik)^2 + lam ||w||^2,
 
 whose Gram matrix ``Phi_k^T S Phi_k`` is shared by all outputs with the same paths (every
-output, with one hidden layer and no pruning). Its blocks are ``X~^T diag(s a_j a_j') X~``.
-Cheap when ``P_k (n_0 + 1)`` is small (a few thousand unknowns); then it beats gradient
-descent outright (GLAI-METHOD.md section 9).
+output, with one hidden layer and no pruning). Its blocks are ``X~^T diag(s a_j a_j') X~``,
+built one activation pattern at a time (:mod:`glai.solvers.gram`: with 6 gates on 384-d
+inputs about one ``X~^T X~``, 10x less than forming ``phi``); one float64 Cholesky
+factorisation per penalty follows (``D^3 / 3``; cheaper than one eigendecomposition for all
+penalties below ~14 penalties, measured in BENCHMARKS.md). This is the exact optimum of a
+regressor's training loss; for a classifier it fits squared loss to one-hot labels (see
+:mod:`glai.solvers.ridge_ce` for the cross-entropy remedy). With fewer rows than unknowns
+(few-shot heads) the dual form solves the same problem through the ``N x N`` kernel.
 
 Sufficient statistics. The solution depends on the data only through, per group of outputs
 sharing their paths, ``G = sum_i s_i phi_i phi_i^T`` ``[D, D]`` and ``B = sum_i s_i phi_i
@@ -24,7 +29,7 @@ solves to the single-process answer.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
@@ -32,11 +37,15 @@ from typing import TYPE_CHECKING
 import torch
 
 from glai.path_model import PathModel
+from glai.solvers.gram import group_gram, path_kernel
 
 if TYPE_CHECKING:
     from glai.solvers import SolverConfig
 
-__all__ = ["RidgeStatistics", "path_features", "ridge_unknowns", "ridge_paths", "solve"]
+__all__ = [
+    "RidgeStatistics", "accumulate", "path_features", "ridge_candidates", "ridge_paths",
+    "ridge_unknowns", "solve",
+]  # fmt: skip
 
 
 def ridge_unknowns(model: PathModel) -> int:
@@ -166,9 +175,15 @@ class RidgeStatistics:
         weight: torch.Tensor | None = None,
         *,
         chunk_size: int = 4096,
+        pattern_by_pattern: bool = True,
     ) -> RidgeStatistics:
         """Add rows: ``x [N, n_0]``, ``gates [N, P + Q]``, ``targets [N, n_L]`` (one-hot labels
-        for a classifier), ``weight [N]`` (``s_i``, default 1). Returns ``self``."""
+        for a classifier), ``weight [N]`` (``s_i``, default 1). Returns ``self``.
+
+        The products are built one activation pattern at a time
+        (:func:`glai.solvers.gram.group_gram`: about one ``X~^T X~`` with few gates);
+        ``pattern_by_pattern=False`` forms ``phi`` explicitly, ``chunk_size`` rows at a time
+        (the reference the tests compare with)."""
         if not self.bound:
             raise ValueError("these statistics have no path model yet: bind(model) first")
         n = x.shape[0]
@@ -185,17 +200,27 @@ class RidgeStatistics:
         if weight is not None and weight.shape != (n,):
             raise ValueError(f"weight must have shape [{n}], got {tuple(weight.shape)}")
         x = x.to(self.dtype)
-        for i in range(0, n, chunk_size):
+        w = None if weight is None else weight.to(self.dtype)
+        if pattern_by_pattern:
+            for g in self.groups:
+                gram, cross = group_gram(x, gates, g.full, g.bias, targets[:, g.outputs], w)
+                g.gram += gram
+                g.cross += cross
+        for i in range(0, n if not pattern_by_pattern else 0, chunk_size):
             rows = slice(i, i + chunk_size)
-            w = None if weight is None else weight[rows, None].to(self.dtype)
+            wr = None if w is None else w[rows, None]
             for g in self.groups:
                 phi = path_features(x[rows], gates[rows], g.full, g.bias)
                 y = targets[rows][:, g.outputs].to(self.dtype)
-                phi_w = phi if w is None else phi * w
+                phi_w = phi if wr is None else phi * wr
                 g.gram += phi.t() @ phi_w
                 g.cross += phi_w.t() @ y
         self.weight_sum += float(n) if weight is None else weight.to(self.dtype).sum()
         return self
+
+    def output_paths(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Output ``k``'s full and partial-bias paths, in the order of its unknowns."""
+        return self._columns[k]
 
     def tensors(self) -> list[torch.Tensor]:
         """Every accumulated tensor, in a fixed order (the same on every rank): summing each
@@ -293,9 +318,9 @@ def ridge_paths(
 ) -> list[dict[str, torch.Tensor]]:
     """Ridge solutions of the path model for each ``alpha``, as parameter dicts.
 
-    Gram and right-hand sides accumulate over chunks of rows in the model's dtype (in
-    ``statistics``' when given: its rows so far count too, it keeps these, and an unbound one
-    binds to ``model``); the solve is in float64.
+    Gram and right-hand sides accumulate in the model's dtype (in ``statistics``' when given:
+    its rows so far count too, it keeps these, and an unbound one binds to ``model``); the
+    solve is in float64. ``chunk_size`` is ignored (kept for callers of the explicit form).
 
     Args:
         x: ``[N, n_0]``; gates: ``[N, P + Q]``; targets: ``[N, n_L]``.
@@ -308,25 +333,110 @@ def ridge_paths(
         one ``{"theta", "beta", "beta0"}`` dict per alpha (shapes and dtype of the model's
         parameters).
     """
-    n_out = model.out_features
-    if targets.shape != (x.shape[0], n_out):
+    del chunk_size  # the products are built pattern by pattern (RidgeStatistics.add)
+    stats = accumulate(model, x, gates, targets, sample_weight, statistics, reduce)
+    return [{k: v.to(x.dtype) for k, v in sol.items()} for sol in stats.solve(alphas)]
+
+
+def _dual_candidates(
+    model: PathModel,
+    x: torch.Tensor,
+    gates: torch.Tensor,
+    targets: torch.Tensor,
+    alphas: Sequence[float],
+    sample_weight: torch.Tensor | None,
+) -> Iterator[dict[str, torch.Tensor]]:
+    """The same ridge solutions through the kernel ``K = Phi_k Phi_k^T [N, N]`` (``N < D``):
+    ``c = S^1/2 (S^1/2 K S^1/2 + lam I)^-1 S^1/2 Y``, ``w_k = Phi_k^T c``, with ``lam = alpha
+    mean(diag(Phi_k^T S Phi_k)) = alpha trace(S K) / D`` as in the primal form."""
+    n, n0 = x.shape
+    x64, y64 = x.double(), targets.double()
+    root = torch.ones(n, dtype=torch.float64, device=x.device)
+    if sample_weight is not None:
+        root = sample_weight.double().sqrt()
+    is_full = torch.arange(model.num_paths, device=x.device) < model.num_full
+    per_output = []
+    for k in range(model.out_features):
+        paths = (model.output == k).nonzero().flatten()
+        full, bias = paths[is_full[paths]], paths[~is_full[paths]]
+        kernel = root[:, None] * path_kernel(x64, gates, full, bias) * root[None, :]
+        unknowns = full.numel() * (n0 + 1) + bias.numel() + 1
+        per_output.append((full, bias, kernel, float(kernel.diagonal().sum()) / unknowns))
+    for alpha in alphas:
+        zeros = partial(torch.zeros, dtype=torch.float64, device=x.device)
+        sol = {"theta": zeros(model.num_full, n0), "beta": zeros(model.num_paths),
+               "beta0": zeros(model.out_features)}  # fmt: skip
+        for k, (full, bias, kernel, mean_diag) in enumerate(per_output):
+            system = kernel.clone()
+            system.diagonal().add_(alpha * mean_diag + 1e-12)
+            c = root * torch.cholesky_solve(
+                (root * y64[:, k])[:, None], torch.linalg.cholesky(system)
+            )[:, 0]
+            a_full = gates[:, full].double() * c[:, None]  # g_p(x_i) c_i
+            sol["theta"][full] = a_full.t() @ x64
+            sol["beta"][full] = a_full.sum(0)
+            sol["beta"][bias] = (gates[:, bias].double() * c[:, None]).sum(0)
+            sol["beta0"][k] = c.sum()
+        yield {name: value.to(x.dtype) for name, value in sol.items()}
+
+
+@torch.no_grad()
+def ridge_candidates(
+    model: PathModel,
+    x: torch.Tensor,
+    gates: torch.Tensor,
+    targets: torch.Tensor,
+    alphas: Sequence[float],
+    *,
+    sample_weight: torch.Tensor | None = None,
+    statistics: RidgeStatistics | None = None,
+    reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> Iterator[dict[str, torch.Tensor]]:
+    """:func:`ridge_paths`, one ``alpha`` at a time (each after its own factorisation).
+
+    With fewer rows than unknowns, no ``statistics`` to keep and no ``reduce``, the dual
+    (kernel) form: the same solutions at ``O(N^2 (n_0 + |P_k|) + N^3 / 3)`` per output.
+    """
+    if statistics is None and reduce is None and x.shape[0] < ridge_unknowns(model):
+        if targets.shape != (x.shape[0], model.out_features):
+            raise ValueError(
+                f"targets must have shape [{x.shape[0]}, {model.out_features}], "
+                f"got {tuple(targets.shape)}"
+            )
+        yield from _dual_candidates(model, x, gates, targets, alphas, sample_weight)
+        return
+    stats = accumulate(model, x, gates, targets, sample_weight, statistics, reduce)
+    for alpha in alphas:
+        (sol,) = stats.solve([alpha])
+        yield {k: v.to(x.dtype) for k, v in sol.items()}
+
+
+def accumulate(
+    model: PathModel,
+    x: torch.Tensor,
+    gates: torch.Tensor,
+    targets: torch.Tensor,
+    sample_weight: torch.Tensor | None = None,
+    statistics: RidgeStatistics | None = None,
+    reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> RidgeStatistics:
+    """The statistics of these rows (summed over the ranks with ``reduce``), added to
+    ``statistics`` when given (an unbound one binds to ``model``)."""
+    if targets.shape != (x.shape[0], model.out_features):
         raise ValueError(
-            f"targets must have shape [{x.shape[0]}, {n_out}], got {tuple(targets.shape)}"
+            f"targets must have shape [{x.shape[0]}, {model.out_features}], "
+            f"got {tuple(targets.shape)}"
         )
     if statistics is not None and not statistics.bound:
         statistics.bind(model)
     if reduce is None:
         stats = RidgeStatistics(model, dtype=x.dtype) if statistics is None else statistics
-        stats.add(x, gates, targets, sample_weight, chunk_size=chunk_size)
-    else:  # only these rows are summed over the ranks
-        dtype = x.dtype if statistics is None else statistics.dtype
-        rows = RidgeStatistics(model, dtype=dtype).add(
-            x, gates, targets, sample_weight, chunk_size=chunk_size
-        )
-        for t in rows.tensors():
-            t.copy_(reduce(t))
-        stats = rows if statistics is None else statistics.merge(rows)
-    return [{k: v.to(x.dtype) for k, v in sol.items()} for sol in stats.solve(alphas)]
+        return stats.add(x, gates, targets, sample_weight)
+    dtype = x.dtype if statistics is None else statistics.dtype
+    rows = RidgeStatistics(model, dtype=dtype).add(x, gates, targets, sample_weight)
+    for t in rows.tensors():
+        t.copy_(reduce(t))
+    return rows if statistics is None else statistics.merge(rows)
 
 
 def solve(
@@ -339,10 +449,10 @@ def solve(
     sample_weight: torch.Tensor | None = None,
     statistics: RidgeStatistics | None = None,
     reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
-) -> list[dict[str, torch.Tensor]]:
-    """The registry's entry point: :func:`ridge_paths` for each of ``config.alphas``
+) -> Generator[dict[str, torch.Tensor], float, None]:
+    """The registry's entry point: :func:`ridge_candidates` for each of ``config.alphas``
     (accumulating into ``statistics`` when given, so the caller can add rows later)."""
-    return ridge_paths(
+    yield from ridge_candidates(
         model, x, gates, targets, config.alphas, sample_weight=sample_weight,
         statistics=statistics, reduce=reduce,
     )  # fmt: skip

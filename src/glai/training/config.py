@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 from glai.solvers import get_solver
 
-__all__ = ["TrainConfig"]
+AUTO = "auto"  # the quantitative phase picks its solver after the freeze (glai.solvers.auto)
+
+__all__ = ["AUTO", "TrainConfig"]
 
 
 @dataclass
@@ -16,7 +18,9 @@ class TrainConfig:
     optimizer: a solver of :data:`glai.solvers.SOLVERS`: ``"adam"`` (minibatch), ``"lbfgs"``
         (full batch; one epoch = ``lbfgs_iter`` iterations with a strong-Wolfe line search) or,
         for a path model only, ``"ridge"`` (closed form; one record per value of ``alphas``,
-        the best kept).
+        the best kept), ``"ridge-ce"`` (ridge, then a cross-entropy polish of at most
+        ``polish_iter`` iterations) or ``"auto"`` (resolved by :func:`glai.fit_glai` right after
+        the freeze by the measured rule of :mod:`glai.solvers.auto`).
     patience: stop after this many epochs without a better validation score (None: never).
     warmup_steps: **(beyond the paper)** linear learning-rate warm-up of minibatch solvers: step
         ``s = 0, 1, ..`` uses ``lr * min(1, (s + 1) / warmup_steps)``; 0 disables it. Adam's
@@ -41,12 +45,16 @@ class TrainConfig:
     alphas: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1)
     warmup_steps: int = 0
     shrinkage: float = 0.0
+    polish_iter: int = 30
 
     def __post_init__(self) -> None:
-        try:
-            get_solver(self.optimizer)
-        except ValueError as err:
-            raise ValueError(f"optimizer: {err}") from None
+        if self.optimizer != AUTO:
+            try:
+                get_solver(self.optimizer)
+            except ValueError as err:
+                raise ValueError(f"optimizer: {err} (or {AUTO!r})") from None
+        if self.polish_iter < 0:
+            raise ValueError(f"polish_iter must be >= 0, got {self.polish_iter}")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if isinstance(self.warmup_steps, bool) or self.warmup_steps < 0:

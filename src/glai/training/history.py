@@ -27,6 +27,7 @@ class History:
     records: list[EpochRecord] = field(default_factory=list)
     start: float = field(default_factory=time.perf_counter)
     events: dict[str, float] = field(default_factory=dict)  # e.g. freeze seconds
+    choices: dict[str, str] = field(default_factory=dict)  # e.g. what "auto" resolved to
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start

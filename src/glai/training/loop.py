@@ -11,8 +11,8 @@ a solver of the registry :data:`glai.solvers.SOLVERS`, chosen by ``TrainConfig.o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, replace
 from typing import Any, cast
 
 import torch
@@ -24,10 +24,11 @@ from glai.block import GLAI
 from glai.mlp import MLP
 from glai.path_model import PathModel
 from glai.solvers import ITERATIVE_KINDS, Solver, get_solver, solver_names
+from glai.solvers.auto import choose_solver
 from glai.solvers.ridge import RidgeStatistics
 from glai.structure import StructureMonitor
 from glai.training.checkpoint import Checkpoint, restore_history, restore_rng
-from glai.training.config import TrainConfig
+from glai.training.config import AUTO, TrainConfig
 from glai.training.device import synchronize
 from glai.training.distributed import (
     all_reduce_grads,
@@ -499,7 +500,10 @@ def closed_form_epochs(
         stopping.best_score = best_score
         checkpoint.save(
             "quantitative",
-            _loop_state(len(candidates), True, 0, model, None, None, stopping, None, None),
+            _loop_state(
+                int(history.events["closed_form_candidates"]), True, 0, model, None, None,
+                stopping, None, None,
+            ),
             history,
         )
 
@@ -513,9 +517,12 @@ def _resume_from(checkpoint: Checkpoint | None, history: History) -> dict[str, A
     return state
 
 
+_TRAIN_LOSS_ROWS = 8192
+
+
 def keep_best_candidate(
     model: nn.Module,
-    candidates: Sequence[dict[str, torch.Tensor]],
+    candidates: Iterable[dict[str, torch.Tensor]],
     train_inputs: Sequence[torch.Tensor],
     y: torch.Tensor,
     val_inputs: Sequence[torch.Tensor],
@@ -526,28 +533,46 @@ def keep_best_candidate(
     history: History,
     progress: tqdm | None = None,
 ) -> tuple[int, float]:
-    """Load each candidate parameter dict into ``model``, record it as a quantitative epoch,
-    and keep the one of the best validation score; returns its index (also in
-    ``history.events["closed_form_choice"]``) and score. Under ``torch.distributed`` the
-    training loss is over every rank's rows."""
+    """Load each candidate parameter dict into ``model``, record it as a quantitative epoch
+    (clock read as it arrives), and keep the one of the best validation score; returns its
+    index (also in ``history.events["closed_form_choice"]``) and score.
+
+    ``candidates`` may be a generator that takes the scores: each candidate's validation score
+    is sent back into it (``score = yield candidate``), so that a solver can continue from its
+    best candidate so far. (choice) The training loss of a candidate is read on at most
+    ``_TRAIN_LOSS_ROWS`` evenly spaced rows of each rank (a full pass per candidate would cost
+    what the closed form saves); under ``torch.distributed`` over every rank's rows.
+    """
     _, world = rank_and_world()
-    best_score, best = -float("inf"), 0
-    for i, candidate in enumerate(candidates):
+    n = y.shape[0]
+    rows = torch.linspace(0, n - 1, min(n, _TRAIN_LOSS_ROWS), device=y.device).long()
+    stream = iter(candidates)
+    send = getattr(stream, "send", None)
+    best_score, best, best_index, index = -float("inf"), None, 0, -1
+    score: float | None = None
+    while True:
+        try:
+            candidate = next(stream) if score is None or send is None else send(score)
+        except StopIteration:
+            break
+        index += 1
         model.load_state_dict(candidate, strict=False)
-        _, val_loss, val_score = _validate(model, val_inputs, y_val, loss_fn, score_fn)
-        # the training loss over every rank's rows: [sum of losses, rows]
-        losses = loss_fn(predict_batched(model, train_inputs), y)
+        _, val_loss, score = _validate(model, val_inputs, y_val, loss_fn, score_fn)
+        losses = loss_fn(predict_batched(model, [t[rows] for t in train_inputs]), y[rows])
         sums = sum_over_ranks(torch.stack([losses.sum(), losses.new_tensor(len(losses))]), world)
         train_loss = float(sums[0] / sums[1])
         synchronize(y.device)
-        _record(history, "quantitative", train_loss, val_loss, val_score, None)
+        _record(history, "quantitative", train_loss, val_loss, score, None)
         if progress is not None:
             progress.update(1)
-        if val_score > best_score:
-            best_score, best = val_score, i
-    model.load_state_dict(candidates[best], strict=False)
-    history.events["closed_form_choice"] = best
-    return best, best_score
+        if score > best_score:
+            best_score, best, best_index = score, candidate, index
+    if best is None:
+        raise ValueError("the closed-form solver produced no candidate solution")
+    model.load_state_dict(best, strict=False)
+    history.events["closed_form_choice"] = best_index
+    history.events["closed_form_candidates"] = index + 1
+    return best_index, best_score
 
 
 def fit_mlp(
@@ -670,6 +695,15 @@ def fit_glai(
             quant_resume = saved
         assert model.path_model is not None
         gates, gates_val = model.gates(X), model.gates(X_val)
+        if quantitative.optimizer == AUTO:
+            # every rank decides on the rows of all ranks, so all pick the same solver
+            n_rows = int(sum_over_ranks(torch.tensor(float(X.shape[0]), device=X.device), world))
+            choice = choose_solver(
+                model.path_model, n_rows, classifier=not torch.is_floating_point(y),
+                alphas=len(quantitative.alphas), device=X.device,
+            )  # fmt: skip
+            quantitative = replace(quantitative, optimizer=choice.solver)
+            history.choices["quant_optimizer"] = choice.solver
         synchronize(y.device)
         if quant_resume is None:
             history.events["freeze_seconds"] = history.elapsed() - t0

@@ -1,0 +1,101 @@
+"""``quant_optimizer="auto"``: pick the quantitative solver from the problem's size.
+
+**(choice, ours)** After the freeze the problem is known: ``N`` training samples, ``K``
+outputs, ``D`` unknowns per output (``|P_k| (n_0 + 1) + |Q_k| + 1``), ``m`` gate columns.
+The rule compares floating-point work (counted below) and takes the closed form when it costs
+at most what Adam spends before its best epoch:
+
+    closed  = gram(N, n_0, m) + alphas * groups * D^3 / 3 * F64 + polish * pass(N, K, D)
+    adam    = ADAM_EPOCHS * epoch(N, K, D),      epoch = 6 N K D * STEP_OVERHEAD,
+    pass    = 6 N K D                            (one full-batch cross-entropy pass),
+
+    "ridge-ce" (classifiers) / "ridge" (regressors)  if closed <= adam, else "adam".
+
+``gram`` is the pattern-by-pattern Gram's own cost model (:mod:`glai.solvers.gram`), ``F64``
+the cost of a float64 flop in float32 flops, ``STEP_OVERHEAD`` what Python, the optimiser step
+and minibatch gathering add to a minibatch epoch over a full-batch pass, and ``ADAM_EPOCHS``
+the epochs the default Adam takes to its best quantitative epoch. The constants are measured
+(BENCHMARKS.md, "The closed-form step"); on CUDA the per-step overhead is far larger
+relative to the flops, and so is ``STEP_OVERHEAD``. A regressor's squared loss is the ridge
+objective itself, so it never needs the polish. The primal form is counted even where there
+are fewer samples than unknowns: the estimators keep the primal statistics (``D x D``) for
+``partial_fit``, so they never solve in the dual.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from glai.path_model import PathModel
+from glai.solvers.gram import _group_size
+from glai.solvers.ridge import _output_columns, ridge_unknowns
+
+__all__ = ["AutoCosts", "choose_solver", "closed_form_cost"]
+
+F64 = 2.0  # a float64 flop costs two float32 flops (CPU: measured 2.0x for the Cholesky)
+
+
+@dataclass(frozen=True)
+class AutoCosts:
+    """Work estimates (float32 flops) behind one choice of :func:`choose_solver`."""
+
+    closed_form: float
+    adam: float
+    solver: str
+
+
+# (choice) measured constants per device type: (ADAM_EPOCHS, STEP_OVERHEAD, POLISH_PASSES).
+# ADAM_EPOCHS: the default Adam's best quantitative epoch was 8-11 on WordNet features and 5-8
+# on Fashion features (BENCHMARKS.md). STEP_OVERHEAD: a minibatch epoch over a full-batch
+# cross-entropy pass of the same model, 1.9 on one CPU thread (0.88 s vs 0.46 s; 9.8 s vs
+# 5.2 s loaded) and 55-84 on an H200 (0.33-0.51 s vs 0.006 s). POLISH_PASSES: the polish
+# peaked after 6-7 iterations on WordNet (BENCHMARKS.md, "The closed-form step").
+CONSTANTS: dict[str, tuple[float, float, float]] = {
+    "cpu": (10.0, 2.0, 8.0),
+    "cuda": (10.0, 50.0, 8.0),
+}
+
+
+def closed_form_cost(
+    n: int, n0: int, unknowns: int, gate_columns: int, outputs: int, groups: int, alphas: int,
+    polish_passes: float,
+) -> float:  # fmt: skip
+    """Float32 flops of the closed form: Gram, one factorisation per penalty, the polish."""
+    d1 = n0 + 1
+    g = _group_size(n, gate_columns, min(n, 2**min(gate_columns, 30)))
+    pairs = -(-gate_columns // g) * (-(-gate_columns // g) + 1) / 2
+    gram_units = (
+        n + min(n, 2**gate_columns) * gate_columns**2
+        if g >= gate_columns
+        else pairs * (n * (1 - 2.0**-g) ** 2 + min(n, 4**g) * g * g)
+    )
+    gram = 2.0 * gram_units * d1 * d1 * groups  # one Gram per path set
+    factor = alphas * groups * unknowns**3 / 3 * F64
+    return gram + factor + polish_passes * 6.0 * n * outputs * unknowns
+
+
+def choose_solver(
+    model: PathModel,
+    n_samples: int,
+    *,
+    classifier: bool,
+    alphas: int = 4,
+    device: torch.device | str = "cpu",
+) -> AutoCosts:
+    """The solver ``"auto"`` stands for on this frozen ``model`` and ``n_samples`` (module doc)."""
+    device_type = torch.device(device).type
+    adam_epochs, overhead, polish = CONSTANTS.get(device_type, CONSTANTS["cpu"])
+    unknowns = ridge_unknowns(model)
+    k = model.out_features
+    groups = len(set(_output_columns(model)[1]))
+    chains = int(torch.unique(model.units[: model.num_full], dim=0).shape[0])
+    closed = closed_form_cost(
+        n_samples, model.in_features, unknowns, chains, k, groups, alphas,
+        polish if classifier else 0.0,
+    )  # fmt: skip
+    adam = adam_epochs * overhead * 6.0 * n_samples * k * unknowns
+    if closed <= adam:
+        return AutoCosts(closed, adam, "ridge-ce" if classifier else "ridge")
+    return AutoCosts(closed, adam, "adam")
