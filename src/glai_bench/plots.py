@@ -214,7 +214,9 @@ def _short_label(p: TradeoffPoint) -> str:
         return "matched"
     if p.model == "glai-auto":
         return "x1"
-    for prefix in ("mlp-w", "glai-", "narrow-"):
+    if p.model == "narrow-mlp":
+        return "narrow"
+    for prefix in ("mlp-w", "glai-"):
         if p.model.startswith(prefix):
             return p.model[len(prefix) :]
     return p.model
@@ -230,7 +232,7 @@ def plot_accuracy_vs_time(
     points; heads on the front (none both more accurate and faster) are ringed; the matched
     MLP's MVA is a dashed line.
     """
-    fig = Figure(figsize=(7.5, 4.8))
+    fig = Figure(figsize=(9, 4.8))
     ax = fig.add_subplot()
     style = {
         "mlp": dict(color="C3", marker="o", ls="-"),
@@ -269,6 +271,6 @@ def plot_accuracy_vs_time(
     ax.set_xscale("log")
     ax.set_xlabel("seconds from the start of fit to its MVA (log)")
     ax.set_ylabel("max validation accuracy (%)")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.set_title(title or "accuracy against time")
     return _save(fig, path)
