@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator
 
 from glai import MLP, PathModel, freeze
 from glai.structure import relative_changes
@@ -269,6 +270,9 @@ def plot_accuracy_vs_time(
     if mlp is not None:
         ax.axhline(100 * mlp.mva, color="C3", ls="--", lw=1, label="matched MLP's MVA")
     ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
     ax.set_xlabel("seconds from the start of fit to its MVA (log)")
     ax.set_ylabel("max validation accuracy (%)")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
