@@ -25,7 +25,8 @@ import torch.nn.functional as F
 
 import glai
 from glai.solvers import ridge_ce
-from glai.solvers.gram import _group_size, flat_parameters, path_system, pattern_gram
+from glai.solvers.gram import _group_size, flat_parameters, pattern_gram
+from glai.solvers.ridge_ce import path_system
 from glai.training import History, TrainConfig, train_epochs
 from glai_bench.runner import timing_context
 
@@ -121,12 +122,12 @@ def run_shape(
           "counting the full product)")  # fmt: skip
     t_gram = timed(lambda: pattern_gram(xt, unit_gates, targets), device, repeat=1)
     work = gram_work(unit_gates, d1)
-    print(f"  pool Gram, pattern by pattern: {t_gram:.3f}s = {t_gram / t_xtx:.2f} X~^T X~; "
+    print(f"  Gram, pattern by pattern: {t_gram:.3f}s = {t_gram / t_xtx:.2f} X~^T X~; "
           f"performs {work / 1e9:.1f} GFLOP -> {work / t_gram / 1e9:.1f} GFLOP/s "
           f"= {100 * work / t_gram / 1e9 / rate:.0f}% of gemm; explicit Phi^T Phi would need "
           f"{2 * n * unknowns**2 / 1e9:.0f} GFLOP")  # fmt: skip
     t_system = timed(lambda: path_system(model, x, gates, targets), device, repeat=1)
-    print(f"  path_system (Gram, rhs, column maps): {t_system:.3f}s")
+    print(f"  path_system (RidgeStatistics of the model, float32): {t_system:.3f}s")
     if unknowns <= args.max_dense:
         phi = (unit_gates.float()[:, :, None] * xt[:, None]).flatten(1)
 
@@ -142,7 +143,7 @@ def run_shape(
         del phi
     system = path_system(model, x, gates, targets)
     if unknowns <= args.max_factor:
-        g64 = system.gram.double()
+        g64 = system.grams[0].double()
         g64.diagonal().add_(1e-3 * float(g64.diagonal().mean()))
         g32 = g64.float()
         t64 = timed(lambda: torch.linalg.cholesky(g64), device)

@@ -82,15 +82,17 @@ def test_solve_scores_init_and_ridge_then_polishes_the_best(init_score: float) -
     torch.testing.assert_close(flat_parameters_of(init), flat_parameters(model))
     first = stream.send(init_score)
     second = stream.send(0.9)  # alpha 1e-3 scored 0.9
-    polished = stream.send(0.5)  # alpha 1e-1 scored 0.5: the polish uses alpha 1e-3's penalty
+    polished = stream.send(0.5)  # alpha 1e-1 scored 0.5: the polish builds on alpha 1e-3
     system = path_system(model, x, gates, targets)
     ridge = system.solve(system.factor(1e-3))
     torch.testing.assert_close(flat_parameters_of(first), ridge)
     assert not torch.allclose(flat_parameters_of(second), ridge)
-    # ... and starts from the best candidate: the ridge solution, or the init if it scored more
+    # ... and starts from the best candidate: the ridge solution, or the init if it scored more,
+    # with POLISH_PENALTY_FACTOR times the best ridge penalty
     start = ridge if init_score < 0.9 else flat_parameters(model)
+    alpha = 1e-3 * ridge_ce.POLISH_PENALTY_FACTOR
     *_, one_step = ridge_ce.polish(
-        model, x, gates, targets, system, system.factor(1e-3), system.penalties(1e-3), start, 1
+        model, x, gates, targets, system, system.factor(alpha), system.penalties(alpha), start, 1
     )
     torch.testing.assert_close(flat_parameters_of(polished), one_step)
     # patience 2: two polish iterates without a better score than 0.9 end the stream
