@@ -113,10 +113,9 @@ class RidgeStatistics:
         model: the path model whose paths define ``phi`` (its parameters are not read); None
             binds the statistics to the first model solved with them (:func:`ridge_paths`),
             for callers that hold them before the freeze builds the paths.
-        dtype: of the sums (and of the products with ``pattern_by_pattern=False``). Default
-            float64 (choice): statistics that keep growing over many ``partial_fit`` calls
-            should not lose the early rows to float32 rounding. The pattern-by-pattern products
-            of one call are in the data's dtype (float32: half the cost of float64).
+        dtype: of the products and sums. Default float64 (choice): statistics that keep
+            growing over many ``partial_fit`` calls should not lose the early rows to float32
+            rounding; the model's dtype halves the cost of the products.
     """
 
     def __init__(
@@ -200,15 +199,14 @@ class RidgeStatistics:
             )
         if weight is not None and weight.shape != (n,):
             raise ValueError(f"weight must have shape [{n}], got {tuple(weight.shape)}")
-        if pattern_by_pattern:
-            # (choice) products in the data's dtype, sums in the statistics': one call's rows
-            # cost a float32 pass, and rows added over many calls still add up in float64
-            for g in self.groups:
-                gram, cross = group_gram(x, gates, g.full, g.bias, targets[:, g.outputs], weight)
-                g.gram += gram.to(self.dtype)
-                g.cross += cross.to(self.dtype)
         x = x.to(self.dtype)
         w = None if weight is None else weight.to(self.dtype)
+        if pattern_by_pattern:
+            for g in self.groups:
+                y = targets[:, g.outputs].to(self.dtype)
+                gram, cross = group_gram(x, gates, g.full, g.bias, y, w)
+                g.gram += gram
+                g.cross += cross
         for i in range(0, n if not pattern_by_pattern else 0, chunk_size):
             rows = slice(i, i + chunk_size)
             wr = None if w is None else w[rows, None]
