@@ -378,3 +378,38 @@ def test_shrinkage_solves_the_penalised_problem_centred_on_the_start() -> None:
 def test_gentle_switch_options_reject_bad_values(kwargs: dict, name: str) -> None:
     with pytest.raises(ValueError, match=name):
         TrainConfig(**kwargs)
+
+
+def test_a_mid_epoch_freeze_keeps_the_network_of_that_step() -> None:
+    # The path model right after a freeze at step 20 (2 steps into the 4th epoch) computes
+    # what the structural network computed after exactly 20 optimiser steps.
+    x, y, xv, yv = _data()
+    torch.manual_seed(0)
+    block = GLAI(5, 8, 3, budget=None, prune_dead=False)
+    assert block.structure is not None
+    reference = MLP(5, block.structural_features, 3)
+    reference.load_state_dict(block.structure.state_dict())
+    monitor = StructureMonitor(x[:64], StopRule("epochs", epochs=5, min_epochs=0), check_every=4)
+    history = fit_glai(
+        block, x, y, xv, yv, loss_fn=_ce, score_fn=_accuracy,
+        structural=TrainConfig(max_epochs=50, batch_size=32),
+        quantitative=TrainConfig(max_epochs=0, batch_size=32),
+        monitor=monitor, generator=torch.Generator().manual_seed(1),
+    )  # fmt: skip
+    assert history.events["structure_steps"] == 20
+    gen = torch.Generator().manual_seed(1)  # fit_glai draws from it only to shuffle batches
+    opt = torch.optim.Adam(reference.parameters(), lr=1e-3)
+    taken = 0
+    while taken < 20:
+        order = torch.randperm(180, generator=gen)
+        for start in range(0, 180, 32):
+            idx = order[start : start + 32]
+            loss = _ce(reference(x[idx]), y[idx]).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            taken += 1
+            if taken == 20:
+                break
+    with torch.no_grad():
+        torch.testing.assert_close(block(xv), reference(xv), rtol=1e-5, atol=1e-5)
