@@ -318,6 +318,20 @@ def test_glai_checks_m_t_every_few_steps_and_freezes_mid_epoch() -> None:
     assert clf.history_.events["structure_steps"] == 12
 
 
+@pytest.mark.parametrize(("batch_size", "interval"), [(2, 100), (32, 10)])
+def test_structure_check_every_auto(batch_size: int, interval: int) -> None:
+    # "auto": every 100 steps when an epoch has more (300 / 2 = 150 steps), else once per epoch
+    # (300 / 32 -> 10 steps): m_t is then measured at the end of each epoch
+    X, y = _blobs()
+    rule = StopRule("epochs", epochs=2, min_epochs=0)
+    clf = GLAIClassifier(
+        **{**SMALL, "max_epochs": 3}, structure_rule=rule, batch_size=batch_size,
+        validation_fraction=0.0,
+    ).fit(X[:300], y[:300])  # fmt: skip
+    assert clf.structure_check_every == "auto"
+    assert clf.path_distance_steps_ == [interval, 2 * interval]
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("cls", CLASSIFIERS)
 def test_fit_on_cuda(cls: type) -> None:

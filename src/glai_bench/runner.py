@@ -132,6 +132,8 @@ def head_record(
             num_paths=int(model.num_paths),
             structure_frozen_epoch=int(est.structure_frozen_epoch_),
             m_t=[float(m) for m in est.path_distance_],
+            m_t_steps=[int(k) for k in est.path_distance_steps_],
+            structure_steps=int(est.structure_steps_),
         )
     else:
         mlp = cast(MLP, est.model_)
@@ -237,10 +239,13 @@ def run_seed(
     untrained = StopRule("epochs", epochs=0, min_epochs=0, max_epochs=0)
     n_long = setting.long_structure_epochs
     long = StopRule("epochs", epochs=n_long, min_epochs=n_long, max_epochs=n_long)
+    # both count epochs: one check of m_t per epoch
     glai_heads += [
-        ("glai-untrained-gates", {"rho": "auto", "structure_rule": untrained}),
-        ("glai-long-structure", {"rho": "auto", "structure_rule": long}),
-    ]
+        ("glai-untrained-gates",
+         {"rho": "auto", "structure_rule": untrained, "structure_check_every": None}),
+        ("glai-long-structure",
+         {"rho": "auto", "structure_rule": long, "structure_check_every": None}),
+    ]  # fmt: skip
     narrow: tuple[int, ...] | None = None
     for name, kwargs in glai_heads:
         if name not in wanted:

@@ -669,7 +669,8 @@ def fit_glai(
             struct_config = TrainConfig(**{**asdict(structural), "patience": None})
             # The rule bounds the structural phase; so does max_epochs, which bounds every phase.
             # (With a step interval the rule counts checks and stops the loop itself.)
-            if monitor.check_every is None:
+            if monitor.check_every is None or monitor.rule.max_epochs == 0:
+                # (max_epochs=0: no structural training at all, whatever the interval)
                 struct_config.max_epochs = min(monitor.rule.max_epochs, structural.max_epochs)
             steps = train_epochs(
                 model.structure, (X,), y, (X_val,), y_val, loss_fn=loss_fn, score_fn=score_fn,
