@@ -52,8 +52,13 @@ def run_bench(
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
     command: str = "",
+    only: set[str] | None = None,
 ) -> dict[str, Any]:
-    """Run one setting and write its outputs; returns the report (with ``files`` added)."""
+    """Run one setting and write its outputs; returns the report (with ``files`` added).
+
+    ``only``: run just these heads of a classification setting (and the MLP head, their
+    target); see :meth:`glai_bench.settings.Setting.head_names`.
+    """
     if isinstance(setting, FewShotSetting):
         return run_fewshot_bench(
             setting, out=out, seeds=seeds, threads=threads, device=device, cache_dir=cache_dir,
@@ -71,15 +76,20 @@ def run_bench(
             setting, out=out, seeds=seeds, threads=threads, device=device, cache_dir=cache_dir,
             progress=progress, command=command,
         )  # fmt: skip
+    if only is not None:
+        setting.head_names(only)  # unknown heads fail before the data load
     git_commit()  # the code as it is now, when the runs start
     data = load_splits(setting, cache_dir=cache_dir, device=device, progress=progress)
     n_seeds = setting.seeds if seeds is None else seeds
     with timing_context(threads) as timing:
-        runs = run_setting(setting, data, seeds=n_seeds, device=device, progress=progress)
+        runs = run_setting(
+            setting, data, seeds=n_seeds, device=device, only=only, progress=progress
+        )
     report = build_report(
         setting, runs, aggregate(runs), data_info=data.info, timing=timing, device=device,
         seeds=n_seeds, command=command,
     )  # fmt: skip
+    report["config"]["only"] = None if only is None else sorted(only)
     folder = Path(out)
     stem = setting.stem
     files = {"paths": plots.plot_paths(plots.figure1_model(), folder / "paths.png")}
@@ -91,9 +101,10 @@ def run_bench(
             freeze_epoch=run.get("structure_frozen_epoch"), rule_freeze_epoch=rule_epoch,
             title=f"{stem}: {run['model']}, seed {run['seed']}",
         )  # fmt: skip
-    files["rho"] = plots.plot_mva_vs_rho(
-        runs, folder / f"{stem}-rho.png", title=f"{stem}: MVA vs rho"
-    )
+    if any(r["model"] == "glai-auto" or r["model"].startswith("glai-rho") for r in runs):
+        files["rho"] = plots.plot_mva_vs_rho(
+            runs, folder / f"{stem}-rho.png", title=f"{stem}: MVA vs rho"
+        )
     points = tradeoff_points(runs)
     report["tradeoff"] = as_dicts(points)
     files["tradeoff"] = plots.plot_accuracy_vs_time(

@@ -2,6 +2,7 @@
 
 glai demo [--out DIR]
 glai bench SETTING|all [--seeds N] [--quick] [--out DIR] [--threads T] [--device cpu|cuda|auto]
+           [--budgets B ...] [--widths W ...] [--only MODEL,...]
 glai train DATA [--model mlp|glai] ... (the library's command, :mod:`glai.cli`; torchrun-able)
 """
 
@@ -21,6 +22,13 @@ def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
     return value
 
 
@@ -78,6 +86,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--seeds", type=_positive, default=None, help="number of seeds (default: the setting's)"
     )
     bench.add_argument("--quick", action="store_true", help="small subsets and few seeds (< 3 min)")
+    bench.add_argument(
+        "--budgets", type=_positive_float, nargs="+", default=None, metavar="B",
+        help="GLAI budgets (glai-xB heads) as multiples of the matched MLP's parameter count, "
+        "instead of the setting's",
+    )  # fmt: skip
+    bench.add_argument(
+        "--widths", type=_positive, nargs="+", default=None, metavar="W",
+        help="hidden widths of the further MLP heads (mlp-wW), instead of the setting's",
+    )  # fmt: skip
+    bench.add_argument(
+        "--only", default=None, metavar="MODEL,...",
+        help="run only these heads (and the matched MLP head, every head's target), e.g. "
+        "glai-x4,glai-x8; outputs are named SETTING+MODEL+...; classification settings only",
+    )  # fmt: skip
     _common(bench, "results")
     from glai.cli import add_train_parser
 
@@ -109,17 +131,22 @@ def _demo(args: argparse.Namespace) -> None:
 
 def _bench(args: argparse.Namespace, argv: Sequence[str]) -> None:
     from glai_bench.bench import run_bench
-    from glai_bench.settings import SETTINGS
+    from glai_bench.settings import SETTINGS, scan_variant
 
     names = list(SETTINGS) if args.setting == "all" else [args.setting]
     device = _device(args.device)
     command = "glai " + shlex.join(argv)
+    only = None if args.only is None else {m.strip() for m in args.only.split(",") if m.strip()}
     for name in names:
         setting = SETTINGS[name].quick_variant() if args.quick else SETTINGS[name]
+        try:
+            setting = scan_variant(setting, budgets=args.budgets, widths=args.widths, only=only)
+        except ValueError as err:
+            raise SystemExit(f"glai bench: {err}") from err
         start = time.perf_counter()
         report = run_bench(
             setting, out=args.out, seeds=args.seeds, threads=args.threads, device=device,
-            cache_dir=args.cache_dir, progress=not args.no_progress, command=command,
+            cache_dir=args.cache_dir, progress=not args.no_progress, command=command, only=only,
         )  # fmt: skip
         print(Path(report["files"]["markdown"]).read_text())
         print(f"{setting.stem}: wall time {time.perf_counter() - start:.0f} s; wrote {args.out}/")

@@ -179,19 +179,8 @@ def _sklearn_record(
 
 
 def model_names(setting: Setting, only: set[str] | None = None) -> list[str]:
-    """The runs of one seed, in the order they are fitted; with ``only``, those named and what
-    they need: the MLP (its MVA is every run's target) and, for "narrow-mlp", "glai-auto"
-    (whose structural widths it takes)."""
-    names = [
-        "mlp", "glai-auto", *(f"glai-rho{r:g}" for r in setting.rhos),
-        "glai-untrained-gates", "glai-long-structure", "narrow-mlp",
-        *(f"mlp-w{w}" for w in setting.widths), *(f"glai-x{b:g}" for b in setting.budgets),
-        "linear-probe", "sklearn-mlp",
-    ]  # fmt: skip
-    if only is None:
-        return names
-    wanted = only | {"mlp"} | ({"glai-auto"} if "narrow-mlp" in only else set())
-    return [n for n in names if n in wanted]
+    """The runs of one seed, in the order they are fitted: :meth:`Setting.head_names`."""
+    return setting.head_names(only)
 
 
 def _fit_head(est: Any, data: Splits) -> Any:

@@ -10,6 +10,7 @@ they are retuned instead of freezing today's values here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
 from typing import Any
 
 __all__ = ["Setting", "FewShotSetting", "RetrainSetting", "SSLSetting", "SETTINGS", "get_setting"]
@@ -82,6 +83,27 @@ class Setting:
         """Hyper-parameters shared by the MLP and GLAI heads that this setting overrides."""
         names = ("learning_rate", "batch_size", "max_epochs", "patience")
         return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+
+    def head_names(self, only: set[str] | None = None) -> list[str]:
+        """The heads of one seed, in the order they are fitted; with ``only``, those named and
+        what they need: the MLP (its MVA is every head's target) and, for "narrow-mlp",
+        "glai-auto" (whose structural widths it takes). Unknown names in ``only`` raise."""
+        names = [
+            "mlp", "glai-auto", *(f"glai-rho{r:g}" for r in self.rhos),
+            "glai-untrained-gates", "glai-long-structure", "narrow-mlp",
+            *(f"mlp-w{w}" for w in self.widths), *(f"glai-x{b:g}" for b in self.budgets),
+            "linear-probe", "sklearn-mlp",
+        ]  # fmt: skip
+        if only is None:
+            return names
+        unknown = sorted(only - set(names))
+        if unknown:
+            raise ValueError(
+                f"only: no head {', '.join(unknown)} in setting {self.name!r}; its heads are "
+                f"{', '.join(names)} (--budgets and --widths add glai-xB and mlp-wW heads)"
+            )
+        wanted = only | {"mlp"} | ({"glai-auto"} if "narrow-mlp" in only else set())
+        return [n for n in names if n in wanted]
 
     @property
     def stem(self) -> str:
@@ -317,6 +339,35 @@ SETTINGS: dict[str, Setting] = {
         ),
     )
 }
+
+
+def scan_variant(
+    setting: Setting,
+    *,
+    budgets: Sequence[float] | None = None,
+    widths: Sequence[int] | None = None,
+    only: set[str] | None = None,
+) -> Setting:
+    """``setting`` with other GLAI budgets / MLP widths (``glai bench --budgets/--widths``) and,
+    when only some heads run (``--only``), renamed ``NAME+HEAD+...`` so that its outputs do not
+    overwrite the full run's. Classification settings only; unknown heads raise ValueError."""
+    if budgets is None and widths is None and only is None:
+        return setting
+    if type(setting) is not Setting:
+        raise ValueError(
+            f"--budgets, --widths and --only apply to the classification settings, not to "
+            f"{setting.name!r}"
+        )
+    changes: dict[str, Any] = {}
+    if budgets is not None:
+        changes["budgets"] = tuple(budgets)
+    if widths is not None:
+        changes["widths"] = tuple(widths)
+    setting = replace(setting, **changes)
+    if only is not None:
+        setting.head_names(only)  # raises on unknown heads
+        setting = replace(setting, name="+".join([setting.name, *sorted(only)]))
+    return setting
 
 
 def get_setting(name: str, quick: bool = False) -> Setting:

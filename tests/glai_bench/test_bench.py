@@ -136,6 +136,8 @@ def test_model_names_and_their_dependencies() -> None:
     ]  # fmt: skip
     assert model_names(TINY, {"glai-auto"}) == ["mlp", "glai-auto"]
     assert model_names(TINY, {"narrow-mlp"}) == ["mlp", "glai-auto", "narrow-mlp"]
+    with pytest.raises(ValueError, match="no head glai-x9 in setting 'tiny'"):
+        model_names(TINY, {"glai-x9"})
 
 
 def test_warm_up_copes_with_sorted_labels_and_many_classes() -> None:

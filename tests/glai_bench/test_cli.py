@@ -74,7 +74,10 @@ def test_parse_bench_arguments() -> None:
 
 @pytest.mark.parametrize(
     "argv",
-    [["bench", "fashion-raw", "--seeds", "0"], ["bench", "fashion-raw", "--device", "tpu"], []],
+    [
+        ["bench", "fashion-raw", "--seeds", "0"], ["bench", "fashion-raw", "--device", "tpu"],
+        ["bench", "fashion-raw", "--budgets", "0"], ["bench", "fashion-raw", "--widths", "-3"], [],
+    ],
 )
 def test_bad_arguments_exit_2(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as exc:
@@ -119,6 +122,45 @@ def test_bench_command_end_to_end(
     assert {p["model"] for p in report["tradeoff"]} == {
         "mlp", "glai-auto", "narrow-mlp", "mlp-w8", "glai-x2", "linear-probe", "sklearn-mlp",
     }  # fmt: skip
+
+
+def test_bench_scan_of_budgets_runs_only_those_heads(
+    tiny: Setting, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["bench", "tiny", "--quick", "--budgets", "1.5", "3", "--only", "glai-x3,glai-x1.5",
+            "--seeds", "1", "--out", str(tmp_path), "--no-progress"]  # fmt: skip
+    assert cli.main(argv) == 0
+    stem = "tiny+glai-x1.5+glai-x3-quick"  # never overwrites the full run's files
+    report = json.loads((tmp_path / f"{stem}.json").read_text())
+    assert [r["model"] for r in report["runs"]] == ["mlp", "glai-x1.5", "glai-x3"]
+    assert report["config"]["only"] == ["glai-x1.5", "glai-x3"]
+    assert report["config"]["setting"]["budgets"] == [1.5, 3.0]
+    params = {r["model"]: r["params"] for r in report["runs"]}
+    assert params["mlp"] < params["glai-x1.5"] <= 1.5 * params["mlp"] < params["glai-x3"]
+    assert params["glai-x3"] <= 3 * params["mlp"]
+    assert not (tmp_path / f"{stem}-rho.png").exists()  # no rho heads ran
+    assert (tmp_path / f"{stem}-tradeoff.png").is_file()
+    assert "| glai-x3 | GLAI (budget) |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--only", "glai-x8"], "no head glai-x8 in setting 'tiny'"),
+        (["--budgets", "8", "--only", "glai-x8,nope"], "no head nope"),
+    ],
+)
+def test_bench_scan_refuses_unknown_heads(
+    tiny: Setting, tmp_path: Path, argv: list[str], message: str
+) -> None:
+    with pytest.raises(SystemExit, match=message):
+        cli.main(["bench", "tiny", "--quick", "--out", str(tmp_path), *argv])
+    assert not list(tmp_path.iterdir())
+
+
+def test_bench_scan_is_for_classification_settings() -> None:
+    with pytest.raises(SystemExit, match="classification settings"):
+        cli.main(["bench", "wordnet-minilm-fewshot", "--budgets", "2"])
 
 
 def test_demo_command_end_to_end(
