@@ -9,11 +9,14 @@ they are retuned instead of freezing today's values here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
 from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-__all__ = ["Setting", "FewShotSetting", "RetrainSetting", "SSLSetting", "SETTINGS", "get_setting"]
+__all__ = [
+    "Setting", "FewShotSetting", "RetrainSetting", "SSLSetting", "SETTINGS", "get_setting",
+    "scan_variant",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
