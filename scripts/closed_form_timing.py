@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 import glai
 from glai.solvers import ridge_ce
-from glai.solvers.gram import _group_size, flat_parameters, pattern_gram
+from glai.solvers.gram import best_group_size, flat_parameters, pattern_gram
 from glai.solvers.ridge_ce import path_system
 from glai.training import History, TrainConfig, train_epochs
 from glai_bench.runner import timing_context
@@ -61,7 +61,7 @@ def gram_work(gates: torch.Tensor, d1: int) -> float:
     n, m = gates.shape
     codes = (gates.long() << torch.arange(m, device=gates.device)).sum(1)
     patterns = int(torch.unique(codes).numel()) if m < 63 else n
-    g = _group_size(n, m, patterns)
+    g = best_group_size(n, m, patterns)
     groups = [list(range(i, min(m, i + g))) for i in range(0, m, g)]
     flops = 0.0
     for i, a in enumerate(groups):

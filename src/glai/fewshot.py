@@ -36,6 +36,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
 from glai.block import GLAI
+from glai.estimators import GLAI_DEFAULTS as _G
 from glai.mlp import MLP
 from glai.structure import StopRule, StructureMonitor
 from glai.training import EpochRecord, History, predict_batched, resolve_device
@@ -425,16 +426,16 @@ class FewShotHead(TransformerMixin, BaseEstimator):
         episodes: int = 3000,
         check_every: int = 100,
         learning_rate: float = 1e-3,
-        quant_learning_rate: float | None = None,
+        quant_learning_rate: float | None = _G["quant_learning_rate"],
         weight_decay: float = 0.0,
         patience: int | None = 5,
         validation_fraction: float = 0.1,
         val_tasks: int = 200,
-        rho: float | str = "auto",
-        budget: int | str | None = "match",
-        structure_rule: str | StopRule = "relative",
-        probe_size: int = 2048,
-        prune_dead: bool = True,
+        rho: float | str = _G["rho"],
+        budget: int | str | None = _G["budget"],
+        structure_rule: str | StopRule = _G["structure_rule"],
+        probe_size: int = _G["probe_size"],
+        prune_dead: bool = _G["prune_dead"],
         device: str | torch.device = "cpu",
         random_state: int | np.random.RandomState | None = None,
     ) -> None:

@@ -102,7 +102,7 @@ LOADERS: dict[str, Callable[[Setting], RawData]] = {
 }
 
 
-def _take(x: Inputs, idx: np.ndarray) -> Inputs:
+def take_subset(x: Inputs, idx: np.ndarray) -> Inputs:
     if isinstance(x, np.ndarray):
         return x[idx]
     return [x[i] for i in idx]
@@ -143,7 +143,7 @@ def split_indices(setting: Setting, raw: RawData) -> dict[str, tuple[str, np.nda
     return out
 
 
-def _backbone(
+def backbone_featurizer(
     setting: Setting, device: torch.device, progress: bool
 ) -> tuple[dict[str, Any], Callable[[Inputs], np.ndarray]]:
     """(cache key, inputs -> features) of the setting's frozen backbone."""
@@ -160,7 +160,7 @@ def _backbone(
     raise ValueError(f"unknown backbone {setting.backbone!r}")
 
 
-def _raw_features(x: Inputs) -> np.ndarray:
+def raw_features(x: Inputs) -> np.ndarray:
     a = np.asarray(x)
     scale = 255.0 if a.dtype == np.uint8 else 1.0  # pixels -> [0, 1]
     return (a.reshape(len(a), -1) / scale).astype(np.float32)
@@ -183,14 +183,14 @@ def load_splits(
     source_x = {"train": raw.X_train, "test": raw.X_test}
     source_y = {"train": raw.y_train, "test": raw.y_test}
     backbone_key: dict[str, Any] = {}
-    featurize: Callable[[Inputs], np.ndarray] = _raw_features
+    featurize: Callable[[Inputs], np.ndarray] = raw_features
     if setting.backbone is not None:
-        backbone_key, featurize = _backbone(setting, resolve_device(device), progress)
+        backbone_key, featurize = backbone_featurizer(setting, resolve_device(device), progress)
     X, y, keys = {}, {}, {}
     for name, (source, idx) in splits.items():
         xs, ys = source_x[source], source_y[source]
         assert xs is not None and ys is not None
-        inputs = _take(xs, idx)
+        inputs = take_subset(xs, idx)
         y[name] = np.asarray(ys)[idx].astype(np.int64)
         if setting.backbone is None:
             X[name] = featurize(inputs)

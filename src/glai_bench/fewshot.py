@@ -26,9 +26,9 @@ from glai import GLAI
 from glai.fewshot import FewShotHead, evaluate
 from glai.training import resolve_device
 from glai_bench import datasets
-from glai_bench.data import _backbone
+from glai_bench.data import backbone_featurizer
 from glai_bench.features import array_digest, cached_features, key_digest
-from glai_bench.report import _jsonable, git_commit, machine, machine_line, versions, write_json
+from glai_bench.report import git_commit, jsonable, machine, machine_line, versions, write_json
 from glai_bench.runner import timing_context
 from glai_bench.settings import FewShotSetting
 from glai_bench.stats import paired_test, summarize
@@ -97,7 +97,7 @@ def _wordnet(
         base, novel, _, _ = _split_for(setting, labelings[split], split)
         selected[split] = np.concatenate([base, novel])
     rows = np.unique(np.concatenate(list(selected.values())))
-    backbone_key, featurize = _backbone(setting, resolve_device(device), progress)
+    backbone_key, featurize = backbone_featurizer(setting, resolve_device(device), progress)
     key = {"dataset": "wordnet", "min_count": 100, "examples": False,
            "indices": array_digest(rows), **backbone_key}  # fmt: skip
     X = cached_features(
@@ -411,7 +411,7 @@ def run_fewshot_bench(
             runs += split_runs
     agg = aggregate_fewshot(runs, setting)
     head_defaults = FewShotHead(setting.hidden, **setting.fewshot_kwargs()).get_params()
-    report: dict[str, Any] = _jsonable({
+    report: dict[str, Any] = jsonable({
         "setting": setting.stem,
         "config": {"setting": asdict(setting), "seeds": list(range(n_seeds)), "device": device,
                    **timing, "head": head_defaults, "command": command},

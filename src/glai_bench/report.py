@@ -103,14 +103,14 @@ def machine_line(m: dict[str, Any]) -> str:
     )
 
 
-def _jsonable(x: Any) -> Any:
+def jsonable(x: Any) -> Any:
     """JSON-safe copy: dataclasses to dicts, tuples to lists, NaN/inf to None, numpy to Python."""
     if is_dataclass(x) and not isinstance(x, type):
-        return _jsonable(asdict(x))
+        return jsonable(asdict(x))
     if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
+        return {str(k): jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
+        return [jsonable(v) for v in x]
     if hasattr(x, "item") and callable(x.item):  # numpy / torch scalars
         x = x.item()
     if isinstance(x, float):
@@ -149,7 +149,7 @@ def build_report(
         "estimators": estimator_defaults(setting),
         "command": command,
     }
-    return _jsonable({
+    return jsonable({
         "setting": setting.stem,
         "config": config,
         "data": data_info,

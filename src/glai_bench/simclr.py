@@ -45,9 +45,16 @@ from glai import GLAI, ProjectionHead, StopRule, fit_projection_head
 from glai.ssl import SSLHistory
 from glai.training import TrainConfig, predict_batched
 from glai_bench import plots
-from glai_bench.data import LOADERS, _backbone, _raw_features, _take, load_splits, split_indices
+from glai_bench.data import (
+    LOADERS,
+    backbone_featurizer,
+    load_splits,
+    raw_features,
+    split_indices,
+    take_subset,
+)
 from glai_bench.features import array_digest, cached_features, key_digest
-from glai_bench.report import _jsonable, git_commit, machine, machine_line, versions, write_json
+from glai_bench.report import git_commit, jsonable, machine, machine_line, versions, write_json
 from glai_bench.runner import timing_context
 from glai_bench.settings import SSLSetting
 from glai_bench.stats import ALPHA, paired_test, summarize
@@ -164,18 +171,18 @@ def load_views(
     raw = LOADERS[setting.dataset](setting)
     indices = split_indices(setting, raw)
     backbone_key: dict[str, Any] = {"backbone": None}
-    featurize: Callable[[Any], np.ndarray] = _raw_features
+    featurize: Callable[[Any], np.ndarray] = raw_features
     if setting.backbone is not None:
         from glai.training import resolve_device
 
-        backbone_key, featurize = _backbone(setting, resolve_device(device), progress)
+        backbone_key, featurize = backbone_featurizer(setting, resolve_device(device), progress)
     aug = setting.augmentation()
     all_views: dict[str, np.ndarray] = {}
     keys: dict[str, str] = {}
     for name, n_views in (("train", setting.n_views), ("val", setting.n_val_views)):
         source, idx = indices[name]
         assert source == "train"
-        images = np.asarray(_take(raw.X_train, idx))
+        images = np.asarray(take_subset(raw.X_train, idx))
         seed = setting.split_seed * 1000 + (1 if name == "train" else 2)
         key = {
             "dataset": setting.dataset, **raw.key, "source_split": source,
@@ -511,7 +518,7 @@ def run_ssl_bench(
         }
         for name in HEADS
     }  # fmt: skip
-    report = _jsonable({
+    report = jsonable({
         "setting": setting.stem,
         "config": {"setting": asdict(setting), "seeds": list(range(n_seeds)), "device": device,
                    **timing, "train": setting.train_kwargs(), "command": command},

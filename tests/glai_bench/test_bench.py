@@ -105,7 +105,7 @@ def test_load_splits_standardises_and_caches_backbone_features(
 
         return {"backbone": "fake", "resolution": setting.resolution}, featurize
 
-    monkeypatch.setattr(data_mod, "_backbone", fake_backbone)
+    monkeypatch.setattr(data_mod, "backbone_featurizer", fake_backbone)
     s = Setting(name="f", description="", dataset="digits", backbone="fake", resolution=2)
     first = load_splits(s, cache_dir=tmp_path, progress=False)
     assert len(calls) == 3 and first.X_train.shape[1] == 10

@@ -7,7 +7,7 @@ import torch
 
 from glai import MLP, freeze
 from glai.solvers.gram import (
-    _group_size,
+    best_group_size,
     flat_parameters,
     group_gram,
     path_kernel,
@@ -43,8 +43,8 @@ def test_group_sizes_give_the_same_gram(group_size: int | None) -> None:
 
 def test_group_size_follows_the_cost_model() -> None:
     # few gates: one group (the pure pattern method); many gates on few samples: small groups
-    assert _group_size(n=80_000, m=7, patterns=64) == 7
-    assert 1 < _group_size(n=50_000, m=26, patterns=50_000) < 26
+    assert best_group_size(n=80_000, m=7, patterns=64) == 7
+    assert 1 < best_group_size(n=50_000, m=26, patterns=50_000) < 26
 
 
 @pytest.mark.parametrize(("hidden", "weighted"), [((6,), False), ((4, 3), True), ((3, 3, 2), True)])

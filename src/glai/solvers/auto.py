@@ -29,8 +29,8 @@ from dataclasses import dataclass
 import torch
 
 from glai.path_model import PathModel
-from glai.solvers.gram import _group_size
-from glai.solvers.ridge import _output_columns, ridge_unknowns
+from glai.solvers.gram import best_group_size
+from glai.solvers.ridge import output_columns, ridge_unknowns
 
 __all__ = ["AutoCosts", "choose_solver", "closed_form_cost"]
 
@@ -64,7 +64,7 @@ def closed_form_cost(
 ) -> float:  # fmt: skip
     """Float32 flops of the closed form: Gram, one factorisation per penalty, the polish."""
     d1 = n0 + 1
-    g = _group_size(n, gate_columns, min(n, 2**min(gate_columns, 30)))
+    g = best_group_size(n, gate_columns, min(n, 2**min(gate_columns, 30)))
     pairs = -(-gate_columns // g) * (-(-gate_columns // g) + 1) / 2
     gram_units = (
         n + min(n, 2**gate_columns) * gate_columns**2
@@ -89,7 +89,7 @@ def choose_solver(
     adam_epochs, overhead, polish = CONSTANTS.get(device_type, CONSTANTS["cpu"])
     unknowns = ridge_unknowns(model)
     k = model.out_features
-    groups = len(set(_output_columns(model)[1]))
+    groups = len(set(output_columns(model)[1]))
     chains = int(torch.unique(model.units[: model.num_full], dim=0).shape[0])
     closed = closed_form_cost(
         n_samples, model.in_features, unknowns, chains, k, groups, alphas,

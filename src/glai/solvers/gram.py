@@ -59,7 +59,7 @@ def unflatten(model: PathModel, flat: torch.Tensor) -> dict[str, torch.Tensor]:
     }
 
 
-def _group_size(n: int, m: int, patterns: int) -> int:
+def best_group_size(n: int, m: int, patterns: int) -> int:
     """Gate columns per group that minimise the estimated cost (in units of ``d1^2``).
 
     A pair of groups of ``g`` columns costs one pass over the rows where both have an open gate
@@ -102,7 +102,7 @@ def pattern_gram(
         if m < 63:
             codes = (gates.long() << torch.arange(m, device=xt.device)).sum(1)
             patterns = int(torch.unique(codes).numel())
-        group_size = _group_size(n, m, patterns)
+        group_size = best_group_size(n, m, patterns)
     groups = [list(range(i, min(m, i + group_size))) for i in range(0, m, group_size)]
     G = xt.new_zeros(m, d1, m, d1)
     R = xt.new_zeros(m, d1, targets.shape[1])

@@ -85,7 +85,7 @@ class _Group:
     cross: torch.Tensor
 
 
-def _output_columns(
+def output_columns(
     model: PathModel,
 ) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], list[tuple[int, ...]]]:
     """Per output: (full-path columns, partial-bias columns); and a key per output naming its
@@ -159,7 +159,7 @@ class RidgeStatistics:
             )
         self.out_features = model.out_features
         self.num_full, self.num_paths = model.num_full, model.num_paths
-        self._columns, self._keys = _output_columns(model)
+        self._columns, self._keys = output_columns(model)
 
     @property
     def dims(self) -> list[int]:
