@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -212,3 +214,49 @@ def test_statistics_built_pattern_by_pattern_equal_the_explicit_products(
     slow = RidgeStatistics(model).add(x, gates, y, w, pattern_by_pattern=False, chunk_size=37)
     for a, b in zip(fast.tensors(), slow.tensors()):
         torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "config", "rel"),
+    [
+        ("lbfgs", {"lr": 1.0, "max_epochs": 10, "lbfgs_iter": 50}, 1e-7),
+        ("adam", {"lr": 0.05, "max_epochs": 600, "batch_size": 400}, 1e-3),
+    ],
+)
+def test_iterative_solvers_reach_the_closed_form_optimum(
+    optimizer: str, config: dict[str, float], rel: float
+) -> None:
+    # Squared loss on a problem where every solver applies (N = 400 rows, D = 4 x 4 + 1
+    # unknowns per output): the training loop's L-BFGS and Adam, run long, end at the
+    # least-squares optimum that ridge reaches in one solve (alpha -> 0).
+    from glai.training import History, TrainConfig, train_epochs
+
+    torch.manual_seed(3)
+    x = torch.randn(400, 3, dtype=torch.float64)
+    model = freeze(MLP(3, 4, 2).double(), x, prune_dead=False)
+    gates = model.gates(x)
+    y = torch.stack([torch.sin(2 * x[:, 0]) + x[:, 1], x[:, 2].abs()], dim=1)
+
+    def sse(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return ((out - target) ** 2).sum(dim=1)  # per row; the loop averages over rows
+
+    (sol,) = ridge_paths(model, x, gates, y, [1e-12])
+    optimum = copy.deepcopy(model)
+    optimum.load_state_dict(sol, strict=False)
+    with torch.no_grad():
+        best = float(sse(optimum(x, gates), y).mean())
+        start = float(sse(model(x, gates), y).mean())
+    assert best < 0.5 * start
+    train_epochs(
+        model, (x, gates), y, (x, gates), y, loss_fn=sse, score_fn=lambda o, t: -float(
+            sse(o, t).mean()), config=TrainConfig(optimizer=optimizer, patience=None, **config),
+        history=History(), phase="quantitative", generator=torch.Generator().manual_seed(0),
+        keep_best=False,
+    )  # fmt: skip
+    with torch.no_grad():
+        reached = float(sse(model(x, gates), y).mean())
+    assert best <= reached * (1 + 1e-9)  # nothing beats the closed form
+    assert reached <= best * (1 + rel)
+    if optimizer == "lbfgs":  # a strictly convex problem: the same minimiser
+        for name, value in sol.items():
+            torch.testing.assert_close(getattr(model, name).detach(), value, atol=1e-4, rtol=1e-4)
