@@ -25,7 +25,7 @@ from glai import (
     PathModel,
     StopRule,
 )
-from glai.training import History
+from glai.training import History, TrainConfig
 
 # A larger step than the default: sklearn's checks fit tiny data sets for at most 30 epochs.
 SMALL = {"hidden_layer_sizes": 16, "max_epochs": 30, "learning_rate": 1e-2, "random_state": 0}
@@ -347,7 +347,6 @@ def test_defaults_are_declared_once() -> None:
     from dataclasses import fields
 
     from glai.estimators import AUTO_BATCH_SIZE, GLAI_DEFAULTS, HEAD_DEFAULTS
-    from glai.training import TrainConfig
 
     loop = {f.name: f.default for f in fields(TrainConfig)}
     for name, config_name in [
@@ -381,6 +380,48 @@ def test_small_data_trains_on_every_sample_and_stops_on_the_training_loss(cls: t
     explicit = cls(hidden_layer_sizes=8, max_epochs=1, validation_fraction=0.2, batch_size=7)
     explicit.fit(X, y)
     assert explicit._holdout and explicit._batch_size == 7
+
+
+@pytest.mark.parametrize("cls", CLASSIFIERS)
+def test_small_data_stops_once_the_training_loss_falls_by_less_than_tol(cls: type) -> None:
+    # Without tol the training loss creeps down for ever and every fit ran to max_epochs.
+    X, y = _blobs(150)
+    kw = dict(
+        hidden_layer_sizes=16, max_epochs=60, patience=5, batch_size=16, learning_rate=1e-2,
+        random_state=0,
+    )
+    creep = cls(**kw, tol=0.0).fit(X, y)
+    stop = cls(**kw, tol=1e-3).fit(X, y)
+    assert len(creep.history_.records) > len(stop.history_.records)
+    quant = [r for r in stop.history_.records if r.phase != "structural"]
+    losses = np.array([r.val_loss for r in quant])  # on every training sample, after the epoch
+    # patience=5 epochs in a row whose loss is not 1e-3 below the best one before them
+    best_before = np.minimum.accumulate(losses)[-6:-1]
+    assert len(quant) < 60 and (losses[-5:] > best_before - 1e-3).all()
+    assert stop.score(X, y) >= 0.9
+
+
+def test_tol_leaves_validation_stopping_alone() -> None:
+    # With held-out data early stopping counts any gain of the validation score.
+    X, y = _blobs(400)
+    kw = dict(hidden_layer_sizes=8, max_epochs=12, validation_fraction=0.25, random_state=0)
+    a = MLPHeadClassifier(**kw, tol=0.0).fit(X, y)
+    b = MLPHeadClassifier(**kw, tol=0.5).fit(X, y)
+    assert [r.val_score for r in a.history_.records] == [r.val_score for r in b.history_.records]
+
+
+def test_early_stopping_with_tol_counts_small_gains_but_keeps_the_best() -> None:
+    from glai.training.loop import _EarlyStopping
+
+    stopping = _EarlyStopping(patience=2, tol=0.1)
+    assert stopping.improved(1.0) and stopping.since_best == 0
+    assert stopping.improved(1.05) and stopping.since_best == 1  # best, but by less than tol
+    assert not stopping.improved(1.0) and stopping.exhausted
+    assert stopping.best_score == 1.05
+    with pytest.raises(ValueError, match="tol must be >= 0"):
+        TrainConfig(tol=-1.0)
+    with pytest.raises(ValueError, match="tol"):
+        MLPHeadClassifier(tol=-1.0).fit(*_blobs(50))
 
 
 # -- faults: no silent wrong answers ---------------------------------------------------------

@@ -73,6 +73,7 @@ HEAD_DEFAULTS: dict[str, Any] = {
     "batch_size": "auto",  # min(AUTO_BATCH_SIZE, n_train): enough steps per epoch on tiny data
     "max_epochs": _LOOP.max_epochs,
     "patience": _LOOP.patience,
+    "tol": 1e-4,  # with no held-out data only: scikit-learn's MLPClassifier default
     "validation_fraction": "auto",  # see _holdout_fraction
     "device": "cpu",
     "random_state": None,
@@ -174,6 +175,7 @@ class _Head(BaseEstimator):
         # 0 continues nothing: allowed with warm_start on a fitted estimator
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
         "patience": [Interval(Integral, 1, None, closed="left"), None],
+        "tol": [Interval(Real, 0, None, closed="left")],
         "validation_fraction": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="left")],
         "device": [_Device()],
         "random_state": ["random_state"],
@@ -191,6 +193,7 @@ class _Head(BaseEstimator):
         batch_size: int | str = _H["batch_size"],
         max_epochs: int = _H["max_epochs"],
         patience: int | None = _H["patience"],
+        tol: float = _H["tol"],
         validation_fraction: float | str = _H["validation_fraction"],
         device: str | torch.device = _H["device"],
         random_state: int | np.random.RandomState | None = _H["random_state"],
@@ -204,6 +207,7 @@ class _Head(BaseEstimator):
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.patience = patience
+        self.tol = tol
         self.validation_fraction = validation_fraction
         self.device = device
         self.random_state = random_state
@@ -253,8 +257,9 @@ class _Head(BaseEstimator):
         Early stopping uses ``(X_val, y_val)`` when given, otherwise a held-out
         ``validation_fraction`` of the training data. With no held-out data (fraction 0, too
         few samples to split, or ``"auto"`` below ``AUTO_HOLDOUT_MIN_SAMPLES``) every sample
-        trains and training stops when the training loss has not improved for ``patience``
-        epochs; ``best_val_score_`` is then None.
+        trains and training stops when the training loss has not fallen by more than ``tol``
+        for ``patience`` epochs (scikit-learn's ``MLPClassifier`` rule); ``best_val_score_``
+        is then None.
 
         With ``warm_start=True`` and a fitted model, training continues from it on these data
         (scikit-learn's semantics): the MLP from its weights; GLAI keeps its frozen structure
@@ -436,6 +441,8 @@ class _Head(BaseEstimator):
             batch_size=self._batch_size,
             max_epochs=self.max_epochs,
             patience=self.patience,
+            # the validation score counts any gain; the training loss must fall by tol
+            tol=0.0 if getattr(self, "_holdout", True) else self.tol,
         )
 
     def _fit_model(
@@ -683,6 +690,7 @@ class _GLAIMixin(_Head):
         batch_size: int | str = _H["batch_size"],
         max_epochs: int = _H["max_epochs"],
         patience: int | None = _H["patience"],
+        tol: float = _H["tol"],
         validation_fraction: float | str = _H["validation_fraction"],
         device: str | torch.device = _H["device"],
         random_state: int | np.random.RandomState | None = _H["random_state"],
@@ -692,7 +700,7 @@ class _GLAIMixin(_Head):
         super().__init__(
             hidden_layer_sizes, optimizer=optimizer, learning_rate=learning_rate,
             weight_decay=weight_decay, batch_size=batch_size, max_epochs=max_epochs,
-            patience=patience, validation_fraction=validation_fraction, device=device,
+            patience=patience, tol=tol, validation_fraction=validation_fraction, device=device,
             random_state=random_state, verbose=verbose, warm_start=warm_start,
         )  # fmt: skip
         self.rho = rho

@@ -22,6 +22,8 @@ class TrainConfig:
         ``polish_iter`` iterations) or ``"auto"`` (resolved by :func:`glai.fit_glai` right after
         the freeze by the measured rule of :mod:`glai.solvers.auto`).
     patience: stop after this many epochs without a better validation score (None: never).
+    tol: the least gain of that score for an epoch to reset the patience count (scikit-learn's
+        ``tol``); the best epoch is still the best score, however small its gain.
     warmup_steps: **(beyond the paper)** linear learning-rate warm-up of minibatch solvers: step
         ``s = 0, 1, ..`` uses ``lr * min(1, (s + 1) / warmup_steps)``; 0 disables it. Adam's
         first steps move every parameter by about ``lr`` whatever its gradient, which at the
@@ -41,6 +43,7 @@ class TrainConfig:
     batch_size: int = 256
     max_epochs: int = 200
     patience: int | None = 10
+    tol: float = 0.0
     lbfgs_iter: int = 20
     alphas: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1)
     warmup_steps: int = 0
@@ -61,6 +64,8 @@ class TrainConfig:
             raise ValueError(
                 f"warmup_steps must be a number of optimiser steps >= 0, got {self.warmup_steps!r}"
             )
+        if not self.tol >= 0:
+            raise ValueError(f"tol must be >= 0, got {self.tol}")
         if not self.shrinkage >= 0:
             raise ValueError(f"shrinkage must be >= 0, got {self.shrinkage}")
         if self.batch_size < 1 or self.max_epochs < 0:

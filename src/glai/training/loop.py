@@ -184,19 +184,22 @@ def _iterative_solver(config: TrainConfig) -> Solver:
 
 
 class _EarlyStopping:
-    """Tracks the best validation score; ``exhausted`` after ``patience`` epochs without a
-    better one (never when ``patience`` is None)."""
+    """Tracks the best validation score; ``exhausted`` after ``patience`` epochs without a gain
+    of more than ``tol`` over the best score (never when ``patience`` is None)."""
 
-    def __init__(self, patience: int | None) -> None:
+    def __init__(self, patience: int | None, tol: float = 0.0) -> None:
         self.patience = patience
+        self.tol = tol
         self.best_score = -float("inf")
         self.since_best = 0
 
     def improved(self, score: float) -> bool:
+        """Whether ``score`` is the best so far; counts the epoch toward ``patience`` unless
+        it beats the best by more than ``tol``."""
+        self.since_best = 0 if score > self.best_score + self.tol else self.since_best + 1
         if score > self.best_score:
-            self.best_score, self.since_best = score, 0
+            self.best_score = score
             return True
-        self.since_best += 1
         return False
 
     @property
@@ -392,7 +395,7 @@ def train_epochs(
             model, optimizer, params, train_inputs, y, sample_weight, loss_fn, n_global, world,
             penalty,
         )  # fmt: skip
-    stopping = _EarlyStopping(config.patience)
+    stopping = _EarlyStopping(config.patience, config.tol)
     best_state: dict[str, torch.Tensor] | None = None
     start, finished = 0, False
     if resume is not None:
