@@ -32,8 +32,8 @@ def demo_table(runs: list[dict[str, Any]]) -> str:
     """Fixed-width table of the MLP and GLAI runs of one seed."""
     mlp = next(r for r in runs if r["model"] == "mlp")
     header = (
-        "model", "params", "best val acc", "test acc", "freeze epoch", "time to best (s)",
-        "time to MLP's best (s)", "speedup",
+        "model", "params", "best val acc", "test acc", "frozen after", "paths solved by",
+        "time to best (s)", "time to MLP's best (s)", "speedup",
     )  # fmt: skip
     rows = [header]
     for r in runs:
@@ -41,7 +41,8 @@ def demo_table(runs: list[dict[str, Any]]) -> str:
         name = "MLP head" if r["model"] == "mlp" else f"GLAI head (rho={r['rho']:.3g})"
         rows.append((
             name, f"{r['params']:,}", f"{r['mva']:.4f}", f"{r['test_accuracy']:.4f}",
-            str(r.get("structure_frozen_epoch", "-")), _s(r["seconds_to_mva"]), _s(t),
+            f"{r['structure_steps']} steps" if "structure_steps" in r else "-",
+            r.get("quant_optimizer", "-"), _s(r["seconds_to_mva"]), _s(t),
             "never" if t is None else f"{mlp['seconds_to_mva'] / t:.2f}x",
         ))  # fmt: skip
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]

@@ -134,6 +134,7 @@ def head_record(
             m_t=[float(m) for m in est.path_distance_],
             m_t_steps=[int(k) for k in est.path_distance_steps_],
             structure_steps=int(est.structure_steps_),
+            quant_optimizer=str(est.quant_optimizer_),
         )
     else:
         mlp = cast(MLP, est.model_)

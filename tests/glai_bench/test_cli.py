@@ -176,4 +176,8 @@ def test_demo_command_end_to_end(
         assert text in out
     report = json.loads((tmp_path / "demo.json").read_text())
     assert [r["model"] for r in report["runs"]] == ["mlp", "glai-auto"]
+    glai = report["runs"][1]
+    # the table says when the structure froze and which solver "auto" picked for the paths
+    assert glai["quant_optimizer"] in ("adam", "ridge-ce")
+    assert f"{glai['structure_steps']} steps" in out and glai["quant_optimizer"] in out
     assert (tmp_path / "path_distance.png").read_bytes()[:4] == b"\x89PNG"
