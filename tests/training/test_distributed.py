@@ -249,6 +249,11 @@ def test_checkpoint_of_another_configuration_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="n_samples: saved 101, now 100"):
         fit_head(run, d["X"][:100], d["y"][:100], d["X_val"], d["y_val"],
                  checkpoint=tmp_path / "c.pt")  # fmt: skip
+    # the shards depend on the number of processes: another world size is another run
+    saved = torch.load(tmp_path / "c.pt", weights_only=True)["config"]
+    assert saved["world_size"] == 1
+    with pytest.raises(ValueError, match="world_size: saved 1, now 2"):
+        Checkpoint(tmp_path / "c.pt", {**saved, "world_size": 2}).load()
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="not readable"):
         fit_head(run, d["X"], d["y"], d["X_val"], d["y_val"], checkpoint=tmp_path / "bad.pt")

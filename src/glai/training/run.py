@@ -135,6 +135,8 @@ def fit_head(
         **asdict(config), "n_samples": n_global, "n_features": X.shape[1], "n_outputs": n_out,
         "task": "classification" if classify else "regression",
         "weighted": sample_weight is not None,
+        # rows are sharded by rank: a run resumes with the world size it was saved under
+        "world_size": world,
     }  # fmt: skip
     ckpt = None if checkpoint is None else Checkpoint(checkpoint, fingerprint)
     generator = torch.Generator().manual_seed(config.seed)
