@@ -113,8 +113,8 @@ def fit_head(
     device. Seeds: the model is initialised from ``config.seed``; one generator seeded with it
     draws the probe (``probe_size`` global rows, the same ones in one process or several) and
     then every epoch's permutation. With ``checkpoint`` (a file path), a checkpoint is written
-    after every epoch and an existing one resumed (same configuration and data shape, or a
-    ValueError).
+    after every epoch and an existing one resumed (same configuration, data shape and number
+    of processes, or a ValueError).
     """
     if X.ndim != 2 or X.shape[0] != y.shape[0]:
         raise ValueError(
