@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 from typing import Any
 
@@ -43,6 +44,7 @@ from glai.estimators import AUTO_CHECK_STEPS
 from glai.training import History, TrainConfig
 from glai.training.loop import closed_form_epochs, train_epochs
 from glai_bench.data import load_splits
+from glai_bench.report import git_commit, jsonable, machine, versions
 from glai_bench.runner import timing_context, warm_up
 from glai_bench.settings import get_setting
 
@@ -130,6 +132,7 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="JSON of every run")
     args = ap.parse_args()
     setting = get_setting(args.setting, quick=args.quick)
+    git_commit()  # the code that runs, recorded in the JSON
     data = load_splits(setting)
     rows: dict[str, list[dict[str, Any]]] = {}
     with timing_context(1):
@@ -186,8 +189,12 @@ def main() -> None:
             f"{_ms(sec, 1)} {len(hit)}/{len(rs):<5} {to_mlp}  {diff}"
         )
     if args.out:
+        report = {
+            "config": {"command": " ".join(sys.argv), **vars(args), "setting": setting.stem},
+            "versions": versions(), "machine": machine(1, "cpu"), "runs": rows,
+        }  # fmt: skip
         with open(args.out, "w") as f:
-            json.dump(rows, f, indent=1)
+            json.dump(jsonable(report), f, indent=1)
 
 
 if __name__ == "__main__":
