@@ -46,5 +46,6 @@ def test_quick_bench_on_real_features(tmp_path: Path) -> None:
     assert {"mlp", "glai-auto", "linear-probe", "sklearn-mlp", "narrow-mlp"} <= models
     assert saved["aggregates"]["verdict"]["text"]
     assert report["aggregates"] == saved["aggregates"]
-    main, picture = (tmp_path / f"{setting.stem}.md").read_text().split("accuracy against time")
+    md = (tmp_path / f"{setting.stem}.md").read_text()
+    main, picture = md.split(f"#### {setting.stem}: accuracy against time")
     assert main.count("| glai-auto |") == 1 and picture.count("| glai-auto |") == 1
