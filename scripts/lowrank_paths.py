@@ -43,18 +43,11 @@ from glai import MLP, GLAIClassifier, MLPHeadClassifier, StructureMonitor, freez
 from glai.estimators import AUTO_CHECK_STEPS
 from glai.training import History, TrainConfig
 from glai.training.loop import closed_form_epochs, train_epochs
+from glai.training.losses import accuracy, cross_entropy
 from glai_bench.data import load_splits
 from glai_bench.report import git_commit, jsonable, machine, versions
 from glai_bench.runner import timing_context, warm_up
 from glai_bench.settings import get_setting
-
-
-def _ce(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy(out, y, reduction="none")
-
-
-def _accuracy(out: torch.Tensor, y: torch.Tensor) -> float:
-    return float((out.argmax(dim=1) == y).float().mean())
 
 
 def matched_gates(budget: int, n_out: int) -> int:
@@ -85,7 +78,7 @@ def fit_lowrank(
     if every is None:
         config.max_epochs = min(monitor.rule.max_epochs, config.max_epochs)
     train_epochs(
-        mlp, (X,), y, (Xv,), yv, loss_fn=_ce, score_fn=_accuracy, config=config,
+        mlp, (X,), y, (Xv,), yv, loss_fn=cross_entropy, score_fn=accuracy, config=config,
         history=history, phase="structural", generator=gen, monitor=monitor, keep_best=False,
     )  # fmt: skip
     structure_s = history.elapsed()
@@ -101,17 +94,17 @@ def fit_lowrank(
     quant = TrainConfig(optimizer=solver, lr=lr / 3, batch_size=batch, max_epochs=200, patience=10)
     if solver == "adam":
         train_epochs(
-            paths, (Z, G), y, (Zv, Gv), yv, loss_fn=_ce, score_fn=_accuracy, config=quant,
+            paths, (Z, G), y, (Zv, Gv), yv, loss_fn=cross_entropy, score_fn=accuracy, config=quant,
             history=history, phase="quantitative", generator=gen,
         )  # fmt: skip
     else:
         closed_form_epochs(
-            paths, (Z, G), F.one_hot(y, K).to(Z.dtype), y, (Zv, Gv), yv, loss_fn=_ce,
-            score_fn=_accuracy, config=quant, history=history,
+            paths, (Z, G), F.one_hot(y, K).to(Z.dtype), y, (Zv, Gv), yv, loss_fn=cross_entropy,
+            score_fn=accuracy, config=quant, history=history,
         )  # fmt: skip
     with torch.no_grad():
         Zt = first(torch.as_tensor(data.X_test))
-        test = _accuracy(paths(Zt, paths.gates(Zt)), torch.as_tensor(data.y_test))
+        test = accuracy(paths(Zt, paths.gates(Zt)), torch.as_tensor(data.y_test))
     params = sum(p.numel() for p in paths.parameters() if p.requires_grad)
     return dict(
         history=history, test=test, params=params, gating_params=first.weight.numel() + h,

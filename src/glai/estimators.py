@@ -17,7 +17,6 @@ from typing import Any, TypeVar, cast
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -52,6 +51,7 @@ from glai.training import (
 )
 from glai.training.config import AUTO
 from glai.training.device import is_device
+from glai.training.losses import accuracy, cross_entropy, r2, squared_error
 
 __all__ = [
     "GLAIClassifier",
@@ -136,24 +136,6 @@ def _as_float32(name: str, a: np.ndarray) -> np.ndarray:
             ", which the heads compute in; rescale it (e.g. with StandardScaler)"
         )
     return a32
-
-
-def _accuracy(out: torch.Tensor, y: torch.Tensor) -> float:
-    return float((out.argmax(dim=1) == y).float().mean())
-
-
-def _r2(out: torch.Tensor, y: torch.Tensor) -> float:
-    ss_res = ((out - y) ** 2).sum()
-    ss_tot = ((y - y.mean(dim=0)) ** 2).sum()
-    return float(1 - ss_res / ss_tot) if ss_tot > 0 else float(-ss_res)
-
-
-def _cross_entropy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy(out, y, reduction="none")
-
-
-def _squared_error(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return ((out - y) ** 2).mean(dim=1)
 
 
 class _Head(BaseEstimator):
@@ -526,7 +508,7 @@ class _ClassifierHead(ClassifierMixin, _Head):
         return len(self.classes_)
 
     def _losses(self) -> tuple[LossFn, ScoreFn]:
-        return _cross_entropy, _accuracy
+        return cross_entropy, accuracy
 
     def _stratify(self, target: np.ndarray, n_val: int) -> np.ndarray | None:
         # Stratify only when every class can appear on both sides of the split.
@@ -605,7 +587,7 @@ class _RegressorHead(RegressorMixin, _Head):
         return target.shape[1]
 
     def _losses(self) -> tuple[LossFn, ScoreFn]:
-        return _squared_error, _r2
+        return squared_error, r2
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
         tags = super().__sklearn_tags__()

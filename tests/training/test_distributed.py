@@ -22,7 +22,8 @@ from glai.structure import StructureMonitor
 from glai.training import TrainConfig, fit_glai
 from glai.training.checkpoint import Checkpoint
 from glai.training.distributed import gather_rows, plan_epoch, shard_bounds, shard_offset
-from glai.training.run import RunConfig, _accuracy, _cross_entropy, fit_head
+from glai.training.losses import accuracy, cross_entropy
+from glai.training.run import RunConfig, fit_head
 
 pytestmark = pytest.mark.skipif(not dist.is_available(), reason="torch.distributed unavailable")
 
@@ -59,8 +60,8 @@ def _initial_paths(d: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     model = GLAI(6, 8, 3)
     monitor = StructureMonitor(d["X"][:40], rule="epochs")  # each rank's own rows: rank 0's win
     fit_glai(
-        model, d["X"], d["y"], d["X_val"], d["y_val"], loss_fn=_cross_entropy,
-        score_fn=_accuracy, structural=TrainConfig(lr=1e-2, batch_size=16, max_epochs=4),
+        model, d["X"], d["y"], d["X_val"], d["y_val"], loss_fn=cross_entropy,
+        score_fn=accuracy, structural=TrainConfig(lr=1e-2, batch_size=16, max_epochs=4),
         quantitative=TrainConfig(max_epochs=0), monitor=monitor,
         generator=torch.Generator().manual_seed(0),
     )  # fmt: skip

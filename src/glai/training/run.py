@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from glai.block import GLAI
@@ -25,24 +24,9 @@ from glai.training.config import TrainConfig
 from glai.training.distributed import gather_rows, max_over_ranks, rank_and_world, shard_offset
 from glai.training.history import History
 from glai.training.loop import fit_glai, fit_mlp
+from glai.training.losses import accuracy, cross_entropy, neg_mse, squared_error
 
 __all__ = ["RunConfig", "fit_head", "describe"]
-
-
-def _cross_entropy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy(out, y, reduction="none")
-
-
-def _accuracy(out: torch.Tensor, y: torch.Tensor) -> float:
-    return float((out.argmax(dim=1) == y).float().mean())
-
-
-def _squared_error(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return ((out - y) ** 2).mean(dim=1)
-
-
-def _neg_mse(out: torch.Tensor, y: torch.Tensor) -> float:
-    return -float(((out - y) ** 2).mean())
 
 
 @dataclass
@@ -126,11 +110,11 @@ def fit_head(
     classify = not torch.is_floating_point(y)
     if classify:
         n_out = max_over_ranks(int(max(y.max(), y_val.max())) + 1, world)
-        loss_fn, score_fn = _cross_entropy, _accuracy
+        loss_fn, score_fn = cross_entropy, accuracy
     else:
         y, y_val = y.reshape(len(y), -1), y_val.reshape(len(y_val), -1)
         n_out = y.shape[1]
-        loss_fn, score_fn = _squared_error, _neg_mse
+        loss_fn, score_fn = squared_error, neg_mse
     fingerprint = {
         **asdict(config), "n_samples": n_global, "n_features": X.shape[1], "n_outputs": n_out,
         "task": "classification" if classify else "regression",

@@ -1,0 +1,41 @@
+"""Per-sample losses and validation scores of the heads (the loop's ``loss_fn``, ``score_fn``).
+
+A loss maps outputs ``[N, n_L]`` and targets to per-sample values ``[N]`` (the loop weights and
+averages them); a score maps them to one float, higher is better (early stopping keeps its
+best epoch).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["accuracy", "cross_entropy", "neg_mse", "r2", "squared_error"]
+
+
+def cross_entropy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Softmax cross-entropy of logits ``[N, K]`` against integer labels ``[N]``, per sample."""
+    return F.cross_entropy(out, y, reduction="none")
+
+
+def accuracy(out: torch.Tensor, y: torch.Tensor) -> float:
+    """Fraction of rows whose largest logit is the label."""
+    return float((out.argmax(dim=1) == y).float().mean())
+
+
+def squared_error(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over the outputs ``[N, k]``, per sample."""
+    return ((out - y) ** 2).mean(dim=1)
+
+
+def neg_mse(out: torch.Tensor, y: torch.Tensor) -> float:
+    """Minus the mean squared error over every entry."""
+    return -float(((out - y) ** 2).mean())
+
+
+def r2(out: torch.Tensor, y: torch.Tensor) -> float:
+    """Coefficient of determination over all outputs (minus the residual sum of squares when
+    the targets are constant)."""
+    ss_res = ((out - y) ** 2).sum()
+    ss_tot = ((y - y.mean(dim=0)) ** 2).sum()
+    return float(1 - ss_res / ss_tot) if ss_tot > 0 else float(-ss_res)
