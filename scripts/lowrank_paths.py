@@ -36,13 +36,12 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy import stats
 
 from glai import MLP, GLAIClassifier, MLPHeadClassifier, StructureMonitor, freeze
 from glai.estimators import AUTO_CHECK_STEPS
 from glai.training import History, TrainConfig
-from glai.training.loop import closed_form_epochs, train_epochs
+from glai.training.loop import closed_form_epochs, closed_form_targets, train_epochs
 from glai.training.losses import accuracy, cross_entropy
 from glai_bench.data import load_splits
 from glai_bench.report import git_commit, jsonable, machine, versions
@@ -99,8 +98,8 @@ def fit_lowrank(
         )  # fmt: skip
     else:
         closed_form_epochs(
-            paths, (Z, G), F.one_hot(y, K).to(Z.dtype), y, (Zv, Gv), yv, loss_fn=cross_entropy,
-            score_fn=accuracy, config=quant, history=history,
+            paths, (Z, G), closed_form_targets(y, K, Z.dtype), y, (Zv, Gv), yv,
+            loss_fn=cross_entropy, score_fn=accuracy, config=quant, history=history,
         )  # fmt: skip
     with torch.no_grad():
         Zt = first(torch.as_tensor(data.X_test))

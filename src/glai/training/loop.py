@@ -47,6 +47,7 @@ __all__ = [
     "ScoreFn",
     "train_epochs",
     "closed_form_epochs",
+    "closed_form_targets",
     "keep_best_candidate",
     "fit_mlp",
     "fit_glai",
@@ -449,6 +450,12 @@ def train_epochs(
     return steps
 
 
+def closed_form_targets(y: torch.Tensor, n_out: int, dtype: torch.dtype) -> torch.Tensor:
+    """What a closed-form solver fits for ``y``: one-hot ``[N, n_out]`` integer labels in
+    ``dtype``, or floating targets as they are."""
+    return y if torch.is_floating_point(y) else F.one_hot(y, n_out).to(dtype)
+
+
 def closed_form_epochs(
     model: PathModel,
     train_inputs: tuple[torch.Tensor, torch.Tensor],
@@ -715,8 +722,7 @@ def fit_glai(
         bar.total = int(history.events["structure_frozen_epoch"]) + quantitative.max_epochs
         if get_solver(quantitative.optimizer).kind == "closed_form":
             if targets is None:
-                is_label = not torch.is_floating_point(y)
-                targets = F.one_hot(y, model.out_features).to(X.dtype) if is_label else y
+                targets = closed_form_targets(y, model.out_features, X.dtype)
             closed_form_epochs(
                 model.path_model, (X, gates), targets, y, (X_val, gates_val), y_val,
                 loss_fn=loss_fn, score_fn=score_fn, config=quantitative, history=history,

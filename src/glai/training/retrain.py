@@ -17,7 +17,6 @@ alone while the existing ones stay bit-for-bit what they were.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -31,17 +30,13 @@ from glai.training.loop import (
     LossFn,
     ScoreFn,
     closed_form_epochs,
+    closed_form_targets,
     keep_best_candidate,
     predict_batched,
     train_epochs,
 )
 
 __all__ = ["fit_quantities", "fit_new_outputs"]
-
-
-def _default_targets(y: torch.Tensor, n_out: int, dtype: torch.dtype) -> torch.Tensor:
-    """What a closed-form solver fits: one-hot integer labels, or ``y`` itself."""
-    return y if torch.is_floating_point(y) else F.one_hot(y, n_out).to(dtype)
 
 
 def _gates(
@@ -81,7 +76,7 @@ def fit_quantities(
     gates, gates_val = _gates(model, X, X_val, history)
     if get_solver(config.optimizer).kind == "closed_form":
         if targets is None:
-            targets = _default_targets(y, model.out_features, X.dtype)
+            targets = closed_form_targets(y, model.out_features, X.dtype)
         closed_form_epochs(
             model, (X, gates), targets, y, (X_val, gates_val), y_val, loss_fn=loss_fn,
             score_fn=score_fn, config=config, history=history, sample_weight=sample_weight,
@@ -154,7 +149,7 @@ def fit_new_outputs(
         joined = join_outputs(model, new)
         gates, gates_val = _gates(joined, X, X_val, history)
         if targets is None:
-            targets = _default_targets(y, joined.out_features, X.dtype)
+            targets = closed_form_targets(y, joined.out_features, X.dtype)
         statistics.extend(joined).add(X, gates, targets, sample_weight)
         added = range(model.out_features, joined.out_features)
         # Candidates: the old parameters, with the new outputs' entries from each solve.
