@@ -34,7 +34,7 @@ from glai.training import History
 from glai_bench.data import Splits
 from glai_bench.settings import Setting
 
-__all__ = ["timing_context", "model_names", "head_record", "run_seed", "run_setting"]
+__all__ = ["timing_context", "head_record", "run_seed", "run_setting"]
 
 Run = dict[str, Any]
 
@@ -179,11 +179,6 @@ def _sklearn_record(
     }
 
 
-def model_names(setting: Setting, only: set[str] | None = None) -> list[str]:
-    """The runs of one seed, in the order they are fitted: :meth:`Setting.head_names`."""
-    return setting.head_names(only)
-
-
 def _fit_head(est: Any, data: Splits) -> Any:
     gc.collect()
     return est.fit(data.X_train, data.y_train, X_val=data.X_val, y_val=data.y_val)
@@ -207,10 +202,10 @@ def run_seed(
     only: set[str] | None = None,
     on_run: Callable[[str], None] | None = None,
 ) -> list[Run]:
-    """All runs of one seed, or those of ``model_names(setting, only)``."""
+    """All runs of one seed, or those of ``setting.head_names(only)``."""
     shared = {**setting.head_kwargs(), "random_state": seed, "device": device}
     hidden = setting.hidden
-    wanted = set(model_names(setting, only))
+    wanted = set(setting.head_names(only))
     runs: list[Run] = []
 
     def done(run: Run) -> None:
@@ -293,7 +288,7 @@ def run_setting(
     Call inside :func:`timing_context`.
     """
     n_seeds = setting.seeds if seeds is None else seeds
-    names = model_names(setting, only)
+    names = setting.head_names(only)
     warm_up(data, setting.hidden, device)
     runs: list[Run] = []
     with tqdm(

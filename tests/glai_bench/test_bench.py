@@ -22,7 +22,7 @@ from glai_bench import data as data_mod
 from glai_bench.bench import run_bench
 from glai_bench.data import RawData, Splits, load_splits, split_indices
 from glai_bench.report import markdown
-from glai_bench.runner import model_names, timing_context, warm_up
+from glai_bench.runner import timing_context, warm_up
 from glai_bench.settings import SETTINGS, Setting, get_setting
 from glai_bench.stats import aggregate, paired_test, speedups, summarize, verdict
 from glai_bench.tradeoff import smallest_matching, tradeoff_markdown, tradeoff_points
@@ -129,15 +129,15 @@ def test_timing_context_sets_and_restores() -> None:
     assert torch.get_num_threads() == before
 
 
-def test_model_names_and_their_dependencies() -> None:
-    assert model_names(TINY) == [
+def test_head_names_and_their_dependencies() -> None:
+    assert TINY.head_names() == [
         "mlp", "glai-auto", "glai-rho2", "glai-untrained-gates", "glai-long-structure",
         "narrow-mlp", "mlp-w8", "mlp-w32", "glai-x2", "linear-probe", "sklearn-mlp",
     ]  # fmt: skip
-    assert model_names(TINY, {"glai-auto"}) == ["mlp", "glai-auto"]
-    assert model_names(TINY, {"narrow-mlp"}) == ["mlp", "glai-auto", "narrow-mlp"]
+    assert TINY.head_names({"glai-auto"}) == ["mlp", "glai-auto"]
+    assert TINY.head_names({"narrow-mlp"}) == ["mlp", "glai-auto", "narrow-mlp"]
     with pytest.raises(ValueError, match="no head glai-x9 in setting 'tiny'"):
-        model_names(TINY, {"glai-x9"})
+        TINY.head_names({"glai-x9"})
 
 
 def test_warm_up_copes_with_sorted_labels_and_many_classes() -> None:
@@ -164,7 +164,7 @@ def test_bench_json_schema(bench: tuple[dict[str, Any], Path]) -> None:
     assert {"torch", "numpy", "scikit-learn", "glai"} <= set(report["versions"])
     assert {"platform", "cpu", "cores", "threads", "gpu", "date"} <= set(report["machine"])
     assert report["data"]["sizes"] == {"train": 1120, "val": 280, "test": 397}
-    names = model_names(TINY)
+    names = TINY.head_names()
     assert [r["model"] for r in report["runs"]] == names * 2
     assert [r["seed"] for r in report["runs"]] == [0] * len(names) + [1] * len(names)
     for r in report["runs"]:
@@ -204,15 +204,15 @@ def test_bench_ablations_are_what_they_say(bench: tuple[dict[str, Any], Path]) -
 def test_bench_aggregates_and_markdown(bench: tuple[dict[str, Any], Path]) -> None:
     report, out = bench
     agg = report["aggregates"]
-    assert set(agg["models"]) == set(model_names(TINY))
-    assert set(agg["comparisons"]) == set(model_names(TINY)) - {"mlp"}
+    assert set(agg["models"]) == set(TINY.head_names())
+    assert set(agg["comparisons"]) == set(TINY.head_names()) - {"mlp"}
     mva = [r["mva"] for r in report["runs"] if r["model"] == "mlp"]
     assert agg["models"]["mlp"]["mva"]["mean"] == pytest.approx(np.mean(mva))
     assert set(agg["verdict"]) == {"matches_accuracy", "faster_2x", "text"}
     md = (out / "tiny.md").read_text()
     assert md == markdown(json.loads((out / "tiny.json").read_text()))
     assert "| model | params | MVA % |" in md and "machine:" in md
-    for name in model_names(TINY):
+    for name in TINY.head_names():
         assert f"| {name} |" in md
     assert "matches accuracy: " in md and "2x faster: " in md
 
