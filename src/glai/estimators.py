@@ -829,22 +829,9 @@ class _GLAIMixin(_Head):
             raise ValueError(f"{err} (the structure is frozen for that many features)") from err
 
     def _partial_fit(self: _G_EST, X: Any, y: Any, sample_weight: Any = None) -> _G_EST:
-        """Update on one batch ``X [n, n_features]``, ``y``, the structure frozen (the
-        regressor's ``partial_fit``; the classifier's adds classes first).
-
-        The first call on an unfitted estimator is ``fit(X, y)``: the structural phase runs
-        on this batch alone, so make it representative. Later calls update every output:
-
-        * closed-form ``quant_optimizer`` (``"ridge"``): the batch's rows join the kept
-          sufficient statistics (``ridge_statistics_``, which hold every row solved on so
-          far: ``fit``'s training split, then each batch) and every output is re-solved at
-          ``alpha_``. Batches in any chunks give exactly the solution of one solve on all of
-          them (up to float rounding).
-        * a gradient solver: one epoch over the batch from the current path weights, with a
-          fresh optimiser (scikit-learn's ``partial_fit`` is one pass).
-
-        ``history_`` is that of this call.
-        """
+        """Update on one batch, the structure frozen: the body of
+        :meth:`GLAIRegressor.partial_fit` (which documents it) and of the classifier's once
+        new classes are handled."""
         if not hasattr(self, "model_"):
             return self.fit(X, y, sample_weight=sample_weight)
         X, y = self._validate_more(X, y)
