@@ -38,6 +38,28 @@ def _data(n: int = 240, dtype: torch.dtype = torch.float32) -> tuple[torch.Tenso
     return x[:cut], y[:cut], x[cut:], y[cut:]
 
 
+def _adam_steps(
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, steps: int, batch_size: int,
+    seed: int,
+) -> None:
+    """The reference the loop must equal: ``steps`` plain Adam steps (lr 1e-3) on minibatches
+    of an epoch-wise permutation drawn from a generator seeded with ``seed``."""
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    taken = 0
+    while taken < steps:
+        order = torch.randperm(len(x), generator=gen)
+        for start in range(0, len(x), batch_size):
+            idx = order[start : start + batch_size]
+            loss = _ce(model(x[idx]), y[idx]).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            taken += 1
+            if taken == steps:
+                return
+
+
 def _fit(model: torch.nn.Module, config: TrainConfig, seed: int = 0, **kwargs: object) -> History:
     x, y, xv, yv = _data()
     return fit_mlp(
@@ -244,20 +266,7 @@ def test_step_checks_follow_the_same_trajectory_as_per_epoch_training() -> None:
         **kwargs,  # type: ignore[arg-type]
     )  # fmt: skip
     # 180 samples + 60 more: 20 steps of 32 = 640 samples = 3 epochs of 180 + 100 of the 4th
-    gen = torch.Generator().manual_seed(1)
-    opt = torch.optim.Adam(b.parameters(), lr=1e-3)
-    taken = 0
-    while taken < 20:
-        order = torch.randperm(180, generator=gen)
-        for start in range(0, 180, 32):
-            idx = order[start : start + 32]
-            loss = _ce(b(x[idx]), y[idx]).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            taken += 1
-            if taken == 20:
-                break
+    _adam_steps(b, x, y, steps=20, batch_size=32, seed=1)
     for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
         torch.testing.assert_close(pa, pb)
 
@@ -397,19 +406,7 @@ def test_a_mid_epoch_freeze_keeps_the_network_of_that_step() -> None:
         monitor=monitor, generator=torch.Generator().manual_seed(1),
     )  # fmt: skip
     assert history.events["structure_steps"] == 20
-    gen = torch.Generator().manual_seed(1)  # fit_glai draws from it only to shuffle batches
-    opt = torch.optim.Adam(reference.parameters(), lr=1e-3)
-    taken = 0
-    while taken < 20:
-        order = torch.randperm(180, generator=gen)
-        for start in range(0, 180, 32):
-            idx = order[start : start + 32]
-            loss = _ce(reference(x[idx]), y[idx]).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            taken += 1
-            if taken == 20:
-                break
+    # fit_glai draws from its generator only to shuffle batches
+    _adam_steps(reference, x, y, steps=20, batch_size=32, seed=1)
     with torch.no_grad():
         torch.testing.assert_close(block(xv), reference(xv), rtol=1e-5, atol=1e-5)
