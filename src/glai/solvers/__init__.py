@@ -27,19 +27,26 @@ line to :data:`SOLVERS` below. The hyper-parameters a solver reads come from
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Literal, Protocol
-
-import torch
+from collections.abc import Iterable
 
 from glai.solvers import adam, lbfgs, ridge, ridge_ce
+from glai.solvers.base import (
+    ITERATIVE_KINDS,
+    KINDS,
+    ClosedFormSolve,
+    OptimizerFactory,
+    Solver,
+    SolverConfig,
+    SolverKind,
+)
 from glai.solvers.ridge import RidgeStatistics, path_features, ridge_paths, ridge_unknowns
 
 __all__ = [
     "ITERATIVE_KINDS",
     "RidgeStatistics",
     "KINDS",
+    "ClosedFormSolve",
+    "OptimizerFactory",
     "SOLVERS",
     "Solver",
     "SolverConfig",
@@ -51,49 +58,6 @@ __all__ = [
     "ridge_paths",
     "ridge_unknowns",
 ]
-
-SolverKind = Literal["minibatch", "full_batch", "closed_form"]
-KINDS: tuple[SolverKind, ...] = ("minibatch", "full_batch", "closed_form")
-ITERATIVE_KINDS: tuple[SolverKind, ...] = ("minibatch", "full_batch")  # those train_epochs runs
-
-
-class SolverConfig(Protocol):
-    """The fields of :class:`glai.training.TrainConfig` that solvers read."""
-
-    lr: float
-    weight_decay: float
-    lbfgs_iter: int
-    alphas: tuple[float, ...]
-    patience: int | None
-    polish_iter: int
-
-
-OptimizerFactory = Callable[[Sequence[torch.nn.Parameter], SolverConfig], torch.optim.Optimizer]
-# (model, x [N, n_0], gates [N, P + Q], targets [N, n_L], config, sample_weight=None)
-#   -> candidate {"theta", "beta", "beta0"} dicts, best chosen on validation by the loop
-ClosedFormSolve = Callable[..., Generator[dict[str, torch.Tensor], float, None]]
-
-
-@dataclass(frozen=True)
-class Solver:
-    """A registered solver: its ``name``, ``kind``, a one-line ``description``, and either
-    ``make_optimizer`` (kinds ``"minibatch"``, ``"full_batch"``) or ``solve``
-    (``"closed_form"``)."""
-
-    name: str
-    kind: SolverKind
-    description: str
-    make_optimizer: OptimizerFactory | None = None
-    solve: ClosedFormSolve | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"solver kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
-        closed = self.kind == "closed_form"
-        if closed != (self.solve is not None) or closed == (self.make_optimizer is not None):
-            needs = "solve" if closed else "make_optimizer"
-            raise ValueError(f"a {self.kind!r} solver needs {needs} and only that")
-
 
 SOLVERS: dict[str, Solver] = {
     s.name: s

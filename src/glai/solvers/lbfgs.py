@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import torch
 
 if TYPE_CHECKING:
-    from glai.solvers import SolverConfig
+    from glai.solvers.base import SolverConfig
 
 __all__ = ["make_optimizer"]
 

@@ -40,7 +40,7 @@ from glai.path_model import PathModel
 from glai.solvers.gram import group_gram, path_kernel
 
 if TYPE_CHECKING:
-    from glai.solvers import SolverConfig
+    from glai.solvers.base import SolverConfig
 
 __all__ = [
     "RidgeStatistics", "accumulate", "path_features", "ridge_candidates", "ridge_paths",

@@ -44,7 +44,7 @@ from glai.solvers.gram import flat_parameters, unflatten
 from glai.solvers.ridge import RidgeStatistics, accumulate, ridge_candidates, ridge_unknowns
 
 if TYPE_CHECKING:
-    from glai.solvers import SolverConfig
+    from glai.solvers.base import SolverConfig
 
 __all__ = ["PathSystem", "path_system", "cross_entropy_and_grad", "polish", "solve"]
 
