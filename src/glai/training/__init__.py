@@ -2,29 +2,33 @@
 
 * :mod:`~glai.training.config`: :class:`TrainConfig`, the hyper-parameters of one phase;
 * :mod:`~glai.training.history`: :class:`EpochRecord`, :class:`History`;
-* :mod:`~glai.training.loop`: :func:`train_epochs`, :func:`closed_form_epochs`,
-  :func:`fit_mlp`, :func:`fit_glai`, :func:`predict_batched`;
+* :mod:`~glai.training.epochs`: one epoch per solver kind (minibatch, full batch);
+* :mod:`~glai.training.iterative`: :func:`train_epochs`, the gradient loop (early stopping,
+  ``m_t`` checks, checkpoints);
+* :mod:`~glai.training.closed_form`: :func:`closed_form_epochs`, a closed-form phase;
+* :mod:`~glai.training.two_phase`: :func:`fit_mlp`, :func:`fit_glai`, whole runs;
+* :mod:`~glai.training.stopping`, :mod:`~glai.training.records`, :mod:`~glai.training.predict`
+  (:func:`predict_batched`): the bookkeeping they share;
+* :mod:`~glai.training.losses`: per-sample losses and scores of the heads;
+* :mod:`~glai.training.checkpoint`: checkpoints at every epoch;
 * :mod:`~glai.training.retrain`: :func:`fit_quantities`, :func:`fit_new_outputs` (retraining
   on a frozen structure);
-* :mod:`~glai.training.device`: :func:`resolve_device`, :func:`synchronize`;
+* :mod:`~glai.training.device`: :func:`resolve_device`, :func:`synchronize` (re-exported
+  from :mod:`glai.device`);
 * :mod:`~glai.training.distributed`: rank and world size, DDP wrapping, weighted means.
 
 The optimisers are the solvers of :data:`glai.solvers.SOLVERS`.
 """
 
+from glai.training.closed_form import closed_form_epochs
 from glai.training.config import TrainConfig
 from glai.training.device import resolve_device
+from glai.training.epochs import LossFn, ScoreFn
 from glai.training.history import EpochRecord, History
-from glai.training.loop import (
-    LossFn,
-    ScoreFn,
-    closed_form_epochs,
-    fit_glai,
-    fit_mlp,
-    predict_batched,
-    train_epochs,
-)
+from glai.training.iterative import train_epochs
+from glai.training.predict import predict_batched
 from glai.training.retrain import fit_new_outputs, fit_quantities
+from glai.training.two_phase import fit_glai, fit_mlp
 
 __all__ = [
     "TrainConfig",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from glai.params import AUTO, AUTO_BATCH_SIZE, PARAMS
 from glai.solvers import get_solver
 
-AUTO = "auto"  # the quantitative phase picks its solver after the freeze (glai.solvers.auto)
+_D = {name: p.default for name, p in PARAMS.items()}
 
 __all__ = ["AUTO", "TrainConfig"]
 
@@ -34,21 +35,25 @@ class TrainConfig:
         model ``w_start`` is ``(theta_init, beta_init, beta0_init)``: the frozen network's own
         path weights, so the convex phase is a ridge problem centred on the network it replaces.
 
-    These defaults are also the estimators' defaults (:mod:`glai.estimators` reads them).
+    The defaults are those of :data:`glai.params.PARAMS` (``lr`` is ``learning_rate``,
+    ``warmup_steps`` and ``shrinkage`` the ``quant_`` ones, ``batch_size`` what ``"auto"``
+    gives from 256 rows up), except ``tol``: 0 here, since this loop's early stopping watches
+    a validation score, which counts any gain (the estimators pass ``tol`` when nothing is
+    held out).
     """
 
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    batch_size: int = 256
-    max_epochs: int = 200
-    patience: int | None = 10
+    optimizer: str = _D["optimizer"]
+    lr: float = _D["learning_rate"]
+    weight_decay: float = _D["weight_decay"]
+    batch_size: int = AUTO_BATCH_SIZE
+    max_epochs: int = _D["max_epochs"]
+    patience: int | None = _D["patience"]
     tol: float = 0.0
-    lbfgs_iter: int = 20
-    alphas: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1)
-    warmup_steps: int = 0
-    shrinkage: float = 0.0
-    polish_iter: int = 30
+    lbfgs_iter: int = _D["lbfgs_iter"]
+    alphas: tuple[float, ...] = _D["alphas"]
+    warmup_steps: int = _D["quant_warmup_steps"]
+    shrinkage: float = _D["quant_shrinkage"]
+    polish_iter: int = _D["polish_iter"]
 
     def __post_init__(self) -> None:
         if self.optimizer != AUTO:

@@ -23,18 +23,13 @@ from tqdm.auto import tqdm
 from glai.path_model import PathModel, join_outputs, new_outputs
 from glai.solvers import get_solver
 from glai.solvers.ridge import RidgeStatistics
+from glai.training.closed_form import closed_form_epochs, closed_form_targets, keep_best_candidate
 from glai.training.config import TrainConfig
 from glai.training.device import synchronize
+from glai.training.epochs import LossFn, ScoreFn
 from glai.training.history import History
-from glai.training.loop import (
-    LossFn,
-    ScoreFn,
-    closed_form_epochs,
-    closed_form_targets,
-    keep_best_candidate,
-    predict_batched,
-    train_epochs,
-)
+from glai.training.iterative import train_epochs
+from glai.training.predict import predict_batched
 
 __all__ = ["fit_quantities", "fit_new_outputs"]
 

@@ -1,0 +1,430 @@
+"""Every public hyper-parameter of glai once: its default, its constraint and its description.
+
+One :class:`Param` per name in :data:`PARAMS`. Everyone who takes a hyper-parameter reads it
+from here: the estimators (their ``__init__`` defaults, ``_parameter_constraints`` and the
+numpydoc ``Parameters`` section of their docstrings), :class:`glai.training.TrainConfig`,
+:class:`glai.run.RunConfig`, the ``glai train`` command, the few-shot and SSL heads. A default
+changed here changes everywhere at once; a head that means something else by a name (the
+few-shot head's ``patience`` counts checks, not epochs) overrides the entry with
+:func:`spec`, in the open.
+
+The ``"auto"`` values are rules, written once below: :func:`resolve_batch_size`,
+:func:`holdout_fraction`, :func:`check_every` and :func:`quant_learning_rate` (the
+quantitative phase's step, ``learning_rate / 3``). ``quant_optimizer="auto"`` is a solver
+choice and lives with the solvers (:mod:`glai.solvers.auto`).
+
+Renaming a parameter (e.g. to scikit-learn's vocabulary) is one entry: the new name's
+:class:`Param` with ``aliases=("old_name",)``. :func:`constraints` then also accepts the old
+name (its value, or the marker :data:`DEPRECATED`, the old name's default in the signatures),
+:func:`numpydoc` documents it as deprecated, and :func:`resolve_aliases`, called at the start
+of ``fit``, returns the value to use with a ``FutureWarning`` when the old name was set.
+"""
+
+from __future__ import annotations
+
+import textwrap
+import warnings
+from dataclasses import dataclass, replace
+from numbers import Integral, Real
+from typing import Any
+
+from sklearn.utils._param_validation import Hidden, Interval, Options, StrOptions
+
+from glai.device import is_device
+from glai.solvers import ITERATIVE_KINDS, solver_names
+from glai.structure import StopRule
+
+__all__ = [
+    "AUTO",
+    "AUTO_BATCH_SIZE",
+    "AUTO_CHECK_STEPS",
+    "AUTO_HOLDOUT_MIN_SAMPLES",
+    "AUTO_VALIDATION_FRACTION",
+    "DEPRECATED",
+    "PARAMS",
+    "QUANT_LR_DIVISOR",
+    "Param",
+    "check_every",
+    "constraints",
+    "defaults",
+    "holdout_fraction",
+    "numpydoc",
+    "quant_learning_rate",
+    "resolve_aliases",
+    "resolve_batch_size",
+    "spec",
+]
+
+AUTO = "auto"
+DEPRECATED = "deprecated"  # the default of a renamed parameter's old name
+
+# batch_size="auto" = min(AUTO_BATCH_SIZE, n_train), as scikit-learn's MLP does with 200:
+# 256 suits frozen features of thousands of samples; on a few hundred it would be one step per
+# epoch.
+AUTO_BATCH_SIZE = 256
+# validation_fraction="auto" holds out AUTO_VALIDATION_FRACTION of the training data only from
+# AUTO_HOLDOUT_MIN_SAMPLES samples up (choice): below that a tenth is too few samples to rank
+# epochs by (on 100 samples, 10; one sample is 10 points of accuracy) and costs a tenth of
+# scarce data, so training uses every sample and stops on the training loss, as
+# scikit-learn's MLPClassifier does by default.
+AUTO_VALIDATION_FRACTION = 0.1
+AUTO_HOLDOUT_MIN_SAMPLES = 2000
+# structure_check_every="auto" (beyond the paper): check m_t every AUTO_CHECK_STEPS optimiser
+# steps when an epoch is longer, else once per epoch. Measured (BENCHMARKS.md, "Freezing
+# earlier"): on WordNet features (322 steps per epoch) the default rule then froze after ~5
+# epochs instead of 12 at no measurable cost (-0.05 MVA points, 3 seeds), while freezing
+# after 1 epoch cost 1.3 test points; a fixed step count would hold small data sets (a few
+# steps per epoch) in the structural phase for many epochs, hence the cap at one epoch.
+AUTO_CHECK_STEPS = 100
+# quant_learning_rate=None = learning_rate / QUANT_LR_DIVISOR: at the MLP's step size the convex
+# phase lost 1 point on both frozen-feature settings (BENCHMARKS.md).
+QUANT_LR_DIVISOR = 3.0
+
+
+class _Device(Options):
+    """A torch device: a ``torch.device``, ``"auto"``, or a string torch parses (``"cpu"``,
+    ``"cuda:1"``). Whether CUDA is there is checked when fitting. (An ``Options`` only because
+    scikit-learn's validation takes no other kind of custom constraint.)"""
+
+    def __init__(self) -> None:
+        super().__init__(object, set())
+
+    def is_satisfied_by(self, val: object) -> bool:
+        return is_device(val)
+
+    def __str__(self) -> str:
+        return "a torch device ('cpu', 'cuda', 'cuda:1', 'auto' or a torch.device)"
+
+
+@dataclass(frozen=True)
+class Param:
+    """One hyper-parameter: ``name``, ``default``, the scikit-learn ``constraints`` a value
+    must satisfy (any one of them), the numpydoc ``type`` line, a one-paragraph ``doc``, and
+    the deprecated old names it replaces (``aliases``)."""
+
+    name: str
+    default: Any
+    constraints: tuple[Any, ...]
+    type: str
+    doc: str
+    aliases: tuple[str, ...] = ()
+
+    def numpydoc(self, indent: str = "    ") -> str:
+        """This parameter as a numpydoc ``Parameters`` entry (``name : type, default=...``)."""
+        body = textwrap.fill(
+            " ".join(self.doc.split()), 92 - len(indent), initial_indent=indent + "    ",
+            subsequent_indent=indent + "    ",
+        )  # fmt: skip
+        lines = [f"{indent}{self.name} : {self.type}, default={self.default!r}", body]
+        for old in self.aliases:
+            lines += [
+                f"{indent}{old} : {self.type}, default={DEPRECATED!r}",
+                f"{indent}    Deprecated alias of ``{self.name}``; it will be removed.",
+            ]
+        return "\n".join(lines)
+
+
+def _positive_int(low: int = 1) -> Interval:
+    return Interval(Integral, low, None, closed="left")
+
+
+_STOP_RULES = StrOptions({"threshold", "relative", "window", "epochs"})
+
+PARAMS: dict[str, Param] = {
+    p.name: p
+    for p in (
+        # -- the network being replaced, and the loop ---------------------------------------
+        Param(
+            "hidden_layer_sizes", (256,), ("array-like", _positive_int()), "int or tuple of int",
+            "Hidden widths of the MLP (the baseline) or of the MLP that GLAI replaces: GLAI's "
+            "structural network has these widths divided by ``rho`` and its paths fit the "
+            "parameter count of this MLP.",
+        ),
+        Param(
+            "optimizer", "adam", (StrOptions(set(solver_names(ITERATIVE_KINDS))),), "str",
+            "Gradient solver of the MLP and of GLAI's structural phase, a minibatch or "
+            "full-batch name of :data:`glai.solvers.SOLVERS` (``'adam'``, ``'lbfgs'``).",
+        ),
+        Param(
+            "learning_rate", 1e-3, (Interval(Real, 0, None, closed="neither"),), "float",
+            "Step size of ``optimizer`` (Adam's ``lr``).",
+        ),
+        Param(
+            "weight_decay", 0.0, (Interval(Real, 0, None, closed="left"),), "float",
+            "L2 penalty of the gradient solvers (Adam's ``weight_decay``).",
+        ),
+        Param(
+            "batch_size", AUTO, (StrOptions({AUTO}), _positive_int()), "int or 'auto'",
+            f"Minibatch size; ``'auto'`` is ``min({AUTO_BATCH_SIZE}, n_train)`` (scikit-learn's "
+            "MLP takes ``min(200, n)``): on a few hundred samples a fixed 256 would be one "
+            "optimiser step per epoch.",
+        ),
+        Param(
+            "max_epochs", 200, (_positive_int(0),), "int",
+            "Most epochs of each phase. 0 trains nothing: only meaningful with "
+            "``warm_start=True`` on a fitted estimator, which then keeps its model.",
+        ),
+        Param(
+            "patience", 10, (_positive_int(), None), "int or None",
+            "Epochs without a better validation score (or, with nothing held out, without a "
+            "training loss lower by more than ``tol``) before a phase stops; None: never stop "
+            "early. The best epoch is kept.",
+        ),
+        Param(
+            "tol", 1e-4, (Interval(Real, 0, None, closed="left"),), "float",
+            "With no held-out data only (scikit-learn's ``MLPClassifier`` rule): an epoch "
+            "counts toward ``patience`` unless the training loss falls by more than ``tol``. "
+            "A validation score counts any gain.",
+        ),
+        Param(
+            "validation_fraction", AUTO,
+            (StrOptions({AUTO}), Interval(Real, 0, 1, closed="left")), "float or 'auto'",
+            f"Share of the training data held out for early stopping (and for the closed "
+            f"form's choice of penalty) when ``fit`` gets no ``X_val, y_val``. ``'auto'``: "
+            f"{AUTO_VALIDATION_FRACTION} from {AUTO_HOLDOUT_MIN_SAMPLES} samples up, else 0: "
+            "every sample trains and training stops on the training loss (``tol``), "
+            "``best_val_score_`` is then None.",
+        ),
+        Param(
+            "device", "cpu", (_Device(),), "str or torch.device",
+            "Where to train: ``'cpu'``, ``'cuda'``, ``'cuda:1'``, a ``torch.device`` or "
+            "``'auto'`` (CUDA when available).",
+        ),
+        Param(
+            "random_state", None, ("random_state",), "int, RandomState instance or None",
+            "Seeds the initial weights, the validation split, the probe and every epoch's "
+            "permutation: the same int gives the same model.",
+        ),
+        Param("verbose", False, ("boolean",), "bool", "Show a progress bar per phase."),
+        Param(
+            "warm_start", False, ("boolean",), "bool",
+            "A second ``fit`` continues from the fitted model (scikit-learn's semantics): the "
+            "MLP from its weights; GLAI keeps its frozen structure and re-solves only the "
+            "quantitative phase.",
+        ),
+        # -- GLAI ----------------------------------------------------------------------------
+        Param(
+            "rho", AUTO, (StrOptions({AUTO}), Interval(Real, 1, None, closed="left")),
+            "float or 'auto'",
+            "Reduction factor of the structural widths (hidden widths divided by ``rho``, "
+            "rounded up), or ``'auto'``: the widest structure whose paths all fit ``budget``, "
+            "so that no path is pruned and the path model starts exactly at the structural "
+            "network.",
+        ),
+        Param(
+            "budget", "match",
+            (StrOptions({"match"}), _positive_int(), None), "int, 'match' or None",
+            "Trainable parameters of the paths: ``'match'`` (the count of the MLP "
+            "``hidden_layer_sizes`` describes), an int, or None (every candidate path).",
+        ),
+        Param(
+            "structure_rule", "relative", (_STOP_RULES, StopRule), "str or StopRule",
+            "When the structure counts as stable: a :class:`glai.StopRule` or its kind "
+            "(``'relative'``: the relative change of ``m_t`` below 0.1 for 3 checks, after 5 "
+            "to 50 checks).",
+        ),
+        Param(
+            "structure_check_every", AUTO, (StrOptions({AUTO}), _positive_int(), None),
+            "int, 'auto' or None",
+            "Optimiser steps between two measurements of the path distance ``m_t`` (the rule "
+            "then counts checks and may stop the structural phase mid-epoch); None: once per "
+            f"epoch (the paper's); ``'auto'`` (**beyond the paper**): every {AUTO_CHECK_STEPS} "
+            "steps where an epoch has more, else once per epoch.",
+        ),
+        Param(
+            "probe_size", 2048, (_positive_int(),), "int",
+            "Training inputs on which ``m_t`` is measured and dead paths are found.",
+        ),
+        Param(
+            "quant_optimizer", AUTO, (StrOptions({AUTO, *solver_names()}),), "str",
+            "The quantitative phase's solver, a name of :data:`glai.solvers.SOLVERS` or "
+            "``'auto'`` (ours, beyond the paper): after the freeze, the closed form "
+            "(``'ridge-ce'`` for a classifier, ``'ridge'`` for a regressor) where its counted "
+            "work is at most what Adam spends to its best epoch, else ``'adam'`` "
+            "(:mod:`glai.solvers.auto`); ``'adam'`` also when no data are held out, since the "
+            "closed form picks its penalty on validation data.",
+        ),
+        Param(
+            "quant_learning_rate", None, (Interval(Real, 0, None, closed="neither"), None),
+            "float or None",
+            "Step size of a gradient solver in the quantitative phase; None: "
+            f"``learning_rate / {QUANT_LR_DIVISOR:g}`` (the convex phase wanted 3-10x smaller "
+            "steps than the MLP).",
+        ),
+        Param(
+            "quant_warmup_steps", 0, (_positive_int(0),), "int",
+            "**(beyond the paper)** A linear learning-rate warm-up over the quantitative "
+            "phase's first steps (minibatch solvers); 0 disables it.",
+        ),
+        Param(
+            "quant_shrinkage", 0.0, (Interval(Real, 0, None, closed="left"),), "float",
+            "**(beyond the paper)** A penalty ``quant_shrinkage / 2 * ||w - w_init||^2`` "
+            "toward the frozen network's own path weights in the quantitative phase.",
+        ),
+        Param(
+            "prune_dead", True, ("boolean",), "bool",
+            "Drop the paths whose gate never opens on the probe.",
+        ),
+        # -- the few-shot and SSL heads -------------------------------------------------------
+        Param(
+            "kind", "glai", (StrOptions({"glai", "mlp"}),), "{'glai', 'mlp'}",
+            "The head: a GLAI block, or the MLP it replaces.",
+        ),
+        Param(
+            "out_features", 128, (_positive_int(),), "int",
+            "Width of the embedding the head outputs.",
+        ),
+        Param(
+            "n_way", 10, (_positive_int(2),), "int",
+            "Classes per training task. Training with more ways than the test tasks helps "
+            "prototypical networks (Snell et al., section 3.2).",
+        ),
+        Param("k_shot", 5, (_positive_int(),), "int", "Support samples per class of a task."),
+        Param("n_query", 10, (_positive_int(),), "int", "Query samples per class of a task."),
+        Param(
+            "episodes", 3000, (_positive_int(),), "int",
+            "Training episodes (tasks), per phase for GLAI.",
+        ),
+        Param(
+            "check_every", 100, (_positive_int(),), "int",
+            "Episodes between two checks (validation, ``m_t``, early stopping): the "
+            "\"epoch\" of :class:`glai.StopRule` and of ``history_``.",
+        ),
+        Param(
+            "val_tasks", 200, (_positive_int(),), "int",
+            "Validation tasks drawn once from the held-out base samples.",
+        ),
+        Param(
+            "temperature", 0.5, (Interval(Real, 0, None, closed="neither"),), "float",
+            "NT-Xent's temperature ``tau``.",
+        ),
+        # -- the loop's solver settings (TrainConfig) -----------------------------------------
+        Param(
+            "lbfgs_iter", 20, (_positive_int(),), "int",
+            "L-BFGS iterations per epoch (strong-Wolfe line search).",
+        ),
+        Param(
+            "alphas", (1e-4, 1e-3, 1e-2, 1e-1), ("array-like",), "tuple of float",
+            "Ridge penalties of the closed form, one candidate each, the best on validation "
+            "kept.",
+        ),
+        Param(
+            "polish_iter", 30, (_positive_int(0),), "int",
+            "Most L-BFGS iterations of ``'ridge-ce'``'s cross-entropy polish.",
+        ),
+    )
+}  # fmt: skip
+
+# The few-shot head's own meanings of two shared names.
+_FEWSHOT = {
+    "patience": ("int or None", 5, "Checks without a better validation score before a phase "
+                 "stops (None: never); the best check is kept."),
+    "validation_fraction": ("float", 0.1, "Share of each base class held out for validation "
+                            "tasks (the training data serve when too few samples are left)."),
+}  # fmt: skip
+
+
+def spec(name: str, **changes: Any) -> Param:
+    """The entry ``name`` of :data:`PARAMS`, with ``changes`` (``default=``, ``doc=``, ...)
+    for a use that means something else by it."""
+    try:
+        param = PARAMS[name]
+    except KeyError:
+        raise KeyError(f"no parameter {name!r} in glai.params.PARAMS") from None
+    return replace(param, **changes) if changes else param
+
+
+def fewshot_spec(name: str) -> Param:
+    """``name`` as :class:`glai.fewshot.FewShotHead` means it."""
+    if name not in _FEWSHOT:
+        return spec(name)
+    type_, default, doc = _FEWSHOT[name]
+    constraints = (
+        (_positive_int(), None) if name == "patience" else (Interval(Real, 0, 1, closed="left"),)
+    )
+    return spec(name, type=type_, default=default, doc=doc, constraints=constraints)
+
+
+def _specs(names: tuple[str | Param, ...]) -> list[Param]:
+    return [n if isinstance(n, Param) else spec(n) for n in names]
+
+
+def defaults(*names: str | Param) -> dict[str, Any]:
+    """``{name: default}`` of ``names`` (every parameter when none is given)."""
+    return {p.name: p.default for p in _specs(names or tuple(PARAMS))}
+
+
+def constraints(*names: str | Param) -> dict[str, list[Any]]:
+    """scikit-learn ``_parameter_constraints`` of ``names``; a deprecated alias takes its new
+    name's constraints or the marker :data:`DEPRECATED`."""
+    out: dict[str, list[Any]] = {}
+    for p in _specs(names):
+        out[p.name] = list(p.constraints)
+        for old in p.aliases:
+            out[old] = [*p.constraints, Hidden(StrOptions({DEPRECATED}))]
+    return out
+
+
+def numpydoc(*names: str | Param, indent: str = "    ") -> str:
+    """The numpydoc ``Parameters`` section of ``names`` (heading included), ``indent`` deep."""
+    head = f"{indent}Parameters\n{indent}----------\n"
+    return head + "\n".join(p.numpydoc(indent) for p in _specs(names)) + "\n"
+
+
+def resolve_aliases(estimator: Any, *names: str) -> dict[str, Any]:
+    """``{name: value}`` of ``names`` (default: every parameter with aliases that
+    ``estimator`` has), where a deprecated alias set on ``estimator`` gives the value, with a
+    ``FutureWarning``; setting both the alias and the new name is an error."""
+    wanted = names or tuple(n for n, p in PARAMS.items() if p.aliases and hasattr(estimator, n))
+    out: dict[str, Any] = {}
+    for name in wanted:
+        p = spec(name)
+        value = getattr(estimator, name)
+        for old in p.aliases:
+            old_value = getattr(estimator, old, DEPRECATED)
+            if isinstance(old_value, str) and old_value == DEPRECATED:
+                continue
+            if value is not p.default and value != p.default:
+                raise ValueError(f"{old} and {name} were both set: {old} is {name}'s old name; "
+                                 f"set {name} only")  # fmt: skip
+            warnings.warn(f"{old} was renamed {name}; {old} will be removed", FutureWarning,
+                          stacklevel=3)  # fmt: skip
+            value = old_value
+        out[name] = value
+    return out
+
+
+# -- the "auto" rules ------------------------------------------------------------------------
+
+
+def resolve_batch_size(batch_size: int | str, n_train: int) -> int:
+    """``batch_size``, where ``"auto"`` is ``min(AUTO_BATCH_SIZE, n_train)``."""
+    if batch_size == AUTO:
+        return min(AUTO_BATCH_SIZE, n_train)
+    return int(batch_size)
+
+
+def holdout_fraction(validation_fraction: float | str, n: int) -> float:
+    """The share of ``n`` samples to hold out; ``"auto"``: ``AUTO_VALIDATION_FRACTION`` from
+    ``AUTO_HOLDOUT_MIN_SAMPLES`` samples up, else 0."""
+    if validation_fraction == AUTO:
+        return AUTO_VALIDATION_FRACTION if n >= AUTO_HOLDOUT_MIN_SAMPLES else 0.0
+    return float(validation_fraction)
+
+
+def check_every(
+    structure_check_every: int | str | None, n_train: int, batch_size: int
+) -> int | None:
+    """Optimiser steps between two checks of ``m_t``; ``"auto"``: every ``AUTO_CHECK_STEPS``
+    steps when an epoch of ``n_train`` rows in batches of ``batch_size`` is longer, else once
+    per epoch (None)."""
+    if structure_check_every != AUTO:
+        return structure_check_every  # type: ignore[return-value]
+    steps_per_epoch = -(-n_train // batch_size)
+    return AUTO_CHECK_STEPS if steps_per_epoch > AUTO_CHECK_STEPS else None
+
+
+def quant_learning_rate(learning_rate: float, quant_learning_rate: float | None) -> float:
+    """The quantitative phase's step: ``quant_learning_rate``, by default (None)
+    ``learning_rate / QUANT_LR_DIVISOR``."""
+    return quant_learning_rate or learning_rate / QUANT_LR_DIVISOR

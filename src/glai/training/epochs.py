@@ -1,0 +1,155 @@
+"""One epoch per solver kind: minibatch steps over a permutation, or one full-batch step.
+
+Data stay on the device as whole tensors; a minibatch is an index into them (a permutation
+per epoch), so the only per-batch Python work is the optimiser step. Under
+``torch.distributed`` minibatch training is data parallel (:mod:`glai.training.distributed`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import cast
+
+import torch
+from torch import nn
+
+from glai.solvers import ITERATIVE_KINDS, Solver, get_solver, solver_names
+from glai.training.config import TrainConfig
+from glai.training.distributed import all_reduce_grads, plan_epoch, sum_over_ranks
+
+__all__ = [
+    "LossFn",
+    "ScoreFn",
+    "EpochFn",
+    "StepHook",
+    "Penalty",
+    "minibatch_epoch",
+    "full_batch_epoch",
+    "iterative_solver",
+    "shrinkage_penalty",
+]
+
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (output, target) -> per-sample loss
+ScoreFn = Callable[[torch.Tensor, torch.Tensor], float]  # (output, target) -> higher is better
+EpochFn = Callable[[], float]  # one pass over the training data -> mean training loss
+StepHook = Callable[[], bool]  # after each optimiser step; True ends the epoch there
+Penalty = Callable[[], torch.Tensor]  # a scalar added to every training loss
+
+
+def minibatch_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    inputs: Sequence[torch.Tensor],
+    y: torch.Tensor,
+    sample_weight: torch.Tensor | None,
+    loss_fn: LossFn,
+    batch_size: int,
+    generator: torch.Generator,
+    lo: int,
+    n_global: int,
+    world: int,
+    after_step: StepHook | None = None,
+    penalty: Penalty | None = None,
+) -> EpochFn:
+    """An epoch of minibatch steps over a fresh permutation of the ``n_global`` rows.
+
+    Each step minimises the weighted mean loss of one global minibatch; under several ranks
+    ``model`` is the DDP wrapper, this rank holds rows ``[lo, lo + len(y))`` and its loss is its
+    share of that mean (:mod:`glai.training.distributed`). No host synchronisation per step.
+
+    ``penalty()`` is added to every step's loss (DDP averages it over the ranks: counted
+    once; the reported training loss leaves it out). ``after_step`` runs after every
+    optimiser step; when it returns True the epoch ends there, its loss the weighted mean over
+    the minibatches it took.
+    """
+    n_local, device = y.shape[0], y.device
+
+    def epoch() -> float:
+        order = torch.randperm(n_global, generator=generator).to(device)
+        plan = plan_epoch(order, lo, n_local, batch_size, sample_weight, world)
+        total = torch.zeros((), device=device)
+        seen = plan.total
+        for b, idx in enumerate(plan.batches):
+            losses = loss_fn(model(*(t[idx] for t in inputs)), y[idx])
+            if sample_weight is not None:
+                losses = losses * sample_weight[idx]
+            summed = losses.sum()
+            optimizer.zero_grad(set_to_none=True)
+            step_loss = summed * plan.scale[b]
+            (step_loss if penalty is None else step_loss + penalty()).backward()
+            optimizer.step()
+            total += summed.detach()
+            if after_step is not None and after_step():
+                # the weight of the minibatches taken: world / scale per minibatch
+                scale = plan.scale[: b + 1]
+                seen = torch.where(scale > 0, world / scale.clamp_min(1e-30), 0.0).sum()
+                break
+        return float(sum_over_ranks(total, world) / seen)
+
+    return epoch
+
+
+def full_batch_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    params: Sequence[torch.Tensor],
+    inputs: Sequence[torch.Tensor],
+    y: torch.Tensor,
+    sample_weight: torch.Tensor | None,
+    loss_fn: LossFn,
+    n_global: int,
+    world: int,
+    penalty: Penalty | None = None,
+) -> EpochFn:
+    """An epoch of one optimiser step whose closure evaluates the whole training set: the
+    global weighted mean, its gradient summed over the ranks' shards, plus ``penalty()``
+    (added once over the ranks)."""
+    if sample_weight is None:
+        total = torch.tensor(float(n_global), device=y.device)
+    else:
+        total = sum_over_ranks(sample_weight.sum(), world)
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        losses = loss_fn(model(*inputs), y)
+        if sample_weight is not None:
+            losses = losses * sample_weight
+        loss = losses.sum() / total
+        if penalty is not None:
+            loss = loss + penalty() / world  # the ranks' gradients are summed
+        loss.backward()
+        all_reduce_grads(params, world)
+        return sum_over_ranks(loss.detach().clone(), world)
+
+    def epoch() -> float:
+        step_loss = cast(torch.Tensor, optimizer.step(closure))  # type: ignore[arg-type]
+        return float(step_loss.detach())
+
+    return epoch
+
+
+def iterative_solver(config: TrainConfig) -> Solver:
+    """The minibatch or full-batch solver ``config.optimizer`` (never silently another)."""
+    solver = get_solver(config.optimizer)
+    if solver.kind == "closed_form":
+        raise ValueError(
+            f"optimizer {solver.name!r} is a closed-form solver: it fits a path model's "
+            "quantitative phase (fit_glai, closed_form_epochs), not a gradient loop; choose one "
+            f"of {', '.join(solver_names(ITERATIVE_KINDS))}"
+        )
+    return solver
+
+
+def shrinkage_penalty(params: Sequence[torch.nn.Parameter], strength: float) -> Penalty | None:
+    """``strength / 2 * sum ||w - w_start||^2`` over ``params`` against their values now
+    (TrainConfig.shrinkage, beyond the paper); None when ``strength`` is 0."""
+    if not strength:
+        return None
+    start = [p.detach().clone() for p in params]
+
+    def penalty() -> torch.Tensor:
+        squares = torch.stack([(p - p0).pow(2).sum() for p, p0 in zip(params, start)])
+        return 0.5 * strength * squares.sum()
+
+    return penalty

@@ -1,0 +1,184 @@
+"""Whole runs: the MLP baseline (:func:`fit_mlp`) and GLAI's two phases (:func:`fit_glai`).
+
+The optimiser of each phase is a solver of the registry :data:`glai.solvers.SOLVERS`, chosen by
+``TrainConfig.optimizer``; ``"auto"`` is resolved right after the freeze (:mod:`glai.solvers.auto`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from glai.block import GLAI
+from glai.solvers import get_solver
+from glai.solvers.auto import choose_solver
+from glai.solvers.ridge import RidgeStatistics
+from glai.structure import StructureMonitor
+from glai.training.checkpoint import Checkpoint
+from glai.training.closed_form import closed_form_epochs, closed_form_targets
+from glai.training.config import AUTO, TrainConfig
+from glai.training.device import synchronize
+from glai.training.distributed import broadcast_tensor, rank_and_world, sum_over_ranks
+from glai.training.epochs import LossFn, ScoreFn
+from glai.training.history import History
+from glai.training.iterative import train_epochs
+from glai.training.records import resume_from
+
+__all__ = ["fit_mlp", "fit_glai"]
+
+
+def fit_mlp(
+    model: nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    X_val: torch.Tensor,
+    y_val: torch.Tensor,
+    *,
+    loss_fn: LossFn,
+    score_fn: ScoreFn,
+    config: TrainConfig,
+    generator: torch.Generator,
+    sample_weight: torch.Tensor | None = None,
+    verbose: bool = False,
+    checkpoint: Checkpoint | None = None,
+) -> History:
+    """Train a plain network (the baseline) with early stopping; returns its history.
+
+    With ``checkpoint``, a checkpoint is written after every epoch, and training resumes from
+    an existing one (same configuration, or a ValueError).
+    """
+    history = History()
+    state = resume_from(checkpoint, history)
+    if state is not None and state["phase"] != "mlp":
+        raise ValueError(
+            f"checkpoint {checkpoint.path if checkpoint else ''} holds a GLAI run (phase "
+            f"{state['phase']!r}), not an MLP's"
+        )
+    with tqdm(total=config.max_epochs, desc="mlp", disable=not verbose, leave=False) as bar:
+        train_epochs(
+            model, (X,), y, (X_val,), y_val, loss_fn=loss_fn, score_fn=score_fn,
+            config=config, history=history, phase="mlp", generator=generator,
+            sample_weight=sample_weight, progress=bar, checkpoint=checkpoint,
+            resume=None if state is None else state["loop"],
+        )  # fmt: skip
+    return history
+
+
+def fit_glai(
+    model: GLAI,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    X_val: torch.Tensor,
+    y_val: torch.Tensor,
+    *,
+    loss_fn: LossFn,
+    score_fn: ScoreFn,
+    structural: TrainConfig,
+    quantitative: TrainConfig,
+    monitor: StructureMonitor,
+    generator: torch.Generator,
+    sample_weight: torch.Tensor | None = None,
+    targets: torch.Tensor | None = None,
+    statistics: RidgeStatistics | None = None,
+    verbose: bool = False,
+    checkpoint: Checkpoint | None = None,
+) -> History:
+    """GLAI's two phases on frozen inputs; returns one history across both.
+
+    1. Structural: train ``model.structure`` until ``monitor`` calls its patterns stable
+       (no early stopping on the score: the structure, not the fit, is wanted here), checking
+       once per epoch or every ``monitor.check_every`` optimiser steps.
+       ``history.events["structure_steps"]`` holds the optimiser steps it took.
+    2. ``model.freeze_structure(probe)``; gates of the training and validation inputs are
+       computed once (the inputs are frozen, so the gates never change) and reused every
+       epoch. Train the paths with early stopping, keeping the best epoch; or, when
+       ``quantitative.optimizer`` is a closed-form solver (``"ridge"``), solve for them
+       against ``targets`` (default: one-hot ``y`` for integer labels, else ``y``),
+       accumulating its sufficient statistics into ``statistics`` when given.
+
+    Under ``torch.distributed``, ``X``, ``y`` (and ``sample_weight``, ``targets``) are this
+    rank's shard; the probe is rank 0's ``monitor.probe_x``, sent to every rank, so that
+    ``m_t`` and the paths built at the freeze are the same everywhere. With ``checkpoint``, a
+    checkpoint is written after every epoch of either phase and an existing one is resumed.
+    """
+    if model.phase != "structural":
+        raise ValueError("model must be in phase 'structural' to be fitted from scratch")
+    history = History()
+    state = resume_from(checkpoint, history)
+    if state is not None and state["phase"] not in ("structural", "quantitative"):
+        raise ValueError(
+            f"checkpoint {checkpoint.path if checkpoint else ''} holds a run of phase "
+            f"{state['phase']!r}, not a GLAI's"
+        )
+    _, world = rank_and_world()
+    monitor.probe_x = broadcast_tensor(monitor.probe_x, world)
+    total = (monitor.rule.max_epochs or 0) + quantitative.max_epochs
+    with tqdm(total=total, desc="glai", disable=not verbose, leave=False) as bar:
+        if state is None or state["phase"] == "structural":
+            assert model.structure is not None
+            if state is None:
+                monitor.update(model.structure)  # reference patterns at initialisation
+            struct_config = TrainConfig(**{**asdict(structural), "patience": None})
+            # The rule bounds the structural phase; so does max_epochs, which bounds every phase.
+            # (With a step interval the rule counts checks and stops the loop itself.)
+            if monitor.check_every is None or monitor.rule.max_epochs == 0:
+                # (max_epochs=0: no structural training at all, whatever the interval)
+                struct_config.max_epochs = min(monitor.rule.max_epochs, structural.max_epochs)
+            steps = train_epochs(
+                model.structure, (X,), y, (X_val,), y_val, loss_fn=loss_fn, score_fn=score_fn,
+                config=struct_config, history=history, phase="structural",
+                generator=generator, sample_weight=sample_weight, monitor=monitor,
+                keep_best=False, progress=bar, checkpoint=checkpoint,
+                resume=None if state is None else state["loop"],
+            )  # fmt: skip
+            history.events["structure_steps"] = steps
+            t0 = history.elapsed()
+            model.freeze_structure(monitor.probe_x)
+            if checkpoint is not None:  # later checkpoints carry the structure's m_t history
+                checkpoint.extra["monitor"] = monitor.state_dict()
+            quant_resume = None
+        else:  # resume in the quantitative phase: the paths are rebuilt from the checkpoint
+            saved = state["loop"]
+            model.load_state_dict({f"path_model.{k}": v for k, v in saved["model"].items()})
+            model.to(X.device)
+            monitor.load_state_dict(state["extra"]["monitor"])
+            t0 = history.elapsed()
+            if checkpoint is not None:
+                checkpoint.extra.update(state["extra"])
+            quant_resume = saved
+        assert model.path_model is not None
+        gates, gates_val = model.gates(X), model.gates(X_val)
+        if quantitative.optimizer == AUTO:
+            # every rank decides on the rows of all ranks, so all pick the same solver
+            n_rows = int(sum_over_ranks(torch.tensor(float(X.shape[0]), device=X.device), world))
+            choice = choose_solver(
+                model.path_model, n_rows, classifier=not torch.is_floating_point(y),
+                alphas=len(quantitative.alphas), device=X.device,
+            )  # fmt: skip
+            quantitative = replace(quantitative, optimizer=choice.solver)
+            history.choices["quant_optimizer"] = choice.solver
+        synchronize(y.device)
+        if quant_resume is None:
+            history.events["freeze_seconds"] = history.elapsed() - t0
+            history.events["structure_frozen_epoch"] = len(history.records)
+        bar.total = int(history.events["structure_frozen_epoch"]) + quantitative.max_epochs
+        if get_solver(quantitative.optimizer).kind == "closed_form":
+            if targets is None:
+                targets = closed_form_targets(y, model.out_features, X.dtype)
+            closed_form_epochs(
+                model.path_model, (X, gates), targets, y, (X_val, gates_val), y_val,
+                loss_fn=loss_fn, score_fn=score_fn, config=quantitative, history=history,
+                sample_weight=sample_weight, statistics=statistics, progress=bar,
+                checkpoint=checkpoint, resume=quant_resume,
+            )  # fmt: skip
+            return history
+        train_epochs(
+            model.path_model, (X, gates), y, (X_val, gates_val), y_val, loss_fn=loss_fn,
+            score_fn=score_fn, config=quantitative, history=history, phase="quantitative",
+            generator=generator, sample_weight=sample_weight, progress=bar,
+            checkpoint=checkpoint, resume=quant_resume,
+        )  # fmt: skip
+    return history
