@@ -12,10 +12,10 @@ from glai.mlp import MLP, BatchNormMLP, mlp_num_params
 from glai.ssl import (
     GLAIProjectionHead,
     ProjectionHead,
-    _ViewPairs,
     fit_projection_head,
     nt_xent_loss,
 )
+from glai.ssl.fit import _ViewPairs
 from glai.structure import StopRule
 from glai.training import TrainConfig
 

@@ -50,3 +50,14 @@ from glai.ssl import (  # noqa: E402  (a use of the block and the loop, like the
 )
 
 __all__ += ["GLAIProjectionHead", "ProjectionHead", "fit_projection_head", "nt_xent_loss"]
+
+# A use of the training loop: its own module above glai.training. Its first home's name,
+# glai.training.run, stays importable as an alias of it (registered here, at the top of the
+# package, so that glai.training imports nothing above itself).
+import sys as _sys  # noqa: E402
+
+from glai import run as _run  # noqa: E402
+from glai import training as _training  # noqa: E402
+
+_sys.modules["glai.training.run"] = _run
+_training.run = _run  # type: ignore[attr-defined]

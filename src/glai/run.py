@@ -5,6 +5,10 @@ calls; it is also the Python API for several processes. Under a process group ea
 its shard of the training rows (:func:`glai.training.distributed.shard_bounds`, contiguous and
 in rank order) and the whole validation set; the result equals the single-process run on all
 rows with the same :class:`RunConfig` (same seed) up to float rounding.
+
+(Its home was ``glai.training.run`` until the re-layout; that name still imports this module:
+``glai/__init__.py`` registers it as an alias, so that :mod:`glai.training` never imports a
+use of itself.)
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from glai import params
 from glai.block import GLAI
 from glai.mlp import MLP
 from glai.structure import StructureMonitor
@@ -23,10 +28,12 @@ from glai.training.checkpoint import Checkpoint
 from glai.training.config import TrainConfig
 from glai.training.distributed import gather_rows, max_over_ranks, rank_and_world, shard_offset
 from glai.training.history import History
-from glai.training.loop import fit_glai, fit_mlp
 from glai.training.losses import accuracy, cross_entropy, neg_mse, squared_error
+from glai.training.two_phase import fit_glai, fit_mlp
 
 __all__ = ["RunConfig", "fit_head", "describe"]
+
+_D = params.defaults()
 
 
 @dataclass
@@ -39,21 +46,21 @@ class RunConfig:
     and ``prune_dead`` mean what they mean for :class:`glai.GLAIClassifier`.
     """
 
-    model: str = "glai"
-    hidden: tuple[int, ...] = (256,)
-    optimizer: str = "adam"
-    lr: float = 1e-3
+    model: str = _D["kind"]
+    hidden: tuple[int, ...] = _D["hidden_layer_sizes"]
+    optimizer: str = _D["optimizer"]
+    lr: float = _D["learning_rate"]
     quant_optimizer: str = "adam"
-    quant_lr: float | None = None
-    weight_decay: float = 0.0
-    batch_size: int = 256
-    max_epochs: int = 200
-    patience: int | None = 10
-    rho: float | str = "auto"
-    budget: int | str | None = "match"
-    structure_rule: str = "relative"
-    probe_size: int = 2048
-    prune_dead: bool = True
+    quant_lr: float | None = _D["quant_learning_rate"]
+    weight_decay: float = _D["weight_decay"]
+    batch_size: int = params.AUTO_BATCH_SIZE
+    max_epochs: int = _D["max_epochs"]
+    patience: int | None = _D["patience"]
+    rho: float | str = _D["rho"]
+    budget: int | str | None = _D["budget"]
+    structure_rule: str = _D["structure_rule"]
+    probe_size: int = _D["probe_size"]
+    prune_dead: bool = _D["prune_dead"]
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -71,7 +78,7 @@ class RunConfig:
 
     def quant_config(self) -> TrainConfig:
         return TrainConfig(
-            optimizer=self.quant_optimizer, lr=self.quant_lr or self.lr / 3,
+            optimizer=self.quant_optimizer, lr=params.quant_learning_rate(self.lr, self.quant_lr),
             weight_decay=self.weight_decay, batch_size=self.batch_size,
             max_epochs=self.max_epochs, patience=self.patience,
         )  # fmt: skip

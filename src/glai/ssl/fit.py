@@ -1,185 +1,21 @@
-"""Self-supervised projection heads (SimCLR) with GLAI, and their MLP baseline.
-
-SimCLR (Chen et al., 2020, arXiv:2002.05709) embeds two augmented views of each image,
-``z = g(h)`` with ``h`` the (here frozen) backbone features and ``g`` a projection head, and
-pulls the two views of an image together with the NT-Xent loss. GLAI (Mestre et al., 2025,
-arXiv:2510.00883, section 7 of GLAI-METHOD.md) replaces the head ``g``: the structural phase
-trains a narrow head and tracks its path distance ``m_t`` on a fixed probe of views; then the
-structure is frozen and only the paths are trained, on gates computed once (the inputs are
-frozen features, so a view's gates never change).
-
-* :func:`nt_xent_loss` -- the loss;
-* :func:`ProjectionHead` -- the head: ``kind="mlp"`` (Linear-BatchNorm-ReLU-Linear as lightly's
-  ``SimCLRProjectionHead``, or Linear-ReLU-Linear as solo-learn's with ``batch_norm=False``)
-  or ``kind="glai"`` (:class:`GLAIProjectionHead`, a :class:`~glai.block.GLAI` block whose
-  structural network may carry BatchNorm);
-* :func:`fit_projection_head` -- trains either head on pairs of views with the shared loop.
-"""
+"""Training a projection head on pairs of views with NT-Xent (both of GLAI's phases)."""
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from glai.block import GLAI
-from glai.mlp import MLP, BatchNormMLP, mlp_num_params
+from glai.mlp import MLP
+from glai.ssl.loss import _nt_xent_per_pair
 from glai.structure import StopRule, StructureMonitor
 from glai.training import EpochRecord, History, TrainConfig, train_epochs
 
-__all__ = [
-    "GLAIProjectionHead",
-    "ProjectionHead",
-    "SSLHistory",
-    "fit_projection_head",
-    "nt_xent_loss",
-]
-
-
-# -- the loss ----------------------------------------------------------------------------------
-
-
-def _nt_xent_per_pair(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
-    """NT-Xent of each pair ``[B]``: the mean of its two anchors' terms (unchecked inputs)."""
-    b = z1.shape[0]
-    u = F.normalize(torch.cat([z1, z2]), dim=1)  # [2B, d]
-    sim = u @ u.t() / temperature  # [2B, 2B]
-    sim = sim.masked_fill(torch.eye(2 * b, dtype=torch.bool, device=sim.device), -math.inf)
-    positive = torch.cat([torch.arange(b, 2 * b), torch.arange(b)]).to(sim.device)
-    per_anchor = F.cross_entropy(sim, positive, reduction="none")  # [2B]
-    return (per_anchor[:b] + per_anchor[b:]) / 2
-
-
-def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
-    """NT-Xent, the normalised temperature-scaled cross-entropy of SimCLR (arXiv:2002.05709).
-
-    With ``u_1 .. u_{2B}`` the L2-normalised rows of ``[z1; z2]``, ``s_ij = u_i . u_j / tau``
-    and ``pos(i)`` the other view of anchor ``i`` (``i +- B``)::
-
-        l_i = -log( exp(s_{i,pos(i)}) / sum_{j != i} exp(s_ij) ),    loss = mean_i l_i
-
-    Args:
-        z1, z2: embeddings ``[B, d]`` of the two views; row ``i`` of each is the same image.
-        temperature: ``tau > 0``.
-
-    Returns:
-        the scalar loss (a 0-d tensor).
-    """
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
-        raise ValueError(f"temperature must be a number > 0, got {temperature!r}")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
-    for name, z in (("z1", z1), ("z2", z2)):
-        if z.ndim != 2 or z.shape[0] == 0:
-            raise ValueError(f"{name} must be a non-empty [B, d] tensor, got {tuple(z.shape)}")
-        if not bool(torch.isfinite(z).all()):
-            raise ValueError(f"{name} holds NaN or infinite values")
-    if z1.shape != z2.shape:
-        raise ValueError(
-            f"z1 and z2 must hold the same images' views, shape [B, d] each: "
-            f"got {tuple(z1.shape)} and {tuple(z2.shape)}"
-        )
-    return _nt_xent_per_pair(z1, z2, float(temperature)).mean()
-
-
-# -- the heads ---------------------------------------------------------------------------------
-
-
-class GLAIProjectionHead(GLAI):
-    """A :class:`~glai.block.GLAI` block as a SimCLR projection head.
-
-    Replaces the head ``in_features -> hidden_features -> out_features``. With ``batch_norm``
-    the structural network is a :class:`~glai.mlp.BatchNormMLP` (Linear-BatchNorm-ReLU, then
-    Linear); :meth:`freeze_structure` folds BatchNorm's running statistics into the affine maps
-    before the paths are built, so in eval mode the head computes the same embeddings just
-    before and just after the switch. Everything else (``phase``, ``gates``, the state dict in
-    either phase) is the block's.
-
-    ``budget="match"`` is the parameter count of the MLP head it replaces, BatchNorm
-    included (:func:`~glai.mlp.mlp_num_params` with ``batch_norm``).
-
-    Shapes: ``x: [N, n_0] -> z: [N, n_L]``.
-    """
-
-    def __init__(
-        self,
-        in_features: int,
-        hidden_features: int | Sequence[int],
-        out_features: int,
-        *,
-        batch_norm: bool = True,
-        rho: float | str = "auto",
-        budget: int | str | None = "match",
-        prune_dead: bool = True,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        if budget == "match":
-            budget = mlp_num_params(
-                in_features, hidden_features, out_features, batch_norm=batch_norm
-            )
-        # Read by _new_structure, which GLAI.__init__ calls: set before it (a plain bool, so
-        # nn.Module does not need to be initialised yet).
-        self.batch_norm = batch_norm
-        super().__init__(
-            in_features, hidden_features, out_features, rho=rho, budget=budget,
-            prune_dead=prune_dead, device=device, dtype=dtype,
-        )  # fmt: skip
-
-    def _new_structure(
-        self, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None
-    ) -> MLP:
-        kind = BatchNormMLP if self.batch_norm else MLP
-        return kind(
-            self.in_features, self.structural_features, self.out_features,
-            device=device, dtype=dtype,
-        )  # fmt: skip
-
-
-def ProjectionHead(  # named as the class it builds; `kind` picks that class
-    in_features: int,
-    hidden_features: int | Sequence[int],
-    out_features: int,
-    *,
-    kind: str = "glai",
-    batch_norm: bool = True,
-    rho: float | str = "auto",
-    budget: int | str | None = "match",
-    prune_dead: bool = True,
-    device: torch.device | str | None = None,
-    dtype: torch.dtype | None = None,
-) -> MLP | GLAIProjectionHead:
-    """A SimCLR projection head ``h: [N, in_features] -> z: [N, out_features]``.
-
-    Args:
-        in_features, hidden_features, out_features: the head's widths (``hidden_features``: an
-            int or a sequence of ints, one per hidden layer).
-        kind: ``"mlp"``: a :class:`~glai.mlp.BatchNormMLP` (lightly's SimCLR head:
-            Linear-BatchNorm-ReLU, then Linear) or, with ``batch_norm=False``, a plain
-            :class:`~glai.mlp.MLP` (solo-learn's Linear-ReLU-Linear). ``"glai"``: a
-            :class:`GLAIProjectionHead` replacing that MLP at the same parameter count.
-        batch_norm: BatchNorm before each hidden ReLU.
-        rho, budget, prune_dead: the GLAI block's (``kind="glai"`` only).
-    """
-    if kind == "mlp":
-        if (rho, budget, prune_dead) != ("auto", "match", True):
-            raise ValueError("rho, budget and prune_dead apply to kind='glai' only")
-        mlp = BatchNormMLP if batch_norm else MLP
-        return mlp(in_features, hidden_features, out_features, device=device, dtype=dtype)
-    if kind == "glai":
-        return GLAIProjectionHead(
-            in_features, hidden_features, out_features, batch_norm=batch_norm, rho=rho,
-            budget=budget, prune_dead=prune_dead, device=device, dtype=dtype,
-        )  # fmt: skip
-    raise ValueError(f"kind must be 'glai' or 'mlp', got {kind!r}")
-
-
-# -- training ----------------------------------------------------------------------------------
+__all__ = ["SSLHistory", "fit_projection_head"]
 
 
 class _ViewPairs(nn.Module):

@@ -1,0 +1,175 @@
+"""Fitting a GLAI head: structural phase, freeze, quantitative phase (the solver's choice)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from glai import params
+from glai.block import GLAI
+from glai.estimators.base import _H, _Head
+from glai.path_model import PathModel
+from glai.solvers import get_solver
+from glai.solvers.ridge import RidgeStatistics
+from glai.structure import StopRule, StructureMonitor
+from glai.training import History, TrainConfig, fit_glai
+from glai.training.config import AUTO
+
+__all__ = ["GLAI_PARAMS", "GLAI_DEFAULTS"]
+
+# GLAI's own arguments, in signature order (after hidden_layer_sizes, before the heads' others).
+GLAI_PARAMS = (
+    "rho", "budget", "structure_rule", "structure_check_every", "probe_size", "quant_optimizer",
+    "quant_learning_rate", "quant_warmup_steps", "quant_shrinkage", "prune_dead",
+)  # fmt: skip
+GLAI_DEFAULTS: dict[str, Any] = params.defaults(*GLAI_PARAMS)
+_G = GLAI_DEFAULTS
+
+
+class _GLAIMixin(_Head):
+    """GLAI head: structural phase, freeze, quantitative phase."""
+
+    def __init__(
+        self,
+        hidden_layer_sizes: int | Sequence[int] = _H["hidden_layer_sizes"],
+        *,
+        rho: float | str = _G["rho"],
+        budget: int | str | None = _G["budget"],
+        structure_rule: str | StopRule = _G["structure_rule"],
+        structure_check_every: int | str | None = _G["structure_check_every"],
+        probe_size: int = _G["probe_size"],
+        quant_optimizer: str = _G["quant_optimizer"],
+        quant_learning_rate: float | None = _G["quant_learning_rate"],
+        quant_warmup_steps: int = _G["quant_warmup_steps"],
+        quant_shrinkage: float = _G["quant_shrinkage"],
+        prune_dead: bool = _G["prune_dead"],
+        optimizer: str = _H["optimizer"],
+        learning_rate: float = _H["learning_rate"],
+        weight_decay: float = _H["weight_decay"],
+        batch_size: int | str = _H["batch_size"],
+        max_epochs: int = _H["max_epochs"],
+        patience: int | None = _H["patience"],
+        tol: float = _H["tol"],
+        validation_fraction: float | str = _H["validation_fraction"],
+        device: str | torch.device = _H["device"],
+        random_state: int | np.random.RandomState | None = _H["random_state"],
+        verbose: bool = _H["verbose"],
+        warm_start: bool = _H["warm_start"],
+    ) -> None:
+        super().__init__(
+            hidden_layer_sizes, optimizer=optimizer, learning_rate=learning_rate,
+            weight_decay=weight_decay, batch_size=batch_size, max_epochs=max_epochs,
+            patience=patience, tol=tol, validation_fraction=validation_fraction, device=device,
+            random_state=random_state, verbose=verbose, warm_start=warm_start,
+        )  # fmt: skip
+        self.rho = rho
+        self.budget = budget
+        self.structure_rule = structure_rule
+        self.structure_check_every = structure_check_every
+        self.probe_size = probe_size
+        self.quant_optimizer = quant_optimizer
+        self.quant_learning_rate = quant_learning_rate
+        self.quant_warmup_steps = quant_warmup_steps
+        self.quant_shrinkage = quant_shrinkage
+        self.prune_dead = prune_dead
+
+    def _check_every(self, n_train: int) -> int | None:
+        """Optimiser steps between two checks of ``m_t`` (:func:`glai.params.check_every`)."""
+        return params.check_every(self.structure_check_every, n_train, self._batch_size)
+
+    def _quant_solver(self, *, rows_only: bool = False) -> str:
+        """The quantitative solver to run now: the one that ran, once fitted (``"ridge"`` for
+        ``rows_only`` updates of a closed form, which re-solve the kept statistics exactly:
+        the polish of ``"ridge-ce"`` needs every row); before, ``quant_optimizer``, with
+        ``"auto"`` kept for :func:`glai.fit_glai` to resolve after the freeze, except that it
+        means ``"adam"`` when no data are held out (choice: the closed form picks its penalty
+        on validation data, and on the training loss would always pick the weakest)."""
+        fitted = getattr(self, "quant_optimizer_", None)
+        if fitted is not None:
+            closed = get_solver(fitted).kind == "closed_form"
+            return "ridge" if rows_only and closed else fitted
+        if self.quant_optimizer == AUTO and not self._holdout:
+            return "adam"
+        return self.quant_optimizer
+
+    def _quant_config(self, *, rows_only: bool = False) -> TrainConfig:
+        quant_lr = params.quant_learning_rate(self.learning_rate, self.quant_learning_rate)
+        config = self._config(lr=quant_lr, optimizer=self._quant_solver(rows_only=rows_only))
+        config.warmup_steps = self.quant_warmup_steps
+        config.shrinkage = self.quant_shrinkage
+        return config
+
+    def _closed_form(self) -> bool:
+        """Whether the quantitative phase may be solved in closed form (``"auto"``: maybe)."""
+        solver = self._quant_solver()
+        return solver == AUTO or get_solver(solver).kind == "closed_form"
+
+    def _fit_model(
+        self,
+        data: tuple[torch.Tensor, ...],
+        weight: torch.Tensor | None,
+        n_out: int,
+        n_in: int,
+        device: torch.device,
+        generator: torch.Generator,
+    ) -> tuple[nn.Module, History]:
+        X = data[0]
+        if not self._hidden:
+            raise ValueError(
+                "hidden_layer_sizes must hold at least one width: GLAI's gates are the ReLUs "
+                "of the hidden layers, got ()"
+            )
+        model = GLAI(
+            n_in, self._hidden, n_out, rho=self.rho, budget=self.budget,
+            prune_dead=self.prune_dead, device=device,
+        )  # fmt: skip
+        probe_idx = torch.randperm(X.shape[0], generator=generator)[: self.probe_size]
+        monitor = StructureMonitor(
+            X[probe_idx.to(X.device)], rule=self.structure_rule,
+            check_every=self._check_every(X.shape[0]),
+        )  # fmt: skip
+        loss_fn, score_fn = self._train_losses()
+        self.quant_optimizer_ = None  # a refit chooses again
+        config = self._quant_config()
+        # kept for partial_fit and new classes; bound to the paths at the freeze
+        stats = RidgeStatistics() if self._closed_form() else None
+        history = fit_glai(
+            model, *data, loss_fn=loss_fn, score_fn=score_fn, structural=self._config(),
+            quantitative=config, monitor=monitor, generator=generator, sample_weight=weight,
+            statistics=stats, verbose=self.verbose,
+        )  # fmt: skip
+        self.structure_frozen_epoch_ = int(history.events["structure_frozen_epoch"])
+        self.path_distance_ = list(monitor.history)
+        self.path_distance_steps_ = list(monitor.steps)
+        self.structure_steps_ = int(history.events.get("structure_steps", 0))
+        self.path_model_ = model.path_model
+        self.quant_optimizer_ = history.choices.get("quant_optimizer", config.optimizer)
+        self._keep_statistics(history, stats, config)
+        return model, history
+
+    def _keep_statistics(
+        self, history: History, stats: RidgeStatistics | None, config: TrainConfig
+    ) -> None:
+        closed = get_solver(str(self.quant_optimizer_)).kind == "closed_form"
+        self.ridge_statistics_ = stats if closed else None
+        choice = history.events.get("closed_form_choice")
+        self.alpha_ = None
+        if closed and stats is not None and choice is not None:
+            scores = [r.val_score for r in history.records if r.phase == "quantitative"]
+            first = 1 if self.quant_optimizer_ == "ridge-ce" else 0  # ridge-ce: init first
+            ridge = scores[first : first + len(config.alphas)]
+            # the penalty of the candidate kept; past the ridge candidates (the init, or the
+            # polish), that of the best ridge solution, which the polish used
+            i = int(choice) - first
+            if not 0 <= i < len(config.alphas):
+                i = max(range(len(ridge)), key=lambda j: (ridge[j], -j))
+            self.alpha_ = config.alphas[i]
+
+    def _frozen_paths(self) -> PathModel:
+        path_model = self.model_.path_model
+        assert isinstance(path_model, PathModel)
+        return path_model

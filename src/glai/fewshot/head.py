@@ -1,0 +1,302 @@
+"""The few-shot embedding head: GLAI (or the MLP it replaces) trained episodically on base
+classes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+from torch import nn
+
+from glai import params
+from glai.block import GLAI
+from glai.fewshot.prototypes import _query_targets, prototype_logits, prototypes, task_accuracies
+from glai.fewshot.tasks import Tasks, sample_tasks
+from glai.mlp import MLP
+from glai.structure import StopRule, StructureMonitor
+from glai.training import EpochRecord, History, predict_batched, resolve_device
+
+__all__ = ["FewShotHead", "train_episodes"]
+
+# The head's arguments, in signature order: glai.params' entries, two of them as this head
+# means them (patience counts checks; validation_fraction is a share of each class).
+_SPECS = tuple(
+    params.fewshot_spec(name)
+    for name in (
+        "hidden_layer_sizes", "out_features", "kind", "n_way", "k_shot", "n_query", "episodes",
+        "check_every", "learning_rate", "quant_learning_rate", "weight_decay", "patience",
+        "validation_fraction", "val_tasks", "rho", "budget", "structure_rule", "probe_size",
+        "prune_dead", "device", "random_state",
+    )
+)  # fmt: skip
+_D = params.defaults(*_SPECS)
+
+
+def train_episodes(
+    model: nn.Module,
+    inputs: Sequence[torch.Tensor],
+    y: np.ndarray,
+    val_inputs: Sequence[torch.Tensor],
+    val_tasks: Tasks,
+    *,
+    n_way: int,
+    k_shot: int,
+    n_query: int,
+    episodes: int,
+    check_every: int,
+    lr: float,
+    weight_decay: float,
+    patience: int | None,
+    history: History,
+    phase: str,
+    rng: np.random.Generator,
+    monitor: StructureMonitor | None = None,
+    keep_best: bool = True,
+) -> None:
+    """Episodic training of ``model(*inputs) -> embeddings [n, d]`` with the prototype loss.
+
+    Each step draws one task from ``y`` and minimises the cross-entropy of its queries under
+    ``softmax(-||f(x) - c_n||^2)``. Every ``check_every`` episodes one record goes to
+    ``history`` (``val_score``: mean accuracy on ``val_tasks``, which index
+    ``val_inputs``); ``monitor`` (structural phase) then updates ``m_t`` and may stop the
+    phase, as may ``patience`` checks without a better score. (Not
+    :func:`glai.training.train_epochs`: that loop draws i.i.d. minibatches, an episode is a
+    structured batch; records, clock and phases are the same.)
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    device = inputs[0].device
+    target = _query_targets(n_way, n_query, device)
+    n_support = n_way * k_shot
+    best_score, best_state, since_best = -float("inf"), None, 0
+    for first in range(0, episodes, check_every):
+        count = min(check_every, episodes - first)
+        tasks = sample_tasks(
+            y, n_way=n_way, k_shot=k_shot, n_query=n_query, n_tasks=count, random_state=rng
+        )
+        order = torch.as_tensor(
+            np.concatenate([tasks.support.reshape(count, -1), tasks.query.reshape(count, -1)], 1),
+            device=device,
+        )  # [count, N*K + N*Q]: support rows first, class-major
+        model.train()
+        total = torch.zeros((), device=device)
+        for idx in order:
+            z = model(*(t[idx] for t in inputs))
+            protos = prototypes(z[:n_support].reshape(n_way, k_shot, -1))
+            loss = nn.functional.cross_entropy(prototype_logits(z[n_support:], protos), target)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.detach()
+        accs, val_loss = task_accuracies(predict_batched(model, val_inputs), val_tasks)
+        m_t, stable = None, False
+        if monitor is not None:
+            stable = monitor.update(model)  # type: ignore[arg-type]
+            m_t = monitor.history[-1]
+        history.records.append(EpochRecord(
+            epoch=len(history.records) + 1, phase=phase, train_loss=float(total) / count,
+            val_loss=val_loss, val_score=float(accs.mean()), seconds=history.elapsed(),
+            path_distance=m_t,
+        ))  # fmt: skip
+        if accs.mean() > best_score:
+            best_score, since_best = float(accs.mean()), 0
+            if keep_best:
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            since_best += 1
+        if stable or (patience is not None and since_best >= patience):
+            break
+    if keep_best and best_state is not None:
+        model.load_state_dict(best_state)
+
+
+class FewShotHead(TransformerMixin, BaseEstimator):
+    """An embedding head ``x [N, n_0] -> z [N, out_features]`` for nearest-class-mean
+    few-shot classification, trained episodically on base classes (prototypical networks).
+
+    ``kind="glai"``: a :class:`glai.GLAI` block replacing the MLP ``n_0 -> hidden_layer_sizes
+    -> out_features``: structural phase (episodic, ``m_t`` checked on a fixed probe of base
+    features every ``check_every`` episodes until ``structure_rule`` calls it stable), freeze,
+    quantitative phase (episodic, on gates computed once). ``kind="mlp"``: that MLP.
+
+    Fitted attributes: ``classes_`` (base classes), ``n_features_in_``, ``model_`` (the
+    :class:`glai.GLAI` or :class:`glai.MLP`, an ``nn.Module``: usable as the backbone of a
+    prototypical network elsewhere), ``history_``, ``fit_seconds_``, ``n_trainable_params_``,
+    ``best_val_score_``, ``n_iter_`` (checks); GLAI only: ``structure_frozen_epoch_``,
+    ``path_distance_``.
+    """
+
+    _parameter_constraints: dict[str, list[Any]] = params.constraints(*_SPECS)
+
+    def __init__(
+        self,
+        hidden_layer_sizes: int | Sequence[int] = _D["hidden_layer_sizes"],
+        out_features: int = _D["out_features"],
+        *,
+        kind: str = _D["kind"],
+        n_way: int = _D["n_way"],
+        k_shot: int = _D["k_shot"],
+        n_query: int = _D["n_query"],
+        episodes: int = _D["episodes"],
+        check_every: int = _D["check_every"],
+        learning_rate: float = _D["learning_rate"],
+        quant_learning_rate: float | None = _D["quant_learning_rate"],
+        weight_decay: float = _D["weight_decay"],
+        patience: int | None = _D["patience"],
+        validation_fraction: float = _D["validation_fraction"],
+        val_tasks: int = _D["val_tasks"],
+        rho: float | str = _D["rho"],
+        budget: int | str | None = _D["budget"],
+        structure_rule: str | StopRule = _D["structure_rule"],
+        probe_size: int = _D["probe_size"],
+        prune_dead: bool = _D["prune_dead"],
+        device: str | torch.device = _D["device"],
+        random_state: int | np.random.RandomState | None = _D["random_state"],
+    ) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.out_features = out_features
+        self.kind = kind
+        self.n_way = n_way
+        self.k_shot = k_shot
+        self.n_query = n_query
+        self.episodes = episodes
+        self.check_every = check_every
+        self.learning_rate = learning_rate
+        self.quant_learning_rate = quant_learning_rate
+        self.weight_decay = weight_decay
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.val_tasks = val_tasks
+        self.rho = rho
+        self.budget = budget
+        self.structure_rule = structure_rule
+        self.probe_size = probe_size
+        self.prune_dead = prune_dead
+        self.device = device
+        self.random_state = random_state
+
+    def _split(self, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Indices (train, val): ``validation_fraction`` of each class, when enough remain."""
+        need = self.k_shot + self.n_query
+        train, val = [], []
+        for c in np.unique(y):
+            idx = rng.permutation(np.flatnonzero(y == c))
+            n_val = int(round(self.validation_fraction * len(idx)))
+            if n_val >= need and len(idx) - n_val >= need:
+                val.append(idx[:n_val])
+                idx = idx[n_val:]
+            train.append(idx)
+        tr = np.sort(np.concatenate(train))
+        va = np.sort(np.concatenate(val)) if val else np.empty(0, dtype=np.int64)
+        return tr, va
+
+    def fit(self, X: Any, y: Any) -> FewShotHead:
+        """Train on base classes: ``X [n_samples, n_features]``, ``y [n_samples]``."""
+        self._validate_params()
+        X, y = validate_data(self, X, y, dtype=[np.float32, np.float64])
+        check_classification_targets(y)
+        self.classes_, encoded = np.unique(y, return_inverse=True)
+        need = self.k_shot + self.n_query
+        counts = np.bincount(encoded)
+        if counts.min() < need or self.n_way > len(self.classes_):
+            # the same checks, and message, as the sampler
+            sample_tasks(encoded, n_way=self.n_way, k_shot=self.k_shot, n_query=self.n_query,
+                         n_tasks=1)  # fmt: skip
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        rng = np.random.default_rng(seed)
+        train_idx, val_idx = self._split(encoded, rng)
+        n_val_classes = len(np.unique(encoded[val_idx]))
+        if n_val_classes < 2:  # too few held out: validate on the training data
+            val_idx = train_idx
+            n_val_classes = len(self.classes_)
+        device = resolve_device(self.device)
+        x = torch.as_tensor(np.ascontiguousarray(X), dtype=torch.float32, device=device)
+        x_train, x_val = x[torch.as_tensor(train_idx)], x[torch.as_tensor(val_idx)]
+        y_train = encoded[train_idx]
+        val = sample_tasks(
+            encoded[val_idx], n_way=min(self.n_way, n_val_classes), k_shot=self.k_shot,
+            n_query=self.n_query, n_tasks=self.val_tasks, random_state=rng,
+        )  # fmt: skip
+        common: dict[str, Any] = {
+            "n_way": self.n_way, "k_shot": self.k_shot, "n_query": self.n_query,
+            "episodes": self.episodes, "check_every": self.check_every,
+            "weight_decay": self.weight_decay, "patience": self.patience, "rng": rng,
+        }  # fmt: skip
+        history = History()
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            if self.kind == "mlp":
+                model: nn.Module = MLP(X.shape[1], self.hidden_layer_sizes, self.out_features,
+                                       device=device)  # fmt: skip
+                train_episodes(
+                    model, (x_train,), y_train, (x_val,), val, lr=self.learning_rate,
+                    history=history, phase="mlp", **common,
+                )  # fmt: skip
+            else:
+                model = self._fit_glai(x_train, y_train, x_val, val, history, common)
+        model.eval()
+        self.model_, self.history_ = model, history
+        self.fit_seconds_ = history.records[-1].seconds if history.records else 0.0
+        self.n_iter_ = len(history.records)
+        best = history.best(phase=history.final_phase)
+        self.best_val_score_ = None if best is None else best.val_score
+        self.n_trainable_params_ = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        return self
+
+    def _fit_glai(
+        self,
+        x: torch.Tensor,
+        y: np.ndarray,
+        x_val: torch.Tensor,
+        val: Tasks,
+        history: History,
+        common: dict[str, Any],
+    ) -> GLAI:
+        block = GLAI(
+            x.shape[1], self.hidden_layer_sizes, self.out_features, rho=self.rho,
+            budget=self.budget, prune_dead=self.prune_dead, device=x.device,
+        )  # fmt: skip
+        assert block.structure is not None
+        probe_idx = common["rng"].permutation(len(x))[: self.probe_size]
+        monitor = StructureMonitor(x[torch.as_tensor(probe_idx)], rule=self.structure_rule)
+        monitor.update(block.structure)  # reference patterns at initialisation
+        structural = {
+            **common, "patience": None,
+            # the stop rule counts checks; max_epochs bounds the phase like `episodes` does
+            "episodes": min(self.episodes, monitor.rule.max_epochs * self.check_every),
+        }  # fmt: skip
+        train_episodes(
+            block.structure, (x,), y, (x_val,), val, lr=self.learning_rate, history=history,
+            phase="structural", monitor=monitor, keep_best=False, **structural,
+        )  # fmt: skip
+        t0 = history.elapsed()
+        block.freeze_structure(monitor.probe_x)
+        assert block.path_model is not None
+        gates, gates_val = block.gates(x), block.gates(x_val)
+        history.events["freeze_seconds"] = history.elapsed() - t0
+        history.events["structure_frozen_epoch"] = len(history.records)
+        train_episodes(
+            block.path_model, (x, gates), y, (x_val, gates_val), val,
+            lr=params.quant_learning_rate(self.learning_rate, self.quant_learning_rate),
+            history=history, phase="quantitative", **common,
+        )  # fmt: skip
+        self.structure_frozen_epoch_ = len(monitor.history)
+        self.path_distance_ = list(monitor.history)
+        return block
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Embeddings ``[n_samples, out_features]`` (float32) of ``X [n_samples, n_features]``."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+        param = next(self.model_.parameters())
+        x = torch.as_tensor(np.ascontiguousarray(X)).to(device=param.device, dtype=param.dtype)
+        return predict_batched(self.model_, (x,)).cpu().numpy()
+
+
+FewShotHead.__doc__ = (FewShotHead.__doc__ or "") + "\n" + params.numpydoc(*_SPECS)
