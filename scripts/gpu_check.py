@@ -4,7 +4,7 @@
 
 Reads the quick bench settings' features exported by ``scripts/export_features.py`` (one folder
 per setting), trains every head with the same seed on the CPU and on CUDA through
-``glai.training.run.fit_head``, prints a table and writes ``$OUT/gpu_check.json`` (and the
+``glai.run.fit_head``, prints a table and writes ``$OUT/gpu_check.json`` (and the
 test log ``$OUT/gpu_tests.txt``). Needs no network and nothing outside the working tree.
 """
 
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from glai.training.run import RunConfig, describe, fit_head
+from glai.run import RunConfig, describe, fit_head
 
 HEADS = {
     "mlp": {"model": "mlp"},

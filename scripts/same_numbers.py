@@ -115,7 +115,7 @@ def cases() -> dict[str, Case]:
 
     def run_head(default: bool = False, **kwargs: Any) -> Case:
         def case() -> dict[str, Any]:
-            from glai.training.run import RunConfig, fit_head
+            from glai.training.run import RunConfig, fit_head  # the old path: an alias
 
             X, y = torch.from_numpy(Xd), torch.from_numpy(yd).long()
             cfg = RunConfig(**kwargs) if default else RunConfig(max_epochs=20, **kwargs)
@@ -123,7 +123,8 @@ def cases() -> dict[str, Case]:
             with torch.no_grad():
                 model.eval()
                 out = model(X).numpy()
-            return {"history": _history(history), "output": out, "events_keys": sorted(history.events)}
+            events = sorted(history.events)
+            return {"history": _history(history), "output": out, "events_keys": events}
 
         return case
 
@@ -220,7 +221,8 @@ def compare(before: Path, after: Path) -> int:
             differ.append(f"{key}: arrays differ (max |diff| {gap})")
     for key in sorted(set(va) | set(vb)):
         if va.get(key, "<missing>") != vb.get(key, "<missing>"):
-            differ.append(f"{key}: {va.get(key, '<missing>')!r:.80} -> {vb.get(key, '<missing>')!r:.80}")
+            old, new = va.get(key, "<missing>"), vb.get(key, "<missing>")
+            differ.append(f"{key}: {old!r:.80} -> {new!r:.80}")
     n = len(a.files) + len(va)
     print(f"{n} saved values compared; {len(differ)} differ")
     for line in differ:

@@ -123,9 +123,9 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
     import torch.distributed as dist
 
     from glai.io import save_glai
+    from glai.run import RunConfig, describe, fit_head
     from glai.training.device import resolve_device
     from glai.training.distributed import init_from_env, rank_and_world
-    from glai.training.run import RunConfig, describe, fit_head
 
     torch.set_num_threads(args.threads)
     device = init_from_env(resolve_device(args.device))

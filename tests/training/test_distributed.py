@@ -18,12 +18,12 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from glai.block import GLAI
+from glai.run import RunConfig, fit_head
 from glai.structure import StructureMonitor
 from glai.training import TrainConfig, fit_glai
 from glai.training.checkpoint import Checkpoint
 from glai.training.distributed import gather_rows, plan_epoch, shard_bounds, shard_offset
 from glai.training.losses import accuracy, cross_entropy
-from glai.training.run import RunConfig, fit_head
 
 pytestmark = pytest.mark.skipif(not dist.is_available(), reason="torch.distributed unavailable")
 

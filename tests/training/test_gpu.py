@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from glai import GLAIClassifier
-from glai.training.run import RunConfig, fit_head
+from glai.run import RunConfig, fit_head
 
 pytestmark = pytest.mark.gpu
 
