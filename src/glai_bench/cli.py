@@ -131,7 +131,8 @@ def _demo(args: argparse.Namespace) -> None:
 
 def _bench(args: argparse.Namespace, argv: Sequence[str]) -> None:
     from glai_bench.bench import run_bench
-    from glai_bench.settings import SETTINGS, scan_variant
+    from glai_bench.protocols.classification import scan_variant
+    from glai_bench.settings import SETTINGS
 
     names = list(SETTINGS) if args.setting == "all" else [args.setting]
     device = _device(args.device)

@@ -14,8 +14,9 @@ from typing import Any
 
 from glai_bench import plots
 from glai_bench.data import load_splits
+from glai_bench.protocols.classification import estimator_defaults, run_seed
 from glai_bench.report import build_report, machine_line, write_json
-from glai_bench.runner import run_seed, timing_context, warm_up
+from glai_bench.runner import timing_context, warm_up
 from glai_bench.settings import Setting, get_setting
 from glai_bench.stats import aggregate
 
@@ -73,8 +74,9 @@ def run_demo(
         warm_up(data, setting.hidden, device)
         runs = run_seed(setting, data, 0, device=device, only={"mlp", "glai-auto"})
     report = build_report(
-        setting, runs, aggregate(runs), data_info=data.info, timing=timing, device=device,
-        seeds=1, command="glai demo",
+        setting, runs, {"aggregates": aggregate(runs)}, data_info=data.info, timing=timing,
+        device=device, seeds=1, command="glai demo",
+        config={"estimators": estimator_defaults(setting)},
     )  # fmt: skip
     folder = Path(out)
     glai = next(r for r in runs if r["model"] == "glai-auto")

@@ -7,6 +7,10 @@
 3. :func:`plot_mva_vs_rho`: maximum validation accuracy against ``rho``, GLAI mean ± std over
    seeds and the MLP as a band (Figure 3).
 
+And the bench's own: accuracy against time (:func:`plot_accuracy_vs_time`), few-shot accuracy
+per task shape (:func:`plot_fewshot_accuracy`), SSL loss and probe curves
+(:func:`plot_ssl_curves`).
+
 Figures are drawn on ``matplotlib.figure.Figure`` objects and saved as PNG, so no pyplot
 state or interactive backend is involved.
 """
@@ -34,6 +38,8 @@ __all__ = [
     "plot_path_distance",
     "plot_mva_vs_rho",
     "plot_accuracy_vs_time",
+    "plot_fewshot_accuracy",
+    "plot_ssl_curves",
 ]
 
 PathLike = str | os.PathLike[str]
@@ -277,4 +283,57 @@ def plot_accuracy_vs_time(
     ax.set_ylabel("max validation accuracy (%)")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.set_title(title or "accuracy against time")
+    return _save(fig, path)
+
+
+def plot_fewshot_accuracy(agg: dict[str, Any], path: PathLike, title: str) -> Path:
+    """Few-shot bench: accuracy per task shape and model (bars), error bars the 95% interval
+    over tasks, one panel per labeling (``agg``: :func:`~glai_bench.protocols.fewshot.
+    aggregate_fewshot`)."""
+    fig = Figure(figsize=(5.5 * len(agg), 3.6))
+    axes = fig.subplots(1, len(agg), squeeze=False)
+    for ax, (split, a) in zip(axes[0], agg.items()):
+        tasks = list(a["tasks"])
+        x = np.arange(len(tasks))
+        models = [("raw", "raw"), *((k, f"{k.upper()} head") for k in a["models"])]
+        lowest = 1.0
+        for j, (key, label) in enumerate(models):
+            if key == "raw":
+                acc = [a["tasks"][t]["raw"]["accuracy"] for t in tasks]
+                err = [a["tasks"][t]["raw"]["ci95"] for t in tasks]
+            else:
+                acc = [a["tasks"][t][key]["accuracy"]["mean"] for t in tasks]
+                err = [a["tasks"][t][key]["ci95"]["mean"] for t in tasks]
+            lowest = min(lowest, *acc)
+            ax.bar(x + (j - 1) * 0.27, 100 * np.asarray(acc), 0.27,
+                   yerr=100 * np.asarray(err), label=label, capsize=2)  # fmt: skip
+        ax.set_xticks(x, tasks)
+        ax.set_ylabel("novel-class accuracy %")
+        ax.set_title(f"{title}: {split}")
+        ax.set_ylim(max(0.0, 100 * lowest - 10), 105)  # room for the legend
+        ax.legend(fontsize=8, loc="upper left", ncols=3)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_ssl_curves(runs: Sequence[dict[str, Any]], path: PathLike, *, title: str = "") -> Path:
+    """SSL bench: held-out NT-Xent and kNN validation accuracy against seconds, the heads of
+    one seed."""
+    fig = Figure(figsize=(10, 3.8))
+    left, right = fig.subplots(1, 2)
+    for i, run in enumerate(runs):
+        hist = run["history"]
+        t = [h["seconds"] for h in hist]
+        label = f"{run['model']} ({run['params']:,} params)"
+        left.plot(t, [h["val_loss"] for h in hist], color=f"C{i}", label=label)
+        right.plot(t, [100 * h["knn_val"] for h in hist], color=f"C{i}", label=label)
+        frozen = run.get("structure_frozen_epoch")
+        if frozen:
+            for ax in (left, right):
+                ax.axvline(hist[frozen - 1]["seconds"], color=f"C{i}", ls=":", lw=1,
+                           label="GLAI structure frozen" if ax is left else None)  # fmt: skip
+    left.set(xlabel="training seconds", ylabel="held-out NT-Xent", title="contrastive loss")
+    right.set(xlabel="training seconds", ylabel="kNN val accuracy %", title="probe")
+    left.legend(fontsize=8)
+    fig.suptitle(title)
     return _save(fig, path)

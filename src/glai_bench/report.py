@@ -1,9 +1,11 @@
 """Bench results on disk: one JSON per setting (everything) and a Markdown table (the gist).
 
-JSON layout: ``config`` (the setting, seeds, threads, device, the estimators' effective
-hyper-parameters, the command), ``data`` (split sizes, feature cache keys), ``versions``,
-``machine``, ``runs`` (one per seed and head, with full per-epoch histories) and
-``aggregates`` (see :mod:`glai_bench.stats`).
+JSON layout, for every protocol (:mod:`glai_bench.protocols`): ``config`` (the setting, seeds,
+threads, device, the heads' effective hyper-parameters, the command), ``data`` (split sizes,
+feature cache keys), ``versions``, ``machine``, the protocol's references measured once (if
+any), ``runs`` (one per seed and head, with full per-epoch histories), ``aggregates`` (see
+:mod:`glai_bench.stats`) and what goes with them, and ``files``. The Markdown of each protocol
+ends with :func:`markdown_tail`.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ import json
 import math
 import os
 import platform
-import re
 import subprocess
+from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -23,11 +25,12 @@ from typing import Any
 
 import torch
 
-from glai import GLAIClassifier, MLPHeadClassifier
 from glai_bench.settings import Setting
-from glai_bench.tradeoff import TradeoffPoint, tradeoff_markdown
 
-__all__ = ["versions", "machine", "estimator_defaults", "build_report", "write_json", "markdown"]
+__all__ = [
+    "versions", "machine", "machine_line", "jsonable", "git_commit", "build_report",
+    "write_json", "mean_std", "p_value", "markdown_tail",
+]  # fmt: skip
 
 _PACKAGES = (
     "glai", "torch", "numpy", "scipy", "scikit-learn", "efficientnet-lite-pytorch",
@@ -120,43 +123,43 @@ def jsonable(x: Any) -> Any:
     return repr(x)
 
 
-def estimator_defaults(setting: Setting) -> dict[str, Any]:
-    """The hyper-parameters the heads ran with: the library defaults plus the setting's."""
-    kw = setting.head_kwargs()
-    return {
-        "mlp": MLPHeadClassifier(setting.hidden, **kw).get_params(),
-        "glai": GLAIClassifier(setting.hidden, **kw).get_params(),
-    }
-
-
 def build_report(
     setting: Setting,
     runs: list[dict[str, Any]],
-    aggregates: dict[str, Any],
+    summary: dict[str, Any],
     *,
     data_info: dict[str, Any],
     timing: dict[str, Any],
     device: str,
     seeds: int,
     command: str,
+    config: dict[str, Any] | None = None,
+    fields: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The JSON document of one setting."""
-    config = {
+    """The JSON document of one setting, whatever its protocol.
+
+    Args:
+        summary: top-level fields computed from the runs (``aggregates``, verdicts, ...).
+        config: protocol fields of ``config`` (the hyper-parameters the heads ran with).
+        fields: further top-level fields measured with the runs (e.g. a reference).
+    """
+    cfg = {
         "setting": asdict(setting),
         "seeds": list(range(seeds)),
         "device": device,
         **timing,
-        "estimators": estimator_defaults(setting),
+        **(config or {}),
         "command": command,
     }
     return jsonable({
         "setting": setting.stem,
-        "config": config,
+        "config": cfg,
         "data": data_info,
         "versions": versions(),
         "machine": machine(timing["threads"], device),
+        **(fields or {}),
         "runs": runs,
-        "aggregates": aggregates,
+        **summary,
     })  # fmt: skip
 
 
@@ -167,81 +170,23 @@ def write_json(report: dict[str, Any], path: str | os.PathLike[str]) -> Path:
     return path
 
 
-def _ms(s: dict[str, Any], scale: float = 1.0, digits: int = 2) -> str:
+def mean_std(s: dict[str, Any], scale: float = 1.0, digits: int = 2) -> str:
+    """A table cell of a :func:`glai_bench.stats.summarize` dict: ``mean ± std``, with
+    ``(n/total)`` when some seeds are missing, ``never`` when all are."""
     if s.get("mean") is None:
         return "never"
     text = f"{s['mean'] * scale:.{digits}f} ± {s['std'] * scale:.{digits}f}"
     return text + (f" ({s['n']}/{s['n'] + s['n_missing']})" if s["n_missing"] else "")
 
 
-_PHASE_TAG = {"mlp": "", "structural": "S ", "quantitative": "Q "}
+def p_value(p: float | None, digits: int = 3) -> str:
+    """``p`` for a sentence or a cell (``n/a`` where there is no test)."""
+    return "n/a" if p is None else f"{p:.{digits}g}"
 
 
-def _p(test: dict[str, Any]) -> str:
-    return "n/a" if test["t_pvalue"] is None else f"{test['t_pvalue']:.3g}"
-
-
-def markdown(report: dict[str, Any]) -> str:
-    """A Markdown section for one setting: the table over seeds, the verdict, the machine."""
-    cfg, agg = report["config"], report["aggregates"]
-    sizes = report["data"].get("sizes", {})
-    n = len(cfg["seeds"])
-    lines = [
-        f"### {report['setting']}",
-        "",
-        f"{cfg['setting']['description']}. Splits {sizes}; {n} seeds; mean ± std over seeds.",
-        "",
-        "| model | params | MVA % | test acc % | Δtest vs MLP (p) | s to MVA | s to MLP's MVA "
-        "| speedup mean / median | freeze epoch | s/epoch (S: structure, Q: paths) "
-        "| inference ms |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for name, s in agg["models"].items():
-        if re.fullmatch(r"mlp-w\d+|glai-x[\d.e+-]+", name):
-            continue  # heads of other sizes: in the accuracy-against-time table below
-        comp = agg["comparisons"].get(name)
-        if comp is None:
-            delta, speed = "-", "1.00 / 1.00"
-        else:
-            d = comp["test_accuracy"]["mean_diff"]
-            delta = "n/a" if d is None else f"{100 * d:+.2f} ({_p(comp['test_accuracy'])})"
-            sp = comp["speedup"]
-            speed = "never" if sp["mean"] is None else f"{sp['mean']:.2f} / {sp['median']:.2f}"
-            if sp["n_missing"]:
-                speed += f" ({sp['n']}/{sp['n'] + sp['n_missing']})"
-        freeze = s.get("structure_frozen_epoch")
-        per_epoch = " / ".join(
-            f"{_PHASE_TAG.get(phase, phase)}{v['mean']:.3f}"
-            for phase, v in s.get("seconds_per_epoch", {}).items()
-            if v["mean"] is not None
-        )
-        row = [
-            name, f"{s['params']['mean']:,.0f}", _ms(s["mva"], 100), _ms(s["test_accuracy"], 100),
-            delta, _ms(s["seconds_to_mva"]), _ms(s["seconds_to_mlp_mva"]), speed,
-            "-" if freeze is None else _ms(freeze, digits=1), per_epoch or "-",
-            _ms(s["inference_seconds"], 1000),
-        ]  # fmt: skip
-        lines.append("| " + " | ".join(row) + " |")
-    lines.append("")
-    for text in agg.get("verdict", {}).get("text", []):
-        lines.append(f"- GLAI (matched, rho=auto): {text}")
-    if report.get("tradeoff"):
-        points = [TradeoffPoint(**p) for p in report["tradeoff"]]
-        figure = report.get("files", {}).get("tradeoff")
-        lines += [
-            "",
-            f"#### {report['setting']}: accuracy against time",
-            "",
-            "Every head a user could pick (ablations left out), mean ± std over seeds, fastest "
-            "first; *front*: no other head is both more accurate and faster.",
-            "",
-            tradeoff_markdown(points, figure),
-        ]
-    lines += [
-        "",
-        f"Command: `{cfg['command']}`",
-        "",
-        machine_line(report["machine"]),
-        "",
-    ]
-    return "\n".join(lines)
+def markdown_tail(report: dict[str, Any], bullets: Sequence[str] = ()) -> list[str]:
+    """The last lines of every setting's Markdown: ``bullets`` (verdicts) as a list, then the
+    command and the machine."""
+    command = report["config"]["command"]
+    ends = ["", f"Command: `{command}`", "", machine_line(report["machine"]), ""]
+    return [f"- {b}" for b in bullets] + ends

@@ -1,15 +1,9 @@
-"""Run every head of a setting on the same splits, seed by seed, in one process.
+"""Fitting and recording the classification heads that several protocols share.
 
-Per seed: the MLP head first (its maximum validation accuracy, MVA, is the target the others
-race to), GLAI at the matched ``rho="auto"`` and the setting's other ``rho``, the ablations
-(gates from the untrained structural network, a fixed long structural phase, the narrow
-structural network alone), MLP heads of the setting's other ``widths`` and GLAI heads of its
-other ``budgets`` (the accuracy-versus-time picture), a linear probe and scikit-learn's
-``MLPClassifier``. Every
-hyper-parameter the setting does not name is the library's default.
-
-A run is a JSON-ready dict (see :func:`head_record`); times come from the estimators' own
-histories, whose clock covers everything inside ``fit`` after the data are on the device.
+:func:`timing_context` fixes what timings depend on (every protocol runs inside it); a run is a
+JSON-ready dict (:func:`head_record` for the glai estimators, :func:`sklearn_record` for the
+scikit-learn references) whose times come from the estimators' own histories, whose clock
+covers everything inside ``fit`` after the data are on the device.
 """
 
 from __future__ import annotations
@@ -27,14 +21,14 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 from threadpoolctl import threadpool_limits
-from tqdm.auto import tqdm
 
-from glai import GLAI, MLP, GLAIClassifier, MLPHeadClassifier, StopRule
+from glai import GLAI, MLP, GLAIClassifier, MLPHeadClassifier
 from glai.training import History
 from glai_bench.data import Splits
-from glai_bench.settings import Setting
 
-__all__ = ["timing_context", "head_record", "run_seed", "run_setting"]
+__all__ = [
+    "timing_context", "head_record", "sklearn_record", "fit_on", "fit_sklearn", "warm_up",
+]  # fmt: skip
 
 Run = dict[str, Any]
 
@@ -142,7 +136,7 @@ def head_record(
     return run
 
 
-def _sklearn_record(
+def sklearn_record(
     name: str,
     est: LogisticRegression | MLPClassifier,
     seconds: float,
@@ -179,90 +173,20 @@ def _sklearn_record(
     }
 
 
-def _fit_head(est: Any, data: Splits) -> Any:
-    gc.collect()
+def fit_on(est: Any, data: Splits) -> Any:
+    """``est.fit`` on the training split, validated on the validation split."""
+    gc.collect()  # a collection inside a timed fit would be billed to it
     return est.fit(data.X_train, data.y_train, X_val=data.X_val, y_val=data.y_val)
 
 
-def _fit_sklearn(est: Any, data: Splits) -> float:
+def fit_sklearn(est: Any, data: Splits) -> float:
+    """Fit a scikit-learn reference on the training split; its wall-clock seconds."""
     gc.collect()
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(data.X_train, data.y_train)
     return time.perf_counter() - t0
-
-
-def run_seed(
-    setting: Setting,
-    data: Splits,
-    seed: int,
-    *,
-    device: str = "cpu",
-    only: set[str] | None = None,
-    on_run: Callable[[str], None] | None = None,
-) -> list[Run]:
-    """All runs of one seed, or those of ``setting.head_names(only)``."""
-    shared = {**setting.head_kwargs(), "random_state": seed, "device": device}
-    hidden = setting.hidden
-    wanted = set(setting.head_names(only))
-    runs: list[Run] = []
-
-    def done(run: Run) -> None:
-        run["seed"] = seed
-        runs.append(run)
-        if on_run is not None:
-            on_run(run["model"])
-
-    mlp = _fit_head(MLPHeadClassifier(hidden, **shared), data)
-    done(head_record("mlp", mlp, data, None))
-    mlp_mva = runs[0]["mva"]
-
-    glai_heads: list[tuple[str, dict[str, Any]]] = [("glai-auto", {"rho": "auto"})]
-    glai_heads += [(f"glai-rho{r:g}", {"rho": r}) for r in setting.rhos]
-    # max_epochs=0 freezes the structure at initialisation: gates of the untrained network
-    untrained = StopRule("epochs", epochs=0, min_epochs=0, max_epochs=0)
-    n_long = setting.long_structure_epochs
-    long = StopRule("epochs", epochs=n_long, min_epochs=n_long, max_epochs=n_long)
-    # both count epochs: one check of m_t per epoch
-    glai_heads += [
-        ("glai-untrained-gates",
-         {"rho": "auto", "structure_rule": untrained, "structure_check_every": None}),
-        ("glai-long-structure",
-         {"rho": "auto", "structure_rule": long, "structure_check_every": None}),
-    ]  # fmt: skip
-    narrow: tuple[int, ...] | None = None
-    for name, kwargs in glai_heads:
-        if name not in wanted:
-            continue
-        est = _fit_head(GLAIClassifier(hidden, **kwargs, **shared), data)
-        if name == "glai-auto":
-            narrow = tuple(est.model_.structural_features)
-        done(head_record(name, est, data, mlp_mva))
-    if "narrow-mlp" in wanted:
-        assert narrow is not None
-        # the structural network alone, trained to convergence like the MLP head
-        est = _fit_head(MLPHeadClassifier(narrow, **shared), data)
-        done(head_record("narrow-mlp", est, data, mlp_mva))
-    # the accuracy-versus-time picture: MLP heads of other widths, GLAI heads of other budgets
-    for width in setting.widths:
-        if f"mlp-w{width}" in wanted:
-            est = _fit_head(MLPHeadClassifier((width,) * len(hidden), **shared), data)
-            done(head_record(f"mlp-w{width}", est, data, mlp_mva))
-    for share in setting.budgets:
-        if f"glai-x{share:g}" in wanted:
-            budget = max(1, round(share * runs[0]["params"]))
-            est = _fit_head(GLAIClassifier(hidden, rho="auto", budget=budget, **shared), data)
-            done(head_record(f"glai-x{share:g}", est, data, mlp_mva))
-    if "linear-probe" in wanted:
-        probe = LogisticRegression(max_iter=1000)
-        done(_sklearn_record("linear-probe", probe, _fit_sklearn(probe, data), data, mlp_mva))
-    if "sklearn-mlp" in wanted:
-        ref = MLPClassifier(
-            hidden, early_stopping=True, random_state=seed, max_iter=setting.max_epochs or 200
-        )
-        done(_sklearn_record("sklearn-mlp", ref, _fit_sklearn(ref, data), data, mlp_mva))
-    return runs
 
 
 def warm_up(data: Splits, hidden: tuple[int, ...], device: str = "cpu") -> None:
@@ -272,33 +196,3 @@ def warm_up(data: Splits, hidden: tuple[int, ...], device: str = "cpu") -> None:
     X, y = data.X_train[idx], data.y_train[idx]
     for cls in (MLPHeadClassifier, GLAIClassifier):
         cls(hidden, max_epochs=2, random_state=0, device=device).fit(X, y, X_val=X, y_val=y)
-
-
-def run_setting(
-    setting: Setting,
-    data: Splits,
-    *,
-    seeds: int | None = None,
-    device: str = "cpu",
-    only: set[str] | None = None,
-    progress: bool = True,
-) -> list[Run]:
-    """Every run of every seed ``0 .. seeds-1`` (default ``setting.seeds``), with a progress bar.
-
-    Call inside :func:`timing_context`.
-    """
-    n_seeds = setting.seeds if seeds is None else seeds
-    names = setting.head_names(only)
-    warm_up(data, setting.hidden, device)
-    runs: list[Run] = []
-    with tqdm(
-        total=n_seeds * len(names), desc=setting.stem, unit="run", disable=not progress
-    ) as bar:
-        for seed in range(n_seeds):
-
-            def tick(name: str, seed: int = seed) -> None:
-                bar.update(1)
-                bar.set_postfix(seed=seed, done=name)
-
-            runs += run_seed(setting, data, seed, device=device, only=only, on_run=tick)
-    return runs

@@ -9,13 +9,11 @@ they are retuned instead of freezing today's values here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar
 
 __all__ = [
     "Setting", "FewShotSetting", "RetrainSetting", "SSLSetting", "SETTINGS", "get_setting",
-    "scan_variant",
 ]  # fmt: skip
 
 
@@ -48,7 +46,12 @@ class Setting:
             None means the library's default.
         seeds: training seeds ``0 .. seeds-1``.
         quick: fields replaced by :meth:`quick_variant` (small subsets, few seeds).
+
+    ``protocol`` (a class attribute, not a field) names the kind of setting: the key of
+    :data:`glai_bench.protocols.PROTOCOLS` that runs it.
     """
+
+    protocol: ClassVar[str] = "classification"
 
     name: str
     description: str
@@ -84,29 +87,13 @@ class Setting:
 
     def head_kwargs(self) -> dict[str, Any]:
         """Hyper-parameters shared by the MLP and GLAI heads that this setting overrides."""
-        names = ("learning_rate", "batch_size", "max_epochs", "patience")
-        return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+        return self._set_fields(
+            {n: n for n in ("learning_rate", "batch_size", "max_epochs", "patience")}
+        )
 
-    def head_names(self, only: set[str] | None = None) -> list[str]:
-        """The heads of one seed, in the order they are fitted; with ``only``, those named and
-        what they need: the MLP (its MVA is every head's target) and, for "narrow-mlp",
-        "glai-auto" (whose structural widths it takes). Unknown names in ``only`` raise."""
-        names = [
-            "mlp", "glai-auto", *(f"glai-rho{r:g}" for r in self.rhos),
-            "glai-untrained-gates", "glai-long-structure", "narrow-mlp",
-            *(f"mlp-w{w}" for w in self.widths), *(f"glai-x{b:g}" for b in self.budgets),
-            "linear-probe", "sklearn-mlp",
-        ]  # fmt: skip
-        if only is None:
-            return names
-        unknown = sorted(only - set(names))
-        if unknown:
-            raise ValueError(
-                f"only: no head {', '.join(unknown)} in setting {self.name!r}; its heads are "
-                f"{', '.join(names)} (--budgets and --widths add glai-xB and mlp-wW heads)"
-            )
-        wanted = only | {"mlp"} | ({"glai-auto"} if "narrow-mlp" in only else set())
-        return [n for n in names if n in wanted]
+    def _set_fields(self, names: dict[str, str]) -> dict[str, Any]:
+        """``{argument: value}`` of the fields ``names`` maps to arguments, where not None."""
+        return {arg: getattr(self, f) for f, arg in names.items() if getattr(self, f) is not None}
 
     @property
     def stem(self) -> str:
@@ -133,6 +120,8 @@ class FewShotSetting(Setting):
         out_features, episodes, n_way_train, k_shot_train, n_query_train.
     """
 
+    protocol: ClassVar[str] = "fewshot"
+
     splits: tuple[str, ...] = ("lexname", "hypernym")
     n_novel: tuple[tuple[str, int], ...] = ()
     min_members: int = 20
@@ -148,10 +137,10 @@ class FewShotSetting(Setting):
 
     def fewshot_kwargs(self) -> dict[str, Any]:
         """:class:`glai.fewshot.FewShotHead` arguments this setting sets."""
-        names = {"episodes": "episodes", "n_way_train": "n_way", "k_shot_train": "k_shot",
-                 "n_query_train": "n_query", "learning_rate": "learning_rate",
-                 "patience": "patience"}  # fmt: skip
-        kw = {v: getattr(self, k) for k, v in names.items() if getattr(self, k) is not None}
+        kw = self._set_fields({
+            "episodes": "episodes", "n_way_train": "n_way", "k_shot_train": "k_shot",
+            "n_query_train": "n_query", "learning_rate": "learning_rate", "patience": "patience",
+        })  # fmt: skip
         return {"out_features": self.out_features, **kw}
 
 
@@ -162,7 +151,7 @@ class SSLSetting(Setting):
     The splits (``n_train``, ``n_val``, ``n_test``) are those of :class:`Setting`; the
     training images are the SSL images (their labels only feed the probes).
 
-    Views (choice: see ``glai_bench.simclr.augment``):
+    Views (choice: see ``glai_bench.views.augment``):
         n_views: augmented views per training image, extracted once; each epoch draws two.
         n_val_views: views per validation image (views 0 and 1 score the held-out loss).
         crop_scale, crop_ratio, max_rotation, max_translation, flip: the augmentation.
@@ -172,6 +161,8 @@ class SSLSetting(Setting):
         ssl_patience (the heads' own: there is no SSL estimator whose defaults to follow).
     Probes: knn_k neighbours (cosine) for the kNN accuracy.
     """
+
+    protocol: ClassVar[str] = "ssl"
 
     n_views: int = 6
     n_val_views: int = 2
@@ -188,15 +179,14 @@ class SSLSetting(Setting):
     ssl_patience: int | None = 15
 
     def augmentation(self) -> dict[str, Any]:
-        """Keyword arguments of ``glai_bench.simclr.augment`` (also part of the cache key)."""
+        """Keyword arguments of ``glai_bench.views.augment`` (also part of the cache key)."""
         return {"scale": list(self.crop_scale), "ratio": list(self.crop_ratio),
                 "max_rotation": self.max_rotation,
                 "max_translation": self.max_translation, "flip": self.flip}  # fmt: skip
 
     def train_kwargs(self) -> dict[str, Any]:
         """``glai.training.TrainConfig`` fields this setting sets."""
-        names = {"learning_rate": "lr", "batch_size": "batch_size"}
-        kw = {v: getattr(self, k) for k, v in names.items() if getattr(self, k) is not None}
+        kw = self._set_fields({"learning_rate": "lr", "batch_size": "batch_size"})
         return {**kw, "max_epochs": self.ssl_max_epochs, "patience": self.ssl_patience}
 
 
@@ -214,13 +204,17 @@ class RetrainSetting(Setting):
     first_classes: classes ``0 .. first_classes - 1`` come first (scenario ``"classes"``).
     """
 
+    protocol: ClassVar[str] = "retrain"
+
     scenario: str = "halves"
     shift: str | None = None
     first_classes: int | None = None
 
 
 # Quick variants draw small subsets, so their features are extracted (and cached) on their own
-# in about a minute; "fashion-effnet"'s quick subsets are also what `glai demo` uses.
+# in about a minute; "fashion-effnet"'s quick subsets are also what `glai demo` uses. The
+# classification settings' quick variants share 2 seeds and one rho besides "auto".
+_QUICK = {"seeds": 2, "rhos": (16,)}
 SETTINGS: dict[str, Setting] = {
     s.name: s
     for s in (
@@ -236,7 +230,7 @@ SETTINGS: dict[str, Setting] = {
             rhos=(4, 8, 16, 32),
             widths=(32, 128, 1024),
             budgets=(0.5, 2),
-            quick={"n_train": 5000, "n_val": 1000, "n_test": 2000, "seeds": 2, "rhos": (16,),
+            quick={**_QUICK, "n_train": 5000, "n_val": 1000, "n_test": 2000,
                    "widths": (32, 128, 1024), "budgets": (0.5, 4)},  # fmt: skip
         ),
         Setting(
@@ -253,7 +247,7 @@ SETTINGS: dict[str, Setting] = {
             # lead 6 of issue 7: at 41 classes GLAI needed 4-8x the MLP's parameters to match it
             # (x8 is left out of the full run: ~2 min per seed on one core)
             budgets=(2, 4),
-            quick={"n_train": 5000, "n_val": 1500, "n_test": 1500, "seeds": 2, "rhos": (16,),
+            quick={**_QUICK, "n_train": 5000, "n_val": 1500, "n_test": 1500,
                    "widths": (32, 128, 1024), "budgets": (2, 8)},  # fmt: skip
         ),
         Setting(
@@ -266,7 +260,7 @@ SETTINGS: dict[str, Setting] = {
             rhos=(2, 4, 16, 32),
             widths=(32, 128, 1024),
             budgets=(0.5, 2, 4),
-            quick={"seeds": 2, "rhos": (16,), "widths": (32, 1024), "budgets": (4,)},
+            quick={**_QUICK, "widths": (32, 1024), "budgets": (4,)},
         ),
         Setting(
             name="fashion-raw",
@@ -279,7 +273,7 @@ SETTINGS: dict[str, Setting] = {
             rhos=(4, 8, 16, 32),
             widths=(32, 128, 1024),
             budgets=(0.5, 2),
-            quick={"n_train": 5000, "n_val": 1000, "n_test": 2000, "seeds": 2, "rhos": (16,),
+            quick={**_QUICK, "n_train": 5000, "n_val": 1000, "n_test": 2000,
                    "widths": (32, 1024), "budgets": (4,)},  # fmt: skip
         ),
         # Retraining (issue 9). 3,000 / 1,000 / 1,000 images keep the feature extraction of
@@ -342,35 +336,6 @@ SETTINGS: dict[str, Setting] = {
         ),
     )
 }
-
-
-def scan_variant(
-    setting: Setting,
-    *,
-    budgets: Sequence[float] | None = None,
-    widths: Sequence[int] | None = None,
-    only: set[str] | None = None,
-) -> Setting:
-    """``setting`` with other GLAI budgets / MLP widths (``glai bench --budgets/--widths``) and,
-    when only some heads run (``--only``), renamed ``NAME+HEAD+...`` so that its outputs do not
-    overwrite the full run's. Classification settings only; unknown heads raise ValueError."""
-    if budgets is None and widths is None and only is None:
-        return setting
-    if type(setting) is not Setting:
-        raise ValueError(
-            f"--budgets, --widths and --only apply to the classification settings, not to "
-            f"{setting.name!r}"
-        )
-    changes: dict[str, Any] = {}
-    if budgets is not None:
-        changes["budgets"] = tuple(budgets)
-    if widths is not None:
-        changes["widths"] = tuple(widths)
-    setting = replace(setting, **changes)
-    if only is not None:
-        setting.head_names(only)  # raises on unknown heads
-        setting = replace(setting, name="+".join([setting.name, *sorted(only)]))
-    return setting
 
 
 def get_setting(name: str, quick: bool = False) -> Setting:

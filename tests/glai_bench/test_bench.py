@@ -21,7 +21,7 @@ from glai import GLAIClassifier, MLPHeadClassifier
 from glai_bench import data as data_mod
 from glai_bench.bench import run_bench
 from glai_bench.data import RawData, Splits, load_splits, split_indices
-from glai_bench.report import markdown
+from glai_bench.protocols.classification import Classification, markdown
 from glai_bench.runner import timing_context, warm_up
 from glai_bench.settings import SETTINGS, Setting, get_setting
 from glai_bench.stats import aggregate, paired_test, speedups, summarize, verdict
@@ -33,6 +33,10 @@ PNG = b"\x89PNG\r\n\x1a\n"
 def digits(setting: Setting) -> RawData:
     X, y = load_digits(return_X_y=True)
     return RawData(X[:1400], y[:1400], X[1400:], y[1400:], {"source": "sklearn-digits"})
+
+
+def head_names(only: set[str] | None = None) -> list[str]:
+    return Classification().head_names(TINY, only)
 
 
 TINY = Setting(
@@ -130,14 +134,14 @@ def test_timing_context_sets_and_restores() -> None:
 
 
 def test_head_names_and_their_dependencies() -> None:
-    assert TINY.head_names() == [
+    assert head_names() == [
         "mlp", "glai-auto", "glai-rho2", "glai-untrained-gates", "glai-long-structure",
         "narrow-mlp", "mlp-w8", "mlp-w32", "glai-x2", "linear-probe", "sklearn-mlp",
     ]  # fmt: skip
-    assert TINY.head_names({"glai-auto"}) == ["mlp", "glai-auto"]
-    assert TINY.head_names({"narrow-mlp"}) == ["mlp", "glai-auto", "narrow-mlp"]
+    assert head_names({"glai-auto"}) == ["mlp", "glai-auto"]
+    assert head_names({"narrow-mlp"}) == ["mlp", "glai-auto", "narrow-mlp"]
     with pytest.raises(ValueError, match="no head glai-x9 in setting 'tiny'"):
-        TINY.head_names({"glai-x9"})
+        head_names({"glai-x9"})
 
 
 def test_warm_up_copes_with_sorted_labels_and_many_classes() -> None:
@@ -164,7 +168,7 @@ def test_bench_json_schema(bench: tuple[dict[str, Any], Path]) -> None:
     assert {"torch", "numpy", "scikit-learn", "glai"} <= set(report["versions"])
     assert {"platform", "cpu", "cores", "threads", "gpu", "date"} <= set(report["machine"])
     assert report["data"]["sizes"] == {"train": 1120, "val": 280, "test": 397}
-    names = TINY.head_names()
+    names = head_names()
     assert [r["model"] for r in report["runs"]] == names * 2
     assert [r["seed"] for r in report["runs"]] == [0] * len(names) + [1] * len(names)
     for r in report["runs"]:
@@ -204,15 +208,15 @@ def test_bench_ablations_are_what_they_say(bench: tuple[dict[str, Any], Path]) -
 def test_bench_aggregates_and_markdown(bench: tuple[dict[str, Any], Path]) -> None:
     report, out = bench
     agg = report["aggregates"]
-    assert set(agg["models"]) == set(TINY.head_names())
-    assert set(agg["comparisons"]) == set(TINY.head_names()) - {"mlp"}
+    assert set(agg["models"]) == set(head_names())
+    assert set(agg["comparisons"]) == set(head_names()) - {"mlp"}
     mva = [r["mva"] for r in report["runs"] if r["model"] == "mlp"]
     assert agg["models"]["mlp"]["mva"]["mean"] == pytest.approx(np.mean(mva))
     assert set(agg["verdict"]) == {"matches_accuracy", "faster_2x", "text"}
     md = (out / "tiny.md").read_text()
     assert md == markdown(json.loads((out / "tiny.json").read_text()))
     assert "| model | params | MVA % |" in md and "machine:" in md
-    for name in TINY.head_names():
+    for name in head_names():
         assert f"| {name} |" in md
     assert "matches accuracy: " in md and "2x faster: " in md
 

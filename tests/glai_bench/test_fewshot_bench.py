@@ -13,16 +13,11 @@ import numpy as np
 import pytest
 
 from glai.fewshot import evaluate
-from glai_bench import fewshot as fs_mod
+from glai_bench import fewshot_data as fs_mod
+from glai_bench.bench import run_bench
 from glai_bench.cli import main
 from glai_bench.datasets import WORDNET_DIR, load_wordnet_noun_hypernyms
-from glai_bench.fewshot import (
-    FewShotData,
-    Labeling,
-    _wordnet_labelings,
-    run_fewshot_bench,
-    split_classes,
-)
+from glai_bench.fewshot_data import FewShotData, Labeling, split_classes, wordnet_labelings
 from glai_bench.settings import SETTINGS, FewShotSetting, get_setting
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -68,7 +63,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str,
     out = tmp_path_factory.mktemp("fewshot")
     with pytest.MonkeyPatch.context() as mp:
         mp.setitem(fs_mod.FEWSHOT_LOADERS, "blobs", lambda *args: blobs())
-        yield run_fewshot_bench(TINY, out=out, progress=False, command="glai bench tiny"), out
+        yield run_bench(TINY, out=out, progress=False, command="glai bench tiny"), out
 
 
 def test_split_classes_is_fixed_disjoint_and_capped() -> None:
@@ -196,7 +191,7 @@ def test_quick_variant_from_the_command_line(
     not (WORDNET_DIR / "data.noun").is_file(), reason="Debian package wordnet-base not installed"
 )
 def test_wordnet_labelings_line_up_with_the_glosses() -> None:
-    texts, labelings = _wordnet_labelings(min_members=20)
+    texts, labelings = wordnet_labelings(min_members=20)
     lex, hyp = labelings["lexname"], labelings["hypernym"]
     assert len(texts) == len(lex.y) == len(hyp.y) > 100_000
     grouped = hyp.y >= 0

@@ -1,5 +1,5 @@
-"""The retraining bench (glai_bench.retrain) end to end on tiny data: each scenario's runs,
-their statistics and report; the corruption of a shifted domain."""
+"""The retraining bench (glai_bench.protocols.retrain) end to end on tiny data: each scenario's
+runs, their statistics and report; the corruption of a shifted domain."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from glai_bench import data as data_mod
 from glai_bench.bench import run_bench
 from glai_bench.data import RawData
 from glai_bench.datasets import corrupt_images
-from glai_bench.retrain import RETRAIN_MODELS, retrain_data
+from glai_bench.protocols.retrain import RETRAIN_MODELS, retrain_data
 from glai_bench.settings import SETTINGS, RetrainSetting, Setting
 
 

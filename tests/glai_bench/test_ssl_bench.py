@@ -18,8 +18,10 @@ from glai_bench import data as data_mod
 from glai_bench import settings as settings_mod
 from glai_bench.bench import run_bench
 from glai_bench.data import RawData
+from glai_bench.probes import knn_accuracy
+from glai_bench.protocols.ssl import compare_heads, ssl_verdict
 from glai_bench.settings import SETTINGS, Setting, SSLSetting, get_setting
-from glai_bench.simclr import augment, compare_heads, knn_accuracy, load_views, ssl_verdict
+from glai_bench.views import augment, load_views
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
