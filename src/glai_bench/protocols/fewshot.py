@@ -29,8 +29,7 @@ from glai_bench.report import markdown_tail, p_value
 from glai_bench.settings import FewShotSetting
 from glai_bench.stats import paired_test, summarize
 
-__all__ = ["HEADS", "KINDS", "FewShot", "task_name", "run_split", "aggregate_fewshot",
-           "fewshot_markdown"]  # fmt: skip
+__all__ = ["HEADS", "KINDS", "FewShot", "task_name", "run_split", "aggregate_fewshot"]
 
 
 def task_name(n_way: int, k_shot: int) -> str:
@@ -206,54 +205,6 @@ def _verdicts(agg: dict[str, Any]) -> list[str]:
     return lines
 
 
-def fewshot_markdown(report: dict[str, Any]) -> str:
-    """A Markdown section: one table per split, the verdicts, the command and the machine."""
-    cfg, agg = report["config"], report["aggregates"]
-    s = cfg["setting"]
-    lines = [f"### {report['setting']}", "", f"{s['description']}. {len(cfg['seeds'])} "
-             f"seeds; {s['n_tasks']} novel tasks per shape ({s['n_query']} queries per class), "
-             "the same tasks for every model; accuracy % as mean ± std over seeds [mean 95% "
-             "interval half-width over tasks].", ""]  # fmt: skip
-    for split, a in agg.items():
-        info = report["data"]["splits"][split]
-        tasks = list(a["tasks"])
-        lines += [
-            f"**{split}**: {info['base_classes']} base classes ({info['base_samples']} "
-            f"samples), {info['novel_classes']} novel classes ({info['novel_samples']} samples).",
-            "",
-            "| model | params | train s | " + " | ".join(tasks) + " | s / 1000 tasks |",
-            "|---|---:|---:|" + "---:|" * len(tasks) + "---:|",
-        ]
-        raw = [a["tasks"][t]["raw"] for t in tasks]
-        lines.append(
-            "| raw (nearest class mean) | 0 | 0 | "
-            + " | ".join(f"{100 * r['accuracy']:.2f} [±{100 * r['ci95']:.2f}]" for r in raw)
-            + f" | {np.mean([r['seconds_per_1000_tasks'] for r in raw]):.2f} |"
-        )
-        for kind in KINDS:
-            m = a["models"][kind]
-            cells = []
-            for t in tasks:
-                x = a["tasks"][t][kind]
-                cells.append(
-                    f"{100 * x['accuracy']['mean']:.2f} ± {100 * x['accuracy']['std']:.2f} "
-                    f"[±{100 * x['ci95']['mean']:.2f}]"
-                )
-            per1000 = np.mean([a["tasks"][t][kind]["seconds_per_1000_tasks"]["mean"]
-                               for t in tasks])  # fmt: skip
-            lines.append(
-                f"| {kind.upper()} head | {m['params']['mean']:,.0f} | "
-                f"{m['fit_seconds']['mean']:.1f} ± {m['fit_seconds']['std']:.1f} | "
-                + " | ".join(cells) + f" | {per1000:.2f} |"
-            )
-        skipped = [task_name(w, k) for w, k in s["tasks"] if task_name(w, k) not in tasks]
-        if skipped:
-            lines.append(f"\n{', '.join(skipped)}: n/a (only {info['novel_classes']} novel "
-                         "classes).")  # fmt: skip
-        lines.append("")
-    return "\n".join(lines + markdown_tail(report, report["verdicts"]))
-
-
 class FewShot(Protocol[FewShotSetting]):
     """The protocol of :class:`~glai_bench.settings.FewShotSetting` (module docstring)."""
 
@@ -290,6 +241,51 @@ class FewShot(Protocol[FewShotSetting]):
         return {"accuracy": plots.plot_fewshot_accuracy(report["aggregates"], path, stem)}
 
     def markdown(self, report: dict[str, Any]) -> str:
-        return fewshot_markdown(report)
+        """A Markdown section: one table per split, the verdicts, the command and the machine."""
+        cfg, agg = report["config"], report["aggregates"]
+        s = cfg["setting"]
+        lines = [f"### {report['setting']}", "", f"{s['description']}. {len(cfg['seeds'])} "
+                 f"seeds; {s['n_tasks']} novel tasks per shape ({s['n_query']} queries per class), "
+                 "the same tasks for every model; accuracy % as mean ± std over seeds [mean 95% "
+                 "interval half-width over tasks].", ""]  # fmt: skip
+        for split, a in agg.items():
+            info = report["data"]["splits"][split]
+            tasks = list(a["tasks"])
+            lines += [
+                f"**{split}**: {info['base_classes']} base classes ({info['base_samples']} "
+                f"samples), {info['novel_classes']} novel classes ({info['novel_samples']} "
+                "samples).",
+                "",
+                "| model | params | train s | " + " | ".join(tasks) + " | s / 1000 tasks |",
+                "|---|---:|---:|" + "---:|" * len(tasks) + "---:|",
+            ]
+            raw = [a["tasks"][t]["raw"] for t in tasks]
+            lines.append(
+                "| raw (nearest class mean) | 0 | 0 | "
+                + " | ".join(f"{100 * r['accuracy']:.2f} [±{100 * r['ci95']:.2f}]" for r in raw)
+                + f" | {np.mean([r['seconds_per_1000_tasks'] for r in raw]):.2f} |"
+            )
+            for kind in KINDS:
+                m = a["models"][kind]
+                cells = []
+                for t in tasks:
+                    x = a["tasks"][t][kind]
+                    cells.append(
+                        f"{100 * x['accuracy']['mean']:.2f} ± {100 * x['accuracy']['std']:.2f} "
+                        f"[±{100 * x['ci95']['mean']:.2f}]"
+                    )
+                per1000 = np.mean([a["tasks"][t][kind]["seconds_per_1000_tasks"]["mean"]
+                                   for t in tasks])  # fmt: skip
+                lines.append(
+                    f"| {kind.upper()} head | {m['params']['mean']:,.0f} | "
+                    f"{m['fit_seconds']['mean']:.1f} ± {m['fit_seconds']['std']:.1f} | "
+                    + " | ".join(cells) + f" | {per1000:.2f} |"
+                )
+            skipped = [task_name(w, k) for w, k in s["tasks"] if task_name(w, k) not in tasks]
+            if skipped:
+                lines.append(f"\n{', '.join(skipped)}: n/a (only {info['novel_classes']} novel "
+                             "classes).")  # fmt: skip
+            lines.append("")
+        return "\n".join(lines + markdown_tail(report, report["verdicts"]))
 
 

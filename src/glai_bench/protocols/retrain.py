@@ -93,7 +93,7 @@ def retrain_data(
 @dataclass
 class RetrainContext:
     """One seed: the two data, the heads fitted on the first (each fitted once, when a head
-    first needs it) and the runs so far."""
+    first needs it) and their MVA there, the head ``add_classes`` grew, and the runs so far."""
 
     setting: RetrainSetting
     first: Splits
@@ -103,6 +103,7 @@ class RetrainContext:
     runs: dict[str, Run] = field(default_factory=dict)
     first_fits: dict[str, Any] = field(default_factory=dict)
     first_mva: dict[str, float] = field(default_factory=dict)
+    added: Any = None
 
     @property
     def shared(self) -> dict[str, Any]:
@@ -137,12 +138,12 @@ def _add_classes(c: RetrainContext) -> Run:
     added = copy.deepcopy(c.first_fit("glai")).add_classes(
         s.X_train, s.y_train, X_val=s.X_val, y_val=s.y_val
     )
-    c.first_fits["glai-added"] = added
+    c.added = added
     return c.record("glai-add-classes", added)
 
 
 def _add_refit(c: RetrainContext) -> Run:
-    added = c.first_fits["glai-added"]
+    added = c.added
     add_seconds = float(added.fit_seconds_)
     run = c.record("glai-add-refit", fit_on(added, c.second))  # warm_start: every output
     # its clock started with add_classes

@@ -40,7 +40,7 @@ from glai_bench.settings import SSLSetting
 from glai_bench.stats import ALPHA, paired_test, summarize
 from glai_bench.views import SSLData, load_views
 
-__all__ = ["HEADS", "SSL", "run_ssl_seed", "compare_heads", "ssl_verdict", "markdown"]
+__all__ = ["HEADS", "SSL", "run_ssl_seed", "compare_heads", "ssl_verdict"]
 
 
 def _final(history: SSLHistory) -> tuple[str, list[int]]:
@@ -153,8 +153,6 @@ def run_ssl_seed(
     """The heads of :data:`HEADS` on the same views and seed."""
     context = SeedContext(setting, data, seed, torch.device(device))
     return [head.fit(context) for head in SSL().heads(setting)]
-# -- statistics and verdict --------------------------------------------------------------------
-
 METRICS = (
     "params", "best_val_loss", "best_knn_val", "knn_test", "linear_test", "epochs", "seconds",
     "seconds_to_best_loss", "seconds_to_mlp_best_loss", "seconds_to_mlp_best_knn",
@@ -225,44 +223,6 @@ def ssl_verdict(comparison: dict[str, Any]) -> list[str]:
     return lines
 
 
-# -- report ------------------------------------------------------------------------------------
-
-
-def markdown(report: dict[str, Any]) -> str:
-    """The setting's table over seeds, the raw-feature reference, the verdict, the machine."""
-    cfg, agg, data = report["config"], report["aggregates"], report["data"]
-    raw = report["raw_features"]
-    n = len(cfg["seeds"])
-    lines = [
-        f"### {report['setting']}",
-        "",
-        f"{cfg['setting']['description']}. Images {data['sizes']}; views per image "
-        f"{data['views']}; {n} seeds; mean ± std over seeds. Accuracies on the clean test "
-        "images; kNN: k=20, cosine; NT-Xent: held-out views, blocks of the batch size.",
-        "",
-        "| head | params | linear probe test % | kNN test % | best held-out NT-Xent "
-        "| best kNN val % | s to own best loss | s to MLP's best loss | s to MLP's best kNN val "
-        "| epochs | freeze epoch | s total |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for name, s in agg["models"].items():
-        freeze = s.get("structure_frozen_epoch")
-        lines.append("| " + " | ".join([
-            name, f"{s['params']['mean']:,.0f}", mean_std(s["linear_test"], 100),
-            mean_std(s["knn_test"], 100), mean_std(s["best_val_loss"], digits=3),
-            mean_std(s["best_knn_val"], 100), mean_std(s["seconds_to_best_loss"]),
-            mean_std(s["seconds_to_mlp_best_loss"]), mean_std(s["seconds_to_mlp_best_knn"]),
-            mean_std(s["epochs"], digits=1), "-" if freeze is None else mean_std(freeze, digits=1),
-            mean_std(s["seconds"]),
-        ]) + " |")  # fmt: skip
-    lines.append(
-        f"| backbone features, no head | - | {100 * raw['linear_test']:.2f} "
-        f"| {100 * raw['knn_test']:.2f} | - | {100 * raw['knn_val']:.2f} | - | - | - | - | - | - |"
-    )
-    lines.append("")
-    return "\n".join(lines + markdown_tail(report, agg["verdict"]))
-
-
 class SSL(Protocol[SSLSetting]):
     """The protocol of :class:`~glai_bench.settings.SSLSetting` (see the module docstring)."""
 
@@ -320,6 +280,38 @@ class SSL(Protocol[SSLSetting]):
         return files
 
     def markdown(self, report: dict[str, Any]) -> str:
-        return markdown(report)
+        """The setting's table over seeds, the raw-feature reference, the verdict, the machine."""
+        cfg, agg, data = report["config"], report["aggregates"], report["data"]
+        raw = report["raw_features"]
+        n = len(cfg["seeds"])
+        lines = [
+            f"### {report['setting']}",
+            "",
+            f"{cfg['setting']['description']}. Images {data['sizes']}; views per image "
+            f"{data['views']}; {n} seeds; mean ± std over seeds. Accuracies on the clean test "
+            "images; kNN: k=20, cosine; NT-Xent: held-out views, blocks of the batch size.",
+            "",
+            "| head | params | linear probe test % | kNN test % | best held-out NT-Xent "
+            "| best kNN val % | s to own best loss | s to MLP's best loss "
+            "| s to MLP's best kNN val | epochs | freeze epoch | s total |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for name, s in agg["models"].items():
+            freeze = s.get("structure_frozen_epoch")
+            lines.append("| " + " | ".join([
+                name, f"{s['params']['mean']:,.0f}", mean_std(s["linear_test"], 100),
+                mean_std(s["knn_test"], 100), mean_std(s["best_val_loss"], digits=3),
+                mean_std(s["best_knn_val"], 100), mean_std(s["seconds_to_best_loss"]),
+                mean_std(s["seconds_to_mlp_best_loss"]), mean_std(s["seconds_to_mlp_best_knn"]),
+                mean_std(s["epochs"], digits=1),
+                "-" if freeze is None else mean_std(freeze, digits=1), mean_std(s["seconds"]),
+            ]) + " |")  # fmt: skip
+        lines.append(
+            f"| backbone features, no head | - | {100 * raw['linear_test']:.2f} "
+            f"| {100 * raw['knn_test']:.2f} | - | {100 * raw['knn_val']:.2f} "
+            "| - | - | - | - | - | - |"
+        )
+        lines.append("")
+        return "\n".join(lines + markdown_tail(report, agg["verdict"]))
 
 
