@@ -27,9 +27,33 @@ import torch
 __all__ = ["add_train_parser", "build_parser", "load_features", "main", "run_train"]
 
 
+def _auto_or(kind: type, name: str) -> Any:
+    """An argparse type: ``"auto"`` or a value of ``kind``, with a message naming ``name``."""
+
+    def parse(text: str) -> Any:
+        if text == "auto":
+            return text
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{name} must be 'auto' or a {kind.__name__}, got {text!r}"
+            ) from None
+
+    return parse
+
+
 def add_train_parser(sub: Any) -> argparse.ArgumentParser:
-    """Add the ``train`` subcommand to an ``argparse`` subparsers object (``glai``'s too)."""
-    from glai.solvers import solver_names
+    """Add the ``train`` subcommand to an ``argparse`` subparsers object (``glai``'s too).
+
+    Every default is the library's (:data:`glai.params.PARAMS`), ``"auto"`` rules included."""
+    from glai import params
+    from glai.solvers import ITERATIVE_KINDS, solver_names
+
+    d = params.defaults()
+
+    def helped(name: str) -> str:  # the parameter's one-line description, its default shown
+        return params.spec(name).doc.split(". ")[0].rstrip(".") + " (default: %(default)s)"
 
     p = sub.add_parser(
         "train",
@@ -38,24 +62,37 @@ def add_train_parser(sub: Any) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("data", help=".npz file or folder of .npy files (X, y[, X_val, y_val])")
-    p.add_argument("--model", choices=("mlp", "glai"), default="glai")
-    p.add_argument("--hidden", type=int, nargs="+", default=[256], help="hidden widths")
-    p.add_argument("--optimizer", choices=solver_names(("minibatch", "full_batch")),
-                   default="adam", help="MLP / structural phase solver")  # fmt: skip
-    p.add_argument("--quant-optimizer", choices=solver_names(), default="adam",
-                   help="GLAI quantitative phase solver")  # fmt: skip
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--quant-lr", type=float, default=None, help="default: lr / 3")
-    p.add_argument("--batch-size", type=int, default=256, help="global minibatch size")
-    p.add_argument("--epochs", type=int, default=200, help="maximum epochs per phase")
-    p.add_argument("--patience", type=int, default=10)
-    p.add_argument("--probe-size", type=int, default=2048)
-    p.add_argument("--structure-rule", default="relative",
+    p.add_argument("--model", choices=("mlp", "glai"), default=d["kind"])
+    p.add_argument("--hidden", type=int, nargs="+", default=list(d["hidden_layer_sizes"]),
+                   help="hidden widths (default: %(default)s)")  # fmt: skip
+    p.add_argument("--optimizer", choices=solver_names(ITERATIVE_KINDS), default=d["optimizer"],
+                   help="MLP / structural phase solver (default: %(default)s)")  # fmt: skip
+    p.add_argument("--quant-optimizer", choices=[params.AUTO, *solver_names()],
+                   default=d["quant_optimizer"], help=helped("quant_optimizer"))  # fmt: skip
+    p.add_argument("--lr", type=float, default=d["learning_rate"], help=helped("learning_rate"))
+    p.add_argument("--quant-lr", type=float, default=d["quant_learning_rate"],
+                   help=f"default: lr / {params.QUANT_LR_DIVISOR:g}")  # fmt: skip
+    p.add_argument("--weight-decay", type=float, default=d["weight_decay"],
+                   help=helped("weight_decay"))  # fmt: skip
+    p.add_argument("--batch-size", type=_auto_or(int, "--batch-size"), default=d["batch_size"],
+                   help=f"global minibatch size; auto: min({params.AUTO_BATCH_SIZE}, n_train) "
+                   "(default: %(default)s)")  # fmt: skip
+    p.add_argument("--epochs", type=int, default=d["max_epochs"],
+                   help="maximum epochs per phase (default: %(default)s)")  # fmt: skip
+    p.add_argument("--patience", type=int, default=d["patience"], help=helped("patience"))
+    p.add_argument("--tol", type=float, default=d["tol"], help=helped("tol"))
+    p.add_argument("--rho", type=_auto_or(float, "--rho"), default=d["rho"], help=helped("rho"))
+    p.add_argument("--probe-size", type=int, default=d["probe_size"], help=helped("probe_size"))
+    p.add_argument("--structure-rule", default=d["structure_rule"],
                    choices=("threshold", "relative", "window", "epochs"))  # fmt: skip
-    p.add_argument("--val-fraction", type=float, default=0.1,
-                   help="held out when DATA has no X_val (default 0.1)")  # fmt: skip
+    p.add_argument("--val-fraction", type=_auto_or(float, "--val-fraction"),
+                   default=d["validation_fraction"],
+                   help="held out when DATA has no X_val; auto: "
+                   f"{params.AUTO_VALIDATION_FRACTION} from {params.AUTO_HOLDOUT_MIN_SAMPLES} "
+                   "rows up, else nothing (training stops on the training loss; "
+                   "default: %(default)s)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu")
+    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default=d["device"])
     p.add_argument("--threads", type=int, default=1, help="torch threads per process")
     p.add_argument("--checkpoint", default=None,
                    help="checkpoint file: written every epoch, resumed when it exists")  # fmt: skip
@@ -83,10 +120,15 @@ def _arrays(data: str) -> dict[str, Any]:
 
 
 def load_features(
-    data: str, val_fraction: float, seed: int, rank: int, world: int
+    data: str, val_fraction: float | str, seed: int, rank: int, world: int
 ) -> dict[str, np.ndarray]:
     """This rank's training rows (``X``, ``y``, ``sample_weight`` if saved) and the whole
-    validation set (``X_val``, ``y_val``), as in-memory arrays (features as float32)."""
+    validation set (``X_val``, ``y_val``), as in-memory arrays (features as float32).
+
+    Without a saved ``X_val``, ``val_fraction`` of the rows (``"auto"``:
+    :func:`glai.params.holdout_fraction`) is held out; a fraction of 0 holds out nothing and
+    returns no ``X_val``, ``y_val``."""
+    from glai.params import holdout_fraction
     from glai.training.distributed import shard_bounds
 
     arrays = _arrays(data)
@@ -97,22 +139,27 @@ def load_features(
     n = len(X)
     if len(y) != n:
         raise ValueError(f"data {data!r}: X has {n} rows but y has {len(y)}")
+    X_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
     if "X_val" in arrays:
         train_rows = np.arange(n)
         X_val, y_val = np.asarray(arrays["X_val"]), np.asarray(arrays["y_val"])
     else:
-        if not 0 < val_fraction < 1:
-            raise ValueError(f"val_fraction must be in (0, 1) without X_val, got {val_fraction}")
+        fraction = holdout_fraction(val_fraction, n)
+        if not 0 <= fraction < 1:
+            raise ValueError(
+                f"val_fraction must be 'auto' or in [0, 1) without X_val, got {val_fraction}"
+            )
         order = np.random.default_rng(seed).permutation(n)
-        n_val = max(1, int(round(val_fraction * n)))
+        n_val = int(round(fraction * n)) if fraction == 0 else max(1, int(round(fraction * n)))
         val_rows, train_rows = np.sort(order[:n_val]), np.sort(order[n_val:])
-        X_val, y_val = np.asarray(X[val_rows]), np.asarray(y[val_rows])
+        if n_val:
+            X_val, y_val = np.asarray(X[val_rows]), np.asarray(y[val_rows])
     lo, hi = shard_bounds(len(train_rows), rank, world)
     mine = train_rows[lo:hi]
-    out = {
-        "X": np.asarray(X[mine], dtype=np.float32), "y": np.asarray(y[mine]),
-        "X_val": X_val.astype(np.float32), "y_val": y_val,
-    }  # fmt: skip
+    out = {"X": np.asarray(X[mine], dtype=np.float32), "y": np.asarray(y[mine])}
+    if X_val is not None and y_val is not None:
+        out |= {"X_val": X_val.astype(np.float32), "y_val": y_val}
     if "sample_weight" in arrays:
         out["sample_weight"] = np.asarray(arrays["sample_weight"][mine], dtype=np.float32)
     return out
@@ -134,10 +181,12 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
         config = RunConfig(
             model=args.model, hidden=tuple(args.hidden), optimizer=args.optimizer,
             lr=args.lr, quant_optimizer=args.quant_optimizer, quant_lr=args.quant_lr,
-            batch_size=args.batch_size, max_epochs=args.epochs, patience=args.patience,
+            weight_decay=args.weight_decay, batch_size=args.batch_size, max_epochs=args.epochs,
+            patience=args.patience, tol=args.tol, rho=args.rho,
             structure_rule=args.structure_rule, probe_size=args.probe_size, seed=args.seed,
         )  # fmt: skip
         arrays = load_features(args.data, args.val_fraction, args.seed, rank, world)
+        holdout = "X_val" in arrays
 
         def tensor(a: np.ndarray) -> torch.Tensor:
             t = torch.from_numpy(np.ascontiguousarray(a))
@@ -149,8 +198,9 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
 
         start = time.perf_counter()
         model, history = fit_head(
-            config, tensor(arrays["X"]), tensor(arrays["y"]), tensor(arrays["X_val"]),
-            tensor(arrays["y_val"]),
+            config, tensor(arrays["X"]), tensor(arrays["y"]),
+            tensor(arrays["X_val"]) if holdout else None,
+            tensor(arrays["y_val"]) if holdout else None,
             sample_weight=tensor(arrays["sample_weight"]) if "sample_weight" in arrays else None,
             checkpoint=args.checkpoint, verbose=args.verbose and rank == 0,
         )  # fmt: skip
@@ -162,7 +212,9 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
             "world_size": world,
             "device": str(device),
             "seconds": seconds,
-            "best_val_score": None if best is None else best.val_score,
+            # with nothing held out, the "score" is minus the training loss: no validation score
+            "best_val_score": None if best is None or not holdout else best.val_score,
+            "holdout": holdout,
             "model": describe(model),
             "events": history.events,
             "records": history.to_dicts(),
@@ -194,8 +246,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit(f"glai train: {err}") from err
     if summary["rank"] == 0:
         score = summary["best_val_score"]
+        said = "nothing held out" if score is None else f"best validation score {score:.4f}"
         print(
-            f"{args.model}: best validation score {score:.4f} after {len(summary['records'])} "
+            f"{args.model}: {said} after {len(summary['records'])} "
             f"epochs, {summary['seconds']:.1f} s on {summary['world_size']} process(es); "
             f"wrote {args.out}/model.safetensors, {args.out}/history.json"
         )

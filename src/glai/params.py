@@ -32,6 +32,7 @@ from sklearn.utils._param_validation import Hidden, Interval, Options, StrOption
 
 from glai.device import is_device
 from glai.solvers import ITERATIVE_KINDS, solver_names
+from glai.solvers.auto import AUTO
 from glai.structure import StopRule
 
 __all__ = [
@@ -55,7 +56,6 @@ __all__ = [
     "spec",
 ]
 
-AUTO = "auto"
 DEPRECATED = "deprecated"  # the default of a renamed parameter's old name
 
 # batch_size="auto" = min(AUTO_BATCH_SIZE, n_train), as scikit-learn's MLP does with 200:

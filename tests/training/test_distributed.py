@@ -31,7 +31,7 @@ WORLD = 2
 N = 101  # odd: the shards differ in size (51 and 50 rows)
 GLAI_RUN = RunConfig(
     model="glai", hidden=(8,), batch_size=16, max_epochs=8, patience=3, probe_size=64,
-    lr=1e-2, seed=3,
+    lr=1e-2, seed=3, quant_optimizer="adam",
 )  # fmt: skip
 
 

@@ -17,7 +17,10 @@ from glai.run import RunConfig, fit_head
 
 pytestmark = pytest.mark.gpu
 
-RUN = RunConfig(model="glai", hidden=(16,), batch_size=32, max_epochs=6, patience=3, lr=1e-2)
+RUN = RunConfig(
+    model="glai", hidden=(16,), batch_size=32, max_epochs=6, patience=3, lr=1e-2,
+    quant_optimizer="adam",
+)  # fmt: skip
 
 
 def _data(device: str) -> list[torch.Tensor]:

@@ -25,6 +25,7 @@ from torch import nn
 from glai import params
 from glai.mlp import as_widths
 from glai.training import History, LossFn, ScoreFn, TrainConfig, predict_batched, resolve_device
+from glai.training.losses import minus_mean_loss
 
 __all__ = ["HEAD_PARAMS", "HEAD_DEFAULTS"]
 
@@ -265,13 +266,7 @@ class _Head(BaseEstimator):
         held-out data minus the training loss (the "validation" inputs are then the training
         inputs), so that stopping watches the training loss."""
         loss_fn, score_fn = self._losses()
-        if self._holdout:
-            return loss_fn, score_fn
-
-        def minus_loss(out: torch.Tensor, y: torch.Tensor) -> float:
-            return -float(loss_fn(out, y).mean())
-
-        return loss_fn, minus_loss
+        return (loss_fn, score_fn) if self._holdout else (loss_fn, minus_mean_loss(loss_fn))
 
     def _check_converged(self) -> None:
         """Refuse a model with non-finite parameters; warn when training diverged on the way

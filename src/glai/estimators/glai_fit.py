@@ -14,6 +14,7 @@ from glai.block import GLAI
 from glai.estimators.base import _H, _Head
 from glai.path_model import PathModel
 from glai.solvers import get_solver
+from glai.solvers.auto import without_holdout
 from glai.solvers.ridge import RidgeStatistics
 from glai.structure import StopRule, StructureMonitor
 from glai.training import History, TrainConfig, fit_glai
@@ -86,15 +87,12 @@ class _GLAIMixin(_Head):
         ``rows_only`` updates of a closed form, which re-solve the kept statistics exactly:
         the polish of ``"ridge-ce"`` needs every row); before, ``quant_optimizer``, with
         ``"auto"`` kept for :func:`glai.fit_glai` to resolve after the freeze, except that it
-        means ``"adam"`` when no data are held out (choice: the closed form picks its penalty
-        on validation data, and on the training loss would always pick the weakest)."""
+        means ``"adam"`` when no data are held out (:func:`glai.solvers.auto.without_holdout`)."""
         fitted = getattr(self, "quant_optimizer_", None)
         if fitted is not None:
             closed = get_solver(fitted).kind == "closed_form"
             return "ridge" if rows_only and closed else fitted
-        if self.quant_optimizer == AUTO and not self._holdout:
-            return "adam"
-        return self.quant_optimizer
+        return without_holdout(self.quant_optimizer, self._holdout)
 
     def _quant_config(self, *, rows_only: bool = False) -> TrainConfig:
         quant_lr = params.quant_learning_rate(self.learning_rate, self.quant_learning_rate)

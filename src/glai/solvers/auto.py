@@ -32,7 +32,9 @@ from glai.path_model import PathModel
 from glai.solvers.gram import best_group_size
 from glai.solvers.ridge import output_columns, ridge_unknowns
 
-__all__ = ["AutoCosts", "choose_solver", "closed_form_cost"]
+__all__ = ["AUTO", "AutoCosts", "choose_solver", "closed_form_cost", "without_holdout"]
+
+AUTO = "auto"
 
 F64 = 2.0  # a float64 flop costs two float32 flops (CPU: measured 2.0x for the Cholesky)
 
@@ -99,3 +101,11 @@ def choose_solver(
     if closed <= adam:
         return AutoCosts(closed, adam, "ridge-ce" if classifier else "ridge")
     return AutoCosts(closed, adam, "adam")
+
+
+def without_holdout(optimizer: str, holdout: bool) -> str:
+    """The quantitative solver ``optimizer`` stands for before the freeze: ``"auto"`` means
+    ``"adam"`` when no data are held out (choice: the closed form picks its penalty on
+    validation data, and on the training loss would always pick the weakest); otherwise it
+    stays, for :func:`choose_solver` to resolve after the freeze."""
+    return "adam" if optimizer == AUTO and not holdout else optimizer

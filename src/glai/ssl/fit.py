@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
+from glai import params
 from glai.block import GLAI
 from glai.mlp import MLP
 from glai.ssl.loss import _nt_xent_per_pair
@@ -16,6 +17,8 @@ from glai.structure import StopRule, StructureMonitor
 from glai.training import EpochRecord, History, TrainConfig, train_epochs
 
 __all__ = ["SSLHistory", "fit_projection_head"]
+
+_D = params.defaults("temperature", "structure_rule", "probe_size")
 
 
 class _ViewPairs(nn.Module):
@@ -89,11 +92,11 @@ def fit_projection_head(
     views: torch.Tensor,
     views_val: torch.Tensor,
     *,
-    temperature: float = 0.5,
+    temperature: float = _D["temperature"],
     config: TrainConfig | None = None,
     structural: TrainConfig | None = None,
-    rule: StopRule | str = "relative",
-    probe_size: int = 1024,
+    rule: StopRule | str = _D["structure_rule"],
+    probe_size: int = _D["probe_size"],
     random_state: int | None = None,
     probe_fn: Callable[[nn.Module], float] | None = None,
 ) -> SSLHistory:

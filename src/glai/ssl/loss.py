@@ -7,7 +7,11 @@ import math
 import torch
 import torch.nn.functional as F
 
+from glai import params
+
 __all__ = ["nt_xent_loss"]
+
+_TAU = params.PARAMS["temperature"].default
 
 
 def _nt_xent_per_pair(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -21,7 +25,9 @@ def _nt_xent_per_pair(z1: torch.Tensor, z2: torch.Tensor, temperature: float) ->
     return (per_anchor[:b] + per_anchor[b:]) / 2
 
 
-def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
+def nt_xent_loss(
+    z1: torch.Tensor, z2: torch.Tensor, temperature: float = _TAU
+) -> torch.Tensor:
     """NT-Xent, the normalised temperature-scaled cross-entropy of SimCLR (arXiv:2002.05709).
 
     With ``u_1 .. u_{2B}`` the L2-normalised rows of ``[z1; z2]``, ``s_ij = u_i . u_j / tau``

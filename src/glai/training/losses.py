@@ -7,10 +7,19 @@ best epoch).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
-__all__ = ["accuracy", "cross_entropy", "neg_mse", "r2", "squared_error"]
+__all__ = [
+    "accuracy",
+    "cross_entropy",
+    "minus_mean_loss",
+    "neg_mse",
+    "r2",
+    "squared_error",
+]
 
 
 def cross_entropy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -39,3 +48,16 @@ def r2(out: torch.Tensor, y: torch.Tensor) -> float:
     ss_res = ((out - y) ** 2).sum()
     ss_tot = ((y - y.mean(dim=0)) ** 2).sum()
     return float(1 - ss_res / ss_tot) if ss_tot > 0 else float(-ss_res)
+
+
+def minus_mean_loss(
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+) -> Callable[[torch.Tensor, torch.Tensor], float]:
+    """The score early stopping watches when no data are held out: minus the mean of
+    ``loss_fn`` (the "validation" inputs are then the training inputs), so that stopping
+    watches the training loss, as scikit-learn's ``MLPClassifier`` does."""
+
+    def score(out: torch.Tensor, y: torch.Tensor) -> float:
+        return -float(loss_fn(out, y).mean())
+
+    return score
