@@ -29,6 +29,12 @@ class TrainConfig:
         ``s = 0, 1, ..`` uses ``lr * min(1, (s + 1) / warmup_steps)``; 0 disables it. Adam's
         first steps move every parameter by about ``lr`` whatever its gradient, which at the
         phase switch moves all path weights at once away from the frozen network's function.
+    shuffle: draw a new permutation of the training rows every epoch (minibatch solvers); False
+        takes them in their order every epoch (scikit-learn's ``shuffle``).
+    l2: scikit-learn's ``alpha``: ``l2 / (2 * B) * sum ||W||^2`` over the weight tensors (2 or
+        more dimensions: not the biases) added to each step's mean loss, ``B`` the minibatch size
+        (the training rows for a full-batch solver). ``weight_decay`` is Adam's own decay of
+        every parameter.
     shrinkage: **(beyond the paper)** ``lambda >= 0`` of a penalty
         ``lambda / 2 * ||w - w_start||^2`` on the trainable parameters ``w`` against their
         values ``w_start`` when the phase starts, added to the mean training loss. For a path
@@ -54,6 +60,8 @@ class TrainConfig:
     warmup_steps: int = _D["quant_warmup_steps"]
     shrinkage: float = _D["quant_shrinkage"]
     polish_iter: int = _D["polish_iter"]
+    shuffle: bool = _D["shuffle"]
+    l2: float = _D["alpha"]
 
     def __post_init__(self) -> None:
         if self.optimizer != AUTO:
@@ -71,6 +79,8 @@ class TrainConfig:
             )
         if not self.tol >= 0:
             raise ValueError(f"tol must be >= 0, got {self.tol}")
+        if not self.l2 >= 0:
+            raise ValueError(f"l2 must be >= 0, got {self.l2}")
         if not self.shrinkage >= 0:
             raise ValueError(f"shrinkage must be >= 0, got {self.shrinkage}")
         if self.batch_size < 1 or self.max_epochs < 0:

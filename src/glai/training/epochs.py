@@ -27,6 +27,8 @@ __all__ = [
     "full_batch_epoch",
     "iterative_solver",
     "shrinkage_penalty",
+    "l2_penalty",
+    "sum_penalties",
 ]
 
 
@@ -51,8 +53,10 @@ def minibatch_epoch(
     world: int,
     after_step: StepHook | None = None,
     penalty: Penalty | None = None,
+    shuffle: bool = True,
 ) -> EpochFn:
-    """An epoch of minibatch steps over a fresh permutation of the ``n_global`` rows.
+    """An epoch of minibatch steps over a fresh permutation of the ``n_global`` rows (with
+    ``shuffle=False``, over the rows in their order, every epoch).
 
     Each step minimises the weighted mean loss of one global minibatch; under several ranks
     ``model`` is the DDP wrapper, this rank holds rows ``[lo, lo + len(y))`` and its loss is its
@@ -66,7 +70,10 @@ def minibatch_epoch(
     n_local, device = y.shape[0], y.device
 
     def epoch() -> float:
-        order = torch.randperm(n_global, generator=generator).to(device)
+        if shuffle:
+            order = torch.randperm(n_global, generator=generator).to(device)
+        else:
+            order = torch.arange(n_global, device=device)
         plan = plan_epoch(order, lo, n_local, batch_size, sample_weight, world)
         total = torch.zeros((), device=device)
         seen = plan.total
@@ -151,5 +158,35 @@ def shrinkage_penalty(params: Sequence[torch.nn.Parameter], strength: float) -> 
     def penalty() -> torch.Tensor:
         squares = torch.stack([(p - p0).pow(2).sum() for p, p0 in zip(params, start)])
         return 0.5 * strength * squares.sum()
+
+    return penalty
+
+
+def l2_penalty(
+    params: Sequence[torch.nn.Parameter], alpha: float, batch_size: int
+) -> Penalty | None:
+    """scikit-learn's L2 term (``MLPClassifier``'s ``alpha``, TrainConfig.l2):
+    ``alpha / (2 * batch_size) * sum ||W||^2`` over the weight tensors of ``params`` (2 or more
+    dimensions: a network's weight matrices, a path model's ``theta``; biases are not
+    penalised), added to each minibatch's mean loss. None when ``alpha`` is 0."""
+    weights = [p for p in params if p.ndim >= 2]
+    if not alpha or not weights:
+        return None
+    scale = 0.5 * alpha / batch_size
+
+    def penalty() -> torch.Tensor:
+        return scale * torch.stack([w.pow(2).sum() for w in weights]).sum()
+
+    return penalty
+
+
+def sum_penalties(*penalties: Penalty | None) -> Penalty | None:
+    """One penalty adding those given (None: none given)."""
+    kept = [p for p in penalties if p is not None]
+    if len(kept) <= 1:
+        return kept[0] if kept else None
+
+    def penalty() -> torch.Tensor:
+        return torch.stack([p() for p in kept]).sum()
 
     return penalty

@@ -25,8 +25,10 @@ from glai.training.epochs import (
     ScoreFn,
     full_batch_epoch,
     iterative_solver,
+    l2_penalty,
     minibatch_epoch,
     shrinkage_penalty,
+    sum_penalties,
 )
 from glai.training.history import History
 from glai.training.records import loop_state, record_epoch, snapshot, validate
@@ -55,6 +57,7 @@ def train_epochs(
     progress: tqdm | None = None,
     checkpoint: Checkpoint | None = None,
     resume: dict[str, Any] | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
 ) -> int:
     """Train ``model(*train_inputs)`` against ``y``, one record per epoch into ``history``.
 
@@ -76,7 +79,11 @@ def train_epochs(
     ``config.shrinkage`` shape the steps of this phase (see :class:`TrainConfig`).
 
     With ``checkpoint``, the loop's state is saved at the end of every epoch; ``resume`` (the
-    ``"loop"`` entry of a loaded checkpoint of this phase) continues from it.
+    ``"loop"`` entry of a loaded checkpoint of this phase) continues from it. ``optimizer``:
+    step this optimiser of ``model``'s trainable parameters instead of a new one of
+    ``config.optimizer``, so that its state (Adam's moments) carries over from an earlier call
+    (scikit-learn's ``partial_fit``). ``config.shuffle`` and ``config.l2`` (scikit-learn's
+    ``alpha``) apply as :class:`TrainConfig` says.
 
     Returns the number of optimiser steps of this phase (one per full-batch epoch).
     """
@@ -97,8 +104,12 @@ def train_epochs(
     net = data_parallel(model, device, world) if solver.kind == "minibatch" else model
     assert solver.make_optimizer is not None
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = solver.make_optimizer(params, config)
-    penalty = shrinkage_penalty(params, config.shrinkage)
+    if optimizer is None:
+        optimizer = solver.make_optimizer(params, config)
+    batch = min(config.batch_size, n_global) if solver.kind == "minibatch" else n_global
+    penalty = sum_penalties(
+        shrinkage_penalty(params, config.shrinkage), l2_penalty(params, config.l2, batch)
+    )
     n_warm = config.warmup_steps if solver.kind == "minibatch" else 0
     warmup = None
     if n_warm:
@@ -131,7 +142,7 @@ def train_epochs(
     if solver.kind == "minibatch":
         run_epoch = minibatch_epoch(
             net, optimizer, train_inputs, y, sample_weight, loss_fn, config.batch_size,
-            generator, lo, n_global, world, after_step, penalty,
+            generator, lo, n_global, world, after_step, penalty, config.shuffle,
         )  # fmt: skip
     else:
         run_epoch = full_batch_epoch(

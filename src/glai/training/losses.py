@@ -43,11 +43,18 @@ def neg_mse(out: torch.Tensor, y: torch.Tensor) -> float:
 
 
 def r2(out: torch.Tensor, y: torch.Tensor) -> float:
-    """Coefficient of determination over all outputs (minus the residual sum of squares when
-    the targets are constant)."""
-    ss_res = ((out - y) ** 2).sum()
-    ss_tot = ((y - y.mean(dim=0)) ** 2).sum()
-    return float(1 - ss_res / ss_tot) if ss_tot > 0 else float(-ss_res)
+    """Coefficient of determination of each output ``[N, k]``, averaged over the outputs:
+    scikit-learn's ``r2_score`` (what a regressor's ``score`` reports), which the per-column
+    standardisation of the targets leaves unchanged. A constant column scores 1 if predicted
+    exactly, else 0 (scikit-learn's convention); when every column is constant, minus the
+    residual sum of squares (a signal early stopping can still rank epochs by)."""
+    ss_res = ((out - y) ** 2).sum(dim=0)
+    ss_tot = ((y - y.mean(dim=0)) ** 2).sum(dim=0)
+    live = ss_tot > 0
+    if not bool(live.any()):
+        return float(-ss_res.sum())
+    exact = (ss_res == 0).to(out.dtype)
+    return float(torch.where(live, 1 - ss_res / ss_tot.clamp_min(1e-30), exact).mean())
 
 
 def minus_mean_loss(

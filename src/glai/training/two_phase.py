@@ -44,11 +44,13 @@ def fit_mlp(
     sample_weight: torch.Tensor | None = None,
     verbose: bool = False,
     checkpoint: Checkpoint | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
 ) -> History:
     """Train a plain network (the baseline) with early stopping; returns its history.
 
     With ``checkpoint``, a checkpoint is written after every epoch, and training resumes from
-    an existing one (same configuration, or a ValueError).
+    an existing one (same configuration, or a ValueError). ``optimizer``: step this one (its
+    state carries over, as scikit-learn's ``partial_fit`` wants) instead of a new one.
     """
     history = History()
     state = resume_from(checkpoint, history)
@@ -62,7 +64,7 @@ def fit_mlp(
             model, (X,), y, (X_val,), y_val, loss_fn=loss_fn, score_fn=score_fn,
             config=config, history=history, phase="mlp", generator=generator,
             sample_weight=sample_weight, progress=bar, checkpoint=checkpoint,
-            resume=None if state is None else state["loop"],
+            resume=None if state is None else state["loop"], optimizer=optimizer,
         )  # fmt: skip
     return history
 
