@@ -28,7 +28,7 @@ from glai import (
 from glai.training import History, TrainConfig
 
 # A larger step than the default: sklearn's checks fit tiny data sets for at most 30 epochs.
-SMALL = {"hidden_layer_sizes": 16, "max_epochs": 30, "learning_rate": 1e-2, "random_state": 0}
+SMALL = {"hidden_layer_sizes": 16, "max_iter": 30, "learning_rate_init": 1e-2, "random_state": 0}
 CLASSIFIERS = [GLAIClassifier, MLPHeadClassifier]
 ALL = [GLAIClassifier, GLAIRegressor, MLPHeadClassifier, MLPHeadRegressor]
 
@@ -83,7 +83,7 @@ def test_fitted_attributes_of_the_classifiers(cls: type) -> None:
     assert isinstance(clf.history_, History) and clf.history_.records
     assert clf.n_trainable_params_ == sum(p.numel() for p in clf.model_.parameters())
     # 300 samples: no hold-out by default (validation_fraction="auto"), so no validation score
-    assert clf.best_val_score_ is None
+    assert clf.best_validation_score_ is None
     assert clf.fit_seconds_ == clf.history_.records[-1].seconds > 0
     proba = clf.predict_proba(X)
     assert proba.shape == (300, 3)
@@ -116,18 +116,18 @@ def test_regressors_predict_the_shape_of_y() -> None:
         assert one.score(X, y[:, 0]) > 0.5
 
 
-def test_glai_best_val_score_is_that_of_the_fitted_model() -> None:
+def test_glai_best_validation_score_is_that_of_the_fitted_model() -> None:
     # A budget that prunes most paths of a deep structure, and a quantitative phase too short
     # and too slow to recover: the returned model is much worse than the structural network.
     X, y = load_digits(return_X_y=True)
     X = X / 16
     clf = GLAIClassifier(
-        [32, 32], rho=1, budget=3000, max_epochs=2, learning_rate=1e-2,
+        [32, 32], rho=1, budget=3000, max_iter=2, learning_rate_init=1e-2,
         quant_learning_rate=1e-6, structure_rule=StopRule("epochs", epochs=15, min_epochs=0),
         random_state=0,
     )  # fmt: skip
     clf.fit(X[:1200], y[:1200], X_val=X[1200:], y_val=y[1200:])
-    assert clf.best_val_score_ == pytest.approx(clf.score(X[1200:], y[1200:]), abs=1e-6)
+    assert clf.best_validation_score_ == pytest.approx(clf.score(X[1200:], y[1200:]), abs=1e-6)
 
 
 # -- validation data, sample weights ---------------------------------------------------------
@@ -142,7 +142,7 @@ def test_fit_with_explicit_validation_data(cls: type) -> None:
     # with X_val given every training sample is used, whatever validation_fraction says
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
     # the best epoch was scored on X_val, and its parameters were kept
-    assert a.best_val_score_ == pytest.approx(a.score(X_val, y_val), abs=1e-6)
+    assert a.best_validation_score_ == pytest.approx(a.score(X_val, y_val), abs=1e-6)
 
 
 @pytest.mark.parametrize("cls", CLASSIFIERS)
@@ -206,7 +206,9 @@ def test_digits_accuracy() -> None:
     )
     scaler = StandardScaler().fit(X_train)
     X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
-    kwargs = {"hidden_layer_sizes": 64, "max_epochs": 30, "learning_rate": 1e-2, "random_state": 0}
+    kwargs = {
+        "hidden_layer_sizes": 64, "max_iter": 30, "learning_rate_init": 1e-2, "random_state": 0
+    }  # fmt: skip
     glai_clf = GLAIClassifier(**kwargs).fit(X_train, y_train)
     mlp_clf = MLPHeadClassifier(**kwargs).fit(X_train, y_train)
     assert glai_clf.score(X_test, y_test) > 0.9
@@ -325,7 +327,7 @@ def test_structure_check_every_auto(batch_size: int, interval: int) -> None:
     X, y = _blobs()
     rule = StopRule("epochs", epochs=2, min_epochs=0)
     clf = GLAIClassifier(
-        **{**SMALL, "max_epochs": 3}, structure_rule=rule, batch_size=batch_size,
+        **{**SMALL, "max_iter": 3}, structure_rule=rule, batch_size=batch_size,
         validation_fraction=0.0,
     ).fit(X[:300], y[:300])  # fmt: skip
     assert clf.structure_check_every == "auto"
@@ -350,10 +352,15 @@ def test_defaults_are_declared_once() -> None:
 
     loop = {f.name: f.default for f in fields(TrainConfig)}
     for name, config_name in [
-        ("optimizer", "optimizer"), ("learning_rate", "lr"), ("weight_decay", "weight_decay"),
-        ("max_epochs", "max_epochs"), ("patience", "patience"),
+        ("optimizer", "optimizer"), ("learning_rate_init", "lr"), ("alpha", "l2"),
+        ("max_iter", "max_epochs"), ("shuffle", "shuffle"),
     ]:  # fmt: skip
         assert HEAD_DEFAULTS[name] == loop[config_name]
+    # scikit-learn counts the epochs without a gain after which it stops: one fewer
+    assert HEAD_DEFAULTS["n_iter_no_change"] + 1 == loop["patience"]
+    # the old names' marker default: they are deprecated aliases
+    for old in ("weight_decay", "max_epochs", "patience"):
+        assert HEAD_DEFAULTS[old] == "deprecated"
     assert HEAD_DEFAULTS["batch_size"] == "auto" and AUTO_BATCH_SIZE == loop["batch_size"]
     # the quantitative phase picks its solver after the freeze (glai.solvers.auto)
     assert GLAI_DEFAULTS["quant_optimizer"] == "auto"
@@ -369,45 +376,48 @@ def test_defaults_are_declared_once() -> None:
 @pytest.mark.parametrize("cls", CLASSIFIERS)
 def test_small_data_trains_on_every_sample_and_stops_on_the_training_loss(cls: type) -> None:
     X, y = _blobs(150)
-    clf = cls(hidden_layer_sizes=16, max_epochs=20, random_state=0).fit(X, y)
+    clf = cls(hidden_layer_sizes=16, max_iter=20, random_state=0).fit(X, y)
     assert clf._batch_size == 150 and not clf._holdout  # one batch of all; nothing held out
     # The "validation" score is minus the training loss on all 150 samples.
     last = clf.history_.records[-1]
     assert last.val_score == pytest.approx(-last.val_loss)
-    assert clf.best_val_score_ is None
-    big = cls(hidden_layer_sizes=8, max_epochs=1, random_state=0).fit(*_blobs(2000))
-    assert big._holdout and big._batch_size == 256 and big.best_val_score_ is not None
-    explicit = cls(hidden_layer_sizes=8, max_epochs=1, validation_fraction=0.2, batch_size=7)
+    assert clf.best_validation_score_ is None
+    big = cls(hidden_layer_sizes=8, max_iter=1, random_state=0).fit(*_blobs(2000))
+    assert big._holdout and big._batch_size == 256 and big.best_validation_score_ is not None
+    explicit = cls(hidden_layer_sizes=8, max_iter=1, validation_fraction=0.2, batch_size=7)
     explicit.fit(X, y)
     assert explicit._holdout and explicit._batch_size == 7
 
 
 @pytest.mark.parametrize("cls", CLASSIFIERS)
 def test_small_data_stops_once_the_training_loss_falls_by_less_than_tol(cls: type) -> None:
-    # Without tol the training loss creeps down for ever and every fit ran to max_epochs.
+    # Without tol the training loss creeps down for ever and every fit ran to max_iter.
     X, y = _blobs(150)
     kw = dict(
-        hidden_layer_sizes=16, max_epochs=60, patience=5, batch_size=16, learning_rate=1e-2,
-        random_state=0,
+        hidden_layer_sizes=16, max_iter=60, n_iter_no_change=4, batch_size=16,
+        learning_rate_init=1e-2, random_state=0,
     )
     creep = cls(**kw, tol=0.0).fit(X, y)
     stop = cls(**kw, tol=1e-3).fit(X, y)
     assert len(creep.history_.records) > len(stop.history_.records)
     quant = [r for r in stop.history_.records if r.phase != "structural"]
     losses = np.array([r.val_loss for r in quant])  # on every training sample, after the epoch
-    # patience=5 epochs in a row whose loss is not 1e-3 below the best one before them
+    # 5 epochs (n_iter_no_change + 1) in a row whose loss is not 1e-3 below the best before
     best_before = np.minimum.accumulate(losses)[-6:-1]
     assert len(quant) < 60 and (losses[-5:] > best_before - 1e-3).all()
     assert stop.score(X, y) >= 0.9
 
 
-def test_tol_leaves_validation_stopping_alone() -> None:
-    # With held-out data early stopping counts any gain of the validation score.
+def test_tol_applies_to_the_validation_score_too() -> None:
+    # scikit-learn's tol: with held-out data a gain of the validation score counts only above
+    # tol, so a tol no gain reaches stops after n_iter_no_change + 2 epochs (the first one
+    # improves on nothing); the same epochs up to there.
     X, y = _blobs(400)
-    kw = dict(hidden_layer_sizes=8, max_epochs=12, validation_fraction=0.25, random_state=0)
-    a = MLPHeadClassifier(**kw, tol=0.0).fit(X, y)
-    b = MLPHeadClassifier(**kw, tol=0.5).fit(X, y)
-    assert [r.val_score for r in a.history_.records] == [r.val_score for r in b.history_.records]
+    kw = dict(hidden_layer_sizes=8, max_iter=12, validation_fraction=0.25, random_state=0)
+    a = MLPHeadClassifier(**kw, tol=0.0, n_iter_no_change=np.inf).fit(X, y)
+    b = MLPHeadClassifier(**kw, tol=0.5, n_iter_no_change=2).fit(X, y)
+    assert b.n_iter_ == 4 and a.n_iter_ == 12
+    assert [r.val_score for r in b.history_.records] == a.validation_scores_[:4]
 
 
 def test_early_stopping_with_tol_counts_small_gains_but_keeps_the_best() -> None:
@@ -498,7 +508,7 @@ def test_a_regressor_target_beyond_float32_is_refused() -> None:
 @pytest.mark.parametrize("cls", [GLAIRegressor, MLPHeadRegressor])
 def test_training_that_diverges_is_refused(cls: type) -> None:
     X, y = _regression(60)
-    est = cls(**{**SMALL, "max_epochs": 5})
+    est = cls(**{**SMALL, "max_iter": 5})
     with pytest.raises(ValueError, match="training diverged"):
         est.fit(X * 1e30, y[:, 0])
     assert not hasattr(est, "model_")
@@ -522,7 +532,7 @@ def test_numpy_numbers_pass_validation_and_work(cls: type) -> None:
     X, y = _blobs(60)
     est = cls(
         hidden_layer_sizes=np.array([8]), budget=np.int64(500), rho=np.float32(2),
-        max_epochs=np.int64(2), batch_size=np.int32(16), probe_size=np.int64(30),
+        max_iter=np.int64(2), batch_size=np.int32(16), probe_size=np.int64(30),
         random_state=0,
     )  # fmt: skip
     est.fit(X, y)
@@ -534,13 +544,13 @@ def test_numpy_numbers_pass_validation_and_work(cls: type) -> None:
 def test_messages_name_hidden_layer_sizes(cls: type) -> None:
     X, y = _blobs(60)
     with pytest.raises(ValueError, match="hidden_layer_sizes must hold positive ints"):
-        cls(hidden_layer_sizes=[8, 0], max_epochs=1).fit(X, y)
+        cls(hidden_layer_sizes=[8, 0], max_iter=1).fit(X, y)
 
 
 def test_glai_needs_a_hidden_layer_named_as_the_user_wrote_it() -> None:
     X, y = _blobs(60)
     with pytest.raises(ValueError, match="hidden_layer_sizes must hold at least one width"):
-        GLAIClassifier(hidden_layer_sizes=[], max_epochs=1).fit(X, y)
+        GLAIClassifier(hidden_layer_sizes=[], max_iter=1).fit(X, y)
 
 
 @pytest.mark.parametrize("cls", ALL)

@@ -14,7 +14,7 @@ from sklearn.exceptions import NotFittedError
 from glai import GLAIClassifier, GLAIRegressor, MLPHeadClassifier, MLPHeadRegressor
 from glai.solvers.ridge import RidgeStatistics
 
-FAST = {"hidden_layer_sizes": 12, "max_epochs": 15, "learning_rate": 1e-2, "random_state": 0}
+FAST = {"hidden_layer_sizes": 12, "max_iter": 15, "learning_rate_init": 1e-2, "random_state": 0}
 RIDGE = {**FAST, "quant_optimizer": "ridge", "validation_fraction": 0.0}
 
 
@@ -94,7 +94,7 @@ def test_warm_start_with_zero_epochs_changes_nothing(cls: type) -> None:
         y = y.astype(np.float64)
     est = cls(**FAST, warm_start=True).fit(X, y)
     before = _state(est)
-    est.set_params(max_epochs=0).fit(X[::-1], y[::-1])
+    est.set_params(max_iter=0).fit(X[::-1], y[::-1])
     for k, v in est.model_.state_dict().items():
         assert torch.equal(v, before[k]), k
     assert est.n_iter_ == 0
@@ -122,10 +122,10 @@ def test_mlp_warm_start_continues_from_its_weights() -> None:
     X, y = _blobs()
     warm = MLPHeadClassifier(**FAST, warm_start=True).fit(X, y)
     weights = _state(warm)
-    warm.set_params(max_epochs=1).fit(X, y)
+    warm.set_params(max_iter=1).fit(X, y)
     moved = max(float((v - weights[k]).abs().max()) for k, v in warm.model_.state_dict().items())
     assert 0 < moved < 0.5  # a small step from where it was, not a new initialisation
-    cold = MLPHeadClassifier(**{**FAST, "max_epochs": 1}).fit(X, y)
+    cold = MLPHeadClassifier(**{**FAST, "max_iter": 1}).fit(X, y)
     assert warm.score(X, y) >= cold.score(X, y)
 
 
@@ -138,7 +138,7 @@ def test_new_classes_leave_the_old_outputs_bit_identical(quant: str) -> None:
     old = y < 3
     # a held-out fifth picks the ridge penalty (on training rows it would pick the smallest)
     est = GLAIClassifier(
-        **{**FAST, "quant_optimizer": quant, "max_epochs": 40, "validation_fraction": 0.2}
+        **{**FAST, "quant_optimizer": quant, "max_iter": 40, "validation_fraction": 0.2}
     )
     est.fit(X[old], y[old])
     logits = _logits(est, X)
@@ -203,8 +203,8 @@ def test_warm_start_refuses_another_number_of_targets(cls: type) -> None:
 
 def test_bad_retraining_calls() -> None:
     X, y = _blobs()
-    with pytest.raises(ValueError, match="max_epochs=0 trains nothing"):
-        GLAIClassifier(**{**FAST, "max_epochs": 0}).fit(X, y)
+    with pytest.raises(ValueError, match="max_iter=0 trains nothing"):
+        GLAIClassifier(**{**FAST, "max_iter": 0}).fit(X, y)
     with pytest.raises(NotFittedError):
         GLAIClassifier(**FAST).add_classes(X, y)
     est = GLAIClassifier(**RIDGE).fit(X, y)

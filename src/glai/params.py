@@ -14,20 +14,32 @@ quantitative phase's step, ``learning_rate / 3``). ``quant_optimizer="auto"`` is
 choice and lives with the solvers (:mod:`glai.solvers.auto`).
 
 Renaming a parameter (e.g. to scikit-learn's vocabulary) is one entry: the new name's
-:class:`Param` with ``aliases=("old_name",)``. :func:`constraints` then also accepts the old
-name (its value, or the marker :data:`DEPRECATED`, the old name's default in the signatures),
-:func:`numpydoc` documents it as deprecated, and :func:`resolve_aliases`, called at the start
-of ``fit``, returns the value to use with a ``FutureWarning`` when the old name was set.
+:class:`Param` with ``aliases=(Alias("old_name"),)`` (an :class:`Alias` may convert the old
+value: ``patience=p`` is ``n_iter_no_change=p - 1``). :func:`constraints` then also accepts the
+old name (its values, or the marker :data:`DEPRECATED`, the old name's default in the
+signatures), :func:`numpydoc` documents it as deprecated, and :func:`resolve_aliases`, called
+at the start of ``fit``, returns the value to use with a ``FutureWarning`` when the old name
+was set.
+
+The heads (:mod:`glai.estimators`) speak scikit-learn's ``MLPClassifier`` vocabulary, with its
+meanings: ``max_iter``, ``learning_rate_init``, ``alpha``, ``n_iter_no_change``,
+``early_stopping``, ``shuffle``... (:func:`head_spec` holds the two names the heads mean
+differently from the loop: ``learning_rate``, the schedule, and the deprecated
+``weight_decay``). :class:`glai.training.TrainConfig`, :class:`glai.run.RunConfig` and the
+few-shot head keep the loop's names (``max_epochs``, ``learning_rate``, ``patience``,
+``weight_decay``), whose entries stay below.
 """
 
 from __future__ import annotations
 
 import textwrap
 import warnings
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from numbers import Integral, Real
 from typing import Any
 
+import numpy as np
 from sklearn.utils._param_validation import Hidden, Interval, Options, StrOptions
 
 from glai.device import is_device
@@ -41,6 +53,7 @@ __all__ = [
     "AUTO_CHECK_STEPS",
     "AUTO_HOLDOUT_MIN_SAMPLES",
     "AUTO_VALIDATION_FRACTION",
+    "Alias",
     "DEPRECATED",
     "PARAMS",
     "QUANT_LR_DIVISOR",
@@ -48,6 +61,7 @@ __all__ = [
     "check_every",
     "constraints",
     "defaults",
+    "head_spec",
     "holdout_fraction",
     "numpydoc",
     "quant_learning_rate",
@@ -76,6 +90,11 @@ AUTO_HOLDOUT_MIN_SAMPLES = 2000
 # after 1 epoch cost 1.3 test points; a fixed step count would hold small data sets (a few
 # steps per epoch) in the structural phase for many epochs, hence the cap at one epoch.
 AUTO_CHECK_STEPS = 100
+# The loop's step, epoch limit and patience: the heads' learning_rate_init, max_iter and
+# n_iter_no_change (= patience - 1, scikit-learn's counting) read them too.
+_LEARNING_RATE = 1e-3
+_MAX_EPOCHS = 200
+_PATIENCE = 10
 # quant_learning_rate=None = learning_rate / QUANT_LR_DIVISOR: at the MLP's step size the convex
 # phase lost 1 point on both frozen-feature settings (BENCHMARKS.md).
 QUANT_LR_DIVISOR = 3.0
@@ -96,32 +115,66 @@ class _Device(Options):
         return "a torch device ('cpu', 'cuda', 'cuda:1', 'auto' or a torch.device)"
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
+@dataclass(frozen=True)
+class Alias:
+    """A deprecated old name of a parameter: its ``name``, how an old value becomes the new
+    one (``convert``), the ``constraints`` its old values satisfy (None: the new name's) and
+    the numpydoc ``type``/``doc`` of the old name (empty: those of a plain alias)."""
+
+    name: str
+    convert: Callable[[Any], Any] = _same
+    constraints: tuple[Any, ...] | None = None
+    type: str = ""
+    doc: str = ""
+
+
+def _fill(text: str, indent: str) -> str:
+    return textwrap.fill(
+        " ".join(text.split()), 92 - len(indent), initial_indent=indent + "    ",
+        subsequent_indent=indent + "    ",
+    )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Param:
     """One hyper-parameter: ``name``, ``default``, the scikit-learn ``constraints`` a value
     must satisfy (any one of them), the numpydoc ``type`` line, a one-paragraph ``doc``, and
-    the deprecated old names it replaces (``aliases``)."""
+    the deprecated old names it replaces (``aliases``: :class:`Alias` or plain names)."""
 
     name: str
     default: Any
     constraints: tuple[Any, ...]
     type: str
     doc: str
-    aliases: tuple[str, ...] = ()
+    aliases: tuple[Alias, ...] = field(default=())
 
-    def numpydoc(self, indent: str = "    ") -> str:
-        """This parameter as a numpydoc ``Parameters`` entry (``name : type, default=...``)."""
-        body = textwrap.fill(
-            " ".join(self.doc.split()), 92 - len(indent), initial_indent=indent + "    ",
-            subsequent_indent=indent + "    ",
-        )  # fmt: skip
-        lines = [f"{indent}{self.name} : {self.type}, default={self.default!r}", body]
+    def __post_init__(self) -> None:
+        named = tuple(a if isinstance(a, Alias) else Alias(a) for a in self.aliases)
+        object.__setattr__(self, "aliases", named)
+
+    def numpydoc(self, indent: str = "    ", documented: frozenset[str] = frozenset()) -> str:
+        """This parameter as a numpydoc ``Parameters`` entry (``name : type, default=...``),
+        then its aliases not in ``documented`` (names with an entry of their own)."""
+        lines = [f"{indent}{self.name} : {self.type}, default={self.default!r}"]
+        lines.append(_fill(self.doc, indent))
         for old in self.aliases:
+            if old.name in documented:
+                continue
+            doc = old.doc or f"The old name of ``{self.name}``."
             lines += [
-                f"{indent}{old} : {self.type}, default={DEPRECATED!r}",
-                f"{indent}    Deprecated alias of ``{self.name}``; it will be removed.",
+                f"{indent}{old.name} : {old.type or self.type}, default={DEPRECATED!r}",
+                _fill(f"{doc} {_DEPRECATION}", indent),
             ]
         return "\n".join(lines)
+
+
+# Where a renamed parameter stands (glai.__version__ 0.2 renamed the heads' arguments to
+# scikit-learn's); the warning and the docs say it the same way.
+_DEPRECATION = "Deprecated in glai 0.2, removed in 0.3."
 
 
 def _positive_int(low: int = 1) -> Interval:
@@ -143,15 +196,17 @@ PARAMS: dict[str, Param] = {
         Param(
             "optimizer", "adam", (StrOptions(set(solver_names(ITERATIVE_KINDS))),), "str",
             "Gradient solver of the MLP and of GLAI's structural phase, a minibatch or "
-            "full-batch name of :data:`glai.solvers.SOLVERS` (``'adam'``, ``'lbfgs'``).",
+            "full-batch name of :data:`glai.solvers.SOLVERS` (``'adam'``, ``'lbfgs'``): "
+            "scikit-learn's ``solver``, without its ``'sgd'``.",
         ),
         Param(
-            "learning_rate", 1e-3, (Interval(Real, 0, None, closed="neither"),), "float",
-            "Step size of ``optimizer`` (Adam's ``lr``).",
-        ),
-        Param(
-            "weight_decay", 0.0, (Interval(Real, 0, None, closed="left"),), "float",
-            "L2 penalty of the gradient solvers (Adam's ``weight_decay``).",
+            "alpha", 0.0, (Interval(Real, 0, None, closed="left"),), "float",
+            "L2 penalty, scikit-learn's: ``alpha / (2 B) * sum ||W||^2`` over the weight "
+            "matrices (not the biases; for GLAI's paths, ``theta``) is added to the mean loss "
+            "of each minibatch of ``B`` rows (of the whole training set for ``'lbfgs'``), as "
+            "in ``MLPClassifier``. glai's default is no penalty (scikit-learn's is 1e-4). A "
+            "closed-form quantitative phase (``'ridge'``, ``'ridge-ce'``) does not read it: it "
+            "chooses its own ridge penalty on validation data (``alpha_``).",
         ),
         Param(
             "batch_size", AUTO, (StrOptions({AUTO}), _positive_int()), "int or 'auto'",
@@ -160,31 +215,98 @@ PARAMS: dict[str, Param] = {
             "optimiser step per epoch.",
         ),
         Param(
-            "max_epochs", 200, (_positive_int(0),), "int",
-            "Most epochs of each phase. 0 trains nothing: only meaningful with "
-            "``warm_start=True`` on a fitted estimator, which then keeps its model.",
+            "learning_rate_init", _LEARNING_RATE, (Interval(Real, 0, None, closed="neither"),),
+            "float",
+            "Step size of ``optimizer`` (Adam's ``lr``); GLAI's quantitative phase takes "
+            f"``learning_rate_init / {QUANT_LR_DIVISOR:g}`` unless ``quant_learning_rate`` is "
+            "set.",
+            aliases=(Alias("learning_rate"),),  # a float learning_rate, documented by head_spec
         ),
         Param(
-            "patience", 10, (_positive_int(), None), "int or None",
-            "Epochs without a better validation score (or, with nothing held out, without a "
-            "training loss lower by more than ``tol``) before a phase stops; None: never stop "
-            "early. The best epoch is kept.",
+            "max_iter", _MAX_EPOCHS, (_positive_int(0),), "int",
+            "Most epochs of each phase (GLAI: of the structural phase, then of the "
+            "quantitative one; for scikit-learn's stochastic solvers too, ``max_iter`` counts "
+            "epochs, not steps). A phase stopped by this limit rather than by early stopping "
+            "warns with a ``ConvergenceWarning``. 0 trains nothing: only meaningful with "
+            "``warm_start=True`` on a fitted estimator, which then keeps its model.",
+            aliases=(Alias("max_epochs"),),
+        ),
+        Param(
+            "shuffle", True, ("boolean",), "bool",
+            "Draw a new order of the training rows every epoch; False takes them in their "
+            "order every epoch.",
         ),
         Param(
             "tol", 1e-4, (Interval(Real, 0, None, closed="left"),), "float",
-            "With no held-out data only (scikit-learn's ``MLPClassifier`` rule): an epoch "
-            "counts toward ``patience`` unless the training loss falls by more than ``tol``. "
-            "A validation score counts any gain.",
+            "The least gain of the score early stopping watches (the validation score; with "
+            "nothing held out, the training loss) for an epoch to count as an improvement, as "
+            "in scikit-learn. The best epoch is kept, however small its gain.",
+        ),
+        Param(
+            "early_stopping", AUTO, (StrOptions({AUTO}), "boolean"), "bool or 'auto'",
+            "``True``: stop on the score of ``X_val, y_val`` given to ``fit``, or else of a "
+            "held-out ``validation_fraction`` of the training data (at least 2 samples), and "
+            "keep the best epoch (scikit-learn's ``early_stopping=True``). ``False``: every "
+            "sample trains, training stops when the training loss has not fallen by more than "
+            "``tol`` for more than ``n_iter_no_change`` epochs, and ``fit`` refuses ``X_val``. "
+            f"``'auto'`` (glai's default; scikit-learn's is False): ``True`` when ``fit`` gets "
+            f"``X_val`` or the training data hold {AUTO_HOLDOUT_MIN_SAMPLES} samples or more, "
+            "else ``False`` (below that a tenth is too few samples to rank epochs by, and "
+            "costs a tenth of scarce data).",
         ),
         Param(
             "validation_fraction", AUTO,
             (StrOptions({AUTO}), Interval(Real, 0, 1, closed="left")), "float or 'auto'",
-            f"Share of the training data held out for early stopping (and for the closed "
-            f"form's choice of penalty) when ``fit`` gets no ``X_val, y_val``. ``'auto'``: "
-            f"{AUTO_VALIDATION_FRACTION} from {AUTO_HOLDOUT_MIN_SAMPLES} samples up, else 0: "
-            "every sample trains and training stops on the training loss (``tol``), "
-            "``best_val_score_`` is then None.",
+            "Share of the training data held out for early stopping (and for the closed "
+            "form's choice of penalty) when ``fit`` gets no ``X_val, y_val`` and "
+            f"``early_stopping`` holds data out. ``'auto'``: {AUTO_VALIDATION_FRACTION} "
+            "(scikit-learn's default); with ``early_stopping='auto'``, "
+            f"{AUTO_VALIDATION_FRACTION} from {AUTO_HOLDOUT_MIN_SAMPLES} samples up, else 0. "
+            "The split is stratified for a classifier where every class can be on both sides. "
+            "In a ``Pipeline`` this is the way to early-stop on transformed data: ``X_val`` "
+            "passed to ``fit`` does not go through the earlier steps (or route it with "
+            "metadata routing and ``Pipeline(..., transform_input=['X_val'])``).",
         ),
+        Param(
+            "n_iter_no_change", _PATIENCE - 1, (_positive_int(0), Options(Real, {np.inf})),
+            "int or inf",
+            "Early stopping, scikit-learn's rule: training stops once more than "
+            "``n_iter_no_change`` epochs in a row have not improved the watched score by more "
+            "than ``tol``; ``np.inf``: never stop early. glai's default, "
+            f"{_PATIENCE - 1}, stops on the {_PATIENCE}th epoch without a gain (measured; "
+            "scikit-learn's 10 stops on the 11th).",
+            aliases=(
+                Alias(
+                    "patience", lambda p: np.inf if p is None else p - 1,
+                    (_positive_int(), None), "int or None",
+                    "The epochs without a gain before stopping, "
+                    "``n_iter_no_change + 1`` (``patience=p`` is ``n_iter_no_change=p - 1``, "
+                    "``None`` is ``np.inf``).",
+                ),
+            ),
+        ),
+        # -- the loop's names (TrainConfig, RunConfig, the few-shot head) ---------------------
+        Param(
+            "learning_rate", _LEARNING_RATE, (Interval(Real, 0, None, closed="neither"),),
+            "float",
+            "Step size of ``optimizer`` (Adam's ``lr``).",
+        ),
+        Param(
+            "weight_decay", 0.0, (Interval(Real, 0, None, closed="left"),), "float",
+            "L2 penalty of the gradient solvers (Adam's ``weight_decay``).",
+        ),
+        Param(
+            "max_epochs", _MAX_EPOCHS, (_positive_int(0),), "int",
+            "Most epochs of each phase. 0 trains nothing: only meaningful with "
+            "``warm_start=True`` on a fitted estimator, which then keeps its model.",
+        ),
+        Param(
+            "patience", _PATIENCE, (_positive_int(), None), "int or None",
+            "Epochs without a better validation score (or, with nothing held out, without a "
+            "training loss lower by more than ``tol``) before a phase stops; None: never stop "
+            "early. The best epoch is kept.",
+        ),
+        # -- what every use shares -------------------------------------------------------------
         Param(
             "device", "cpu", (_Device(),), "str or torch.device",
             "Where to train: ``'cpu'``, ``'cuda'``, ``'cuda:1'``, a ``torch.device`` or "
@@ -195,12 +317,16 @@ PARAMS: dict[str, Param] = {
             "Seeds the initial weights, the validation split, the probe and every epoch's "
             "permutation: the same int gives the same model.",
         ),
-        Param("verbose", False, ("boolean",), "bool", "Show a progress bar per phase."),
+        Param(
+            "verbose", False, ("verbose",), "bool or int",
+            "Show a progress bar per phase (True or any int above 0).",
+        ),
         Param(
             "warm_start", False, ("boolean",), "bool",
             "A second ``fit`` continues from the fitted model (scikit-learn's semantics): the "
             "MLP from its weights; GLAI keeps its frozen structure and re-solves only the "
-            "quantitative phase.",
+            "quantitative phase. ``loss_curve_``, ``validation_scores_`` and ``t_`` then go "
+            "on from the fitted model's.",
         ),
         # -- GLAI ----------------------------------------------------------------------------
         Param(
@@ -345,51 +471,103 @@ def fewshot_spec(name: str) -> Param:
     return spec(name, type=type_, default=default, doc=doc, constraints=constraints)
 
 
+# The heads' own meanings of two names the loop uses too.
+_HEADS = {
+    "learning_rate": Param(
+        "learning_rate", "constant",
+        (StrOptions({"constant"}),), "{'constant'}",
+        "scikit-learn's learning-rate schedule: only ``'constant'`` (the step stays "
+        "``learning_rate_init``); scikit-learn's ``'invscaling'`` and ``'adaptive'`` are for its "
+        "``solver='sgd'``, which glai does not have. A float, the step this name meant "
+        "before glai 0.2, still works as ``learning_rate_init`` with a ``FutureWarning`` "
+        "until glai 0.3.",
+    ),
+    "weight_decay": Param(
+        "weight_decay", DEPRECATED,
+        (Hidden(StrOptions({DEPRECATED})), Interval(Real, 0, None, closed="left")), "float",
+        "Adam's ``weight_decay``, a decay of every parameter (biases too), the "
+        "heads' penalty before ``alpha``; it keeps that meaning until it goes. ``alpha`` is "
+        "scikit-learn's (the weights only, divided by the batch size): ``weight_decay=w`` is "
+        f"close to ``alpha=w * batch_size``. {_DEPRECATION}",
+    ),
+}  # fmt: skip
+
+
+def head_spec(name: str) -> Param:
+    """``name`` as the heads (:mod:`glai.estimators`) mean it: scikit-learn's meaning."""
+    return _HEADS.get(name) or spec(name)
+
+
 def _specs(names: tuple[str | Param, ...]) -> list[Param]:
     return [n if isinstance(n, Param) else spec(n) for n in names]
 
 
-def defaults(*names: str | Param) -> dict[str, Any]:
-    """``{name: default}`` of ``names`` (every parameter when none is given)."""
-    return {p.name: p.default for p in _specs(names or tuple(PARAMS))}
+def defaults(*names: str | Param, aliases: bool = False) -> dict[str, Any]:
+    """``{name: default}`` of ``names`` (every parameter when none is given); with
+    ``aliases``, also ``{old: DEPRECATED}`` for their aliases that have no entry of their own
+    among ``names`` (the defaults of a signature)."""
+    specs = _specs(names or tuple(PARAMS))
+    out = {p.name: p.default for p in specs}
+    if aliases:
+        for p in specs:
+            out.update({a.name: DEPRECATED for a in p.aliases if a.name not in out})
+    return out
 
 
 def constraints(*names: str | Param) -> dict[str, list[Any]]:
-    """scikit-learn ``_parameter_constraints`` of ``names``; a deprecated alias takes its new
-    name's constraints or the marker :data:`DEPRECATED`."""
-    out: dict[str, list[Any]] = {}
-    for p in _specs(names):
-        out[p.name] = list(p.constraints)
+    """scikit-learn ``_parameter_constraints`` of ``names``; a deprecated alias takes its old
+    values' constraints (by default its new name's) and the marker :data:`DEPRECATED`, or,
+    when it has an entry of its own among ``names`` (``learning_rate``), adds them hidden to
+    that entry's."""
+    specs = _specs(names)
+    out: dict[str, list[Any]] = {p.name: list(p.constraints) for p in specs}
+    own = set(out)
+    for p in specs:
         for old in p.aliases:
-            out[old] = [*p.constraints, Hidden(StrOptions({DEPRECATED}))]
+            old_values = list(p.constraints if old.constraints is None else old.constraints)
+            if old.name in own:
+                out[old.name] += [Hidden(c) for c in old_values]
+            else:
+                out[old.name] = [*old_values, Hidden(StrOptions({DEPRECATED}))]
     return out
 
 
 def numpydoc(*names: str | Param, indent: str = "    ") -> str:
     """The numpydoc ``Parameters`` section of ``names`` (heading included), ``indent`` deep."""
+    specs = _specs(names)
+    documented = frozenset(p.name for p in specs)
     head = f"{indent}Parameters\n{indent}----------\n"
-    return head + "\n".join(p.numpydoc(indent) for p in _specs(names)) + "\n"
+    return head + "\n".join(p.numpydoc(indent, documented) for p in specs) + "\n"
 
 
 def resolve_aliases(estimator: Any, *names: str) -> dict[str, Any]:
     """``{name: value}`` of ``names`` (default: every parameter with aliases that
-    ``estimator`` has), where a deprecated alias set on ``estimator`` gives the value, with a
-    ``FutureWarning``; setting both the alias and the new name is an error."""
+    ``estimator`` has), where a deprecated alias set on ``estimator`` gives the value
+    (converted), with a ``FutureWarning``; setting both the alias and the new name is an
+    error. A string in an alias is not an old value: the marker :data:`DEPRECATED`, or a value
+    of the old name's new meaning (``learning_rate='constant'``)."""
     wanted = names or tuple(n for n, p in PARAMS.items() if p.aliases and hasattr(estimator, n))
     out: dict[str, Any] = {}
     for name in wanted:
         p = spec(name)
         value = getattr(estimator, name)
         for old in p.aliases:
-            old_value = getattr(estimator, old, DEPRECATED)
-            if isinstance(old_value, str) and old_value == DEPRECATED:
+            old_value = getattr(estimator, old.name, DEPRECATED)
+            if isinstance(old_value, str):
                 continue
             if value is not p.default and value != p.default:
-                raise ValueError(f"{old} and {name} were both set: {old} is {name}'s old name; "
-                                 f"set {name} only")  # fmt: skip
-            warnings.warn(f"{old} was renamed {name}; {old} will be removed", FutureWarning,
-                          stacklevel=3)  # fmt: skip
-            value = old_value
+                raise ValueError(
+                    f"{old.name}={old_value!r} and {name}={value!r} were both set: {old.name} "
+                    f"is the deprecated name of {name}; set {name} only"
+                )
+            converted = old.convert(old_value)
+            warnings.warn(
+                f"{old.name} is deprecated (glai 0.2) and will be removed in glai 0.3: use "
+                f"{name}={converted!r} instead (scikit-learn's name and meaning)",
+                FutureWarning,
+                stacklevel=3,
+            )
+            value = converted
         out[name] = value
     return out
 

@@ -62,7 +62,7 @@ def test_estimators_default_to_auto_and_record_the_choice(cls: type) -> None:
     X, y = load_digits(return_X_y=True)
     X = X / 16
     y = y if cls is GLAIClassifier else y.astype(float)
-    kwargs = {"learning_rate": 1e-2, "max_epochs": 3, "random_state": 0}
+    kwargs = {"learning_rate_init": 1e-2, "max_iter": 3, "random_state": 0}
     est = cls(32, validation_fraction=0.1, **kwargs).fit(X[:1000], y[:1000])
     assert est.get_params()["quant_optimizer"] == "auto"
     want = choose_solver(est.path_model_, 900, classifier=cls is GLAIClassifier)  # 10% val

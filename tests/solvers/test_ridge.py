@@ -115,14 +115,14 @@ def test_estimators_fit_with_the_ridge_quantitative_phase() -> None:
 
     X, y = load_digits(return_X_y=True)
     X = X / 16
-    clf = GLAIClassifier(64, quant_optimizer="ridge", learning_rate=1e-2, random_state=0)
+    clf = GLAIClassifier(64, quant_optimizer="ridge", learning_rate_init=1e-2, random_state=0)
     clf.fit(X[:1200], y[:1200], X_val=X[1200:], y_val=y[1200:])
     quant = [r for r in clf.history_.records if r.phase == "quantitative"]
     assert len(quant) == 4  # TrainConfig's default alphas
-    assert clf.best_val_score_ == max(r.val_score for r in quant)
-    assert clf.score(X[1200:], y[1200:]) == pytest.approx(clf.best_val_score_)
-    assert clf.best_val_score_ > 0.85
-    reg = GLAIRegressor(64, quant_optimizer="ridge", learning_rate=1e-2, random_state=0)
+    assert clf.best_validation_score_ == max(r.val_score for r in quant)
+    assert clf.score(X[1200:], y[1200:]) == pytest.approx(clf.best_validation_score_)
+    assert clf.best_validation_score_ > 0.85
+    reg = GLAIRegressor(64, quant_optimizer="ridge", learning_rate_init=1e-2, random_state=0)
     assert reg.fit(X[:1200], y[:1200].astype(float)).score(X[1200:], y[1200:]) > 0.5
 
 

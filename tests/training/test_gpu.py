@@ -53,7 +53,7 @@ def test_cuda_run_stays_on_the_device_and_matches_the_cpu(run: RunConfig) -> Non
 
 def test_estimator_on_cuda_predicts_like_on_the_cpu() -> None:
     x, y, _, _ = (t.cpu().numpy() for t in _data("cpu"))
-    kw = dict(hidden_layer_sizes=16, max_epochs=5, random_state=0, quant_optimizer="ridge")
+    kw = dict(hidden_layer_sizes=16, max_iter=5, random_state=0, quant_optimizer="ridge")
     gpu = GLAIClassifier(device="cuda", **kw).fit(x, y)
     cpu = GLAIClassifier(device="cpu", **kw).fit(x, y)
     assert next(gpu.model_.parameters()).is_cuda

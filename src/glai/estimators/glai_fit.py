@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from torch import nn
 
 from glai import params
@@ -49,23 +51,31 @@ class _GLAIMixin(_Head):
         quant_shrinkage: float = _G["quant_shrinkage"],
         prune_dead: bool = _G["prune_dead"],
         optimizer: str = _H["optimizer"],
-        learning_rate: float = _H["learning_rate"],
-        weight_decay: float = _H["weight_decay"],
+        alpha: float = _H["alpha"],
         batch_size: int | str = _H["batch_size"],
-        max_epochs: int = _H["max_epochs"],
-        patience: int | None = _H["patience"],
+        learning_rate: str = _H["learning_rate"],
+        learning_rate_init: float = _H["learning_rate_init"],
+        max_iter: int = _H["max_iter"],
+        shuffle: bool = _H["shuffle"],
         tol: float = _H["tol"],
+        early_stopping: bool | str = _H["early_stopping"],
         validation_fraction: float | str = _H["validation_fraction"],
+        n_iter_no_change: int | float = _H["n_iter_no_change"],
         device: str | torch.device = _H["device"],
         random_state: int | np.random.RandomState | None = _H["random_state"],
-        verbose: bool = _H["verbose"],
+        verbose: bool | int = _H["verbose"],
         warm_start: bool = _H["warm_start"],
+        weight_decay: float | str = _H["weight_decay"],
+        max_epochs: int | str = _H["max_epochs"],
+        patience: int | str | None = _H["patience"],
     ) -> None:
         super().__init__(
-            hidden_layer_sizes, optimizer=optimizer, learning_rate=learning_rate,
-            weight_decay=weight_decay, batch_size=batch_size, max_epochs=max_epochs,
-            patience=patience, tol=tol, validation_fraction=validation_fraction, device=device,
-            random_state=random_state, verbose=verbose, warm_start=warm_start,
+            hidden_layer_sizes, optimizer=optimizer, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init,
+            max_iter=max_iter, shuffle=shuffle, tol=tol, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
+            device=device, random_state=random_state, verbose=verbose, warm_start=warm_start,
+            weight_decay=weight_decay, max_epochs=max_epochs, patience=patience,
         )  # fmt: skip
         self.rho = rho
         self.budget = budget
@@ -95,7 +105,7 @@ class _GLAIMixin(_Head):
         return without_holdout(self.quant_optimizer, self._holdout)
 
     def _quant_config(self, *, rows_only: bool = False) -> TrainConfig:
-        quant_lr = params.quant_learning_rate(self.learning_rate, self.quant_learning_rate)
+        quant_lr = params.quant_learning_rate(self._lr, self.quant_learning_rate)
         config = self._config(lr=quant_lr, optimizer=self._quant_solver(rows_only=rows_only))
         config.warmup_steps = self.quant_warmup_steps
         config.shrinkage = self.quant_shrinkage
@@ -138,9 +148,10 @@ class _GLAIMixin(_Head):
         history = fit_glai(
             model, *data, loss_fn=loss_fn, score_fn=score_fn, structural=self._config(),
             quantitative=config, monitor=monitor, generator=generator, sample_weight=weight,
-            statistics=stats, verbose=self.verbose,
+            statistics=stats, verbose=bool(self.verbose),
         )  # fmt: skip
         self.structure_frozen_epoch_ = int(history.events["structure_frozen_epoch"])
+        self._structure_settled = monitor.rule.is_stable(monitor.history)
         self.path_distance_ = list(monitor.history)
         self.path_distance_steps_ = list(monitor.steps)
         self.structure_steps_ = int(history.events.get("structure_steps", 0))
@@ -166,6 +177,23 @@ class _GLAIMixin(_Head):
             if not 0 <= i < len(config.alphas):
                 i = max(range(len(ridge)), key=lambda j: (ridge[j], -j))
             self.alpha_ = config.alphas[i]
+
+    def _solved_in_closed_form(self) -> bool:
+        return get_solver(str(self.quant_optimizer_)).kind == "closed_form"
+
+    def _warn_if_unconverged(self) -> None:
+        """Also warn when ``max_iter`` cut the structural phase before ``m_t`` settled (the
+        structure was frozen there)."""
+        super()._warn_if_unconverged()
+        structural = sum(r.phase == "structural" for r in self.history_.records)
+        if self._max_iter and structural >= self._max_iter and not self._structure_settled:
+            warnings.warn(
+                f"max_iter={self._max_iter} epochs stopped the structural phase before the "
+                "path distance m_t settled (structure_rule); the structure was frozen there. "
+                "Raise max_iter",
+                ConvergenceWarning,
+                stacklevel=5,
+            )
 
     def _frozen_paths(self) -> PathModel:
         path_model = self.model_.path_model

@@ -13,7 +13,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from glai import params
 from glai.block import GLAI
-from glai.estimators.base import HEAD_PARAMS
+from glai.estimators.base import FITTED_ATTRIBUTES, HEAD_PARAMS
 from glai.estimators.glai_fit import GLAI_PARAMS
 from glai.estimators.retraining import _Retraining
 from glai.estimators.targets import _ClassifierHead, _RegressorHead
@@ -29,8 +29,6 @@ _ATTRIBUTES = """
         The fitted block, in phase ``"quantitative"``.
     path_model_ : glai.PathModel
         Its path model.
-    history_ : glai.training.History
-        One record per epoch of both phases (one per candidate of a closed-form solver).
     quant_optimizer_ : str
         The solver that ran the quantitative phase (what ``"auto"`` chose).
     structure_frozen_epoch_ : int
@@ -43,10 +41,9 @@ _ATTRIBUTES = """
         With a closed-form ``quant_optimizer``: the sufficient statistics of every row solved
         on (``D x D`` per path set, float64), which ``partial_fit`` adds to.
     alpha_ : float or None
-        With a closed-form ``quant_optimizer``: the penalty chosen on validation.
-    n_features_in_, n_trainable_params_, best_val_score_, fit_seconds_, n_iter_
-        As for :class:`glai.MLPHeadClassifier`.
-
+        With a closed-form ``quant_optimizer``: its ridge penalty, chosen on validation
+        among ``TrainConfig.alphas`` (the closed form's own: not the ``alpha`` argument).
+""" + FITTED_ATTRIBUTES + """
     Notes
     -----
     Retraining, structure frozen: ``warm_start=True`` (a second ``fit`` re-solves the
@@ -74,6 +71,8 @@ class GLAIClassifier(_Retraining, _ClassifierHead):
         :meth:`GLAIRegressor.partial_fit`: one re-solve with the closed form, exact over
         chunks; one epoch with a gradient solver).
         """
+        self._validate_params()
+        self._resolve_names()
         if classes is not None:
             classes = np.unique(classes)
             outside = np.setdiff1d(np.unique(y), classes)
@@ -110,7 +109,7 @@ class GLAIClassifier(_Retraining, _ClassifierHead):
         * closed-form ``quant_optimizer``: every row of ``X`` joins ``ridge_statistics_``,
           which already hold the rows the old outputs were solved on, so the new outputs
           also learn to stay at 0 on the old classes; they are solved at ``alpha_``.
-        * a gradient solver: the new outputs are trained (``max_epochs``, early stopping on
+        * a gradient solver: the new outputs are trained (``max_iter``, early stopping on
           ``(X_val, y_val)`` or a ``validation_fraction`` split) against the fixed logits of
           the old ones. ``(X, y)`` should hold samples of the old classes as well (replay),
           or the new classes learn to win everywhere.
@@ -119,6 +118,8 @@ class GLAIClassifier(_Retraining, _ClassifierHead):
         all the rows seen: the full refit on the frozen structure.
         """
         check_is_fitted(self)
+        self._validate_params()
+        self._resolve_names()
         X, y = self._validate_more(X, y)
         check_classification_targets(y)
         wanted = np.unique(y) if classes is None else np.union1d(np.unique(classes), y)
@@ -159,14 +160,14 @@ class GLAIClassifier(_Retraining, _ClassifierHead):
         joined, history = fit_new_outputs(
             self._frozen_paths(), len(new), *data, loss_fn=loss_fn, score_fn=score_fn,
             config=config, generator=torch.Generator().manual_seed(seed),
-            sample_weight=weight, statistics=self.ridge_statistics_, verbose=self.verbose,
+            sample_weight=weight, statistics=self.ridge_statistics_, verbose=bool(self.verbose),
         )  # fmt: skip
         cast(GLAI, self.model_).set_path_model(joined)
         self.path_model_ = joined
         history.events["structure_frozen_epoch"] = 0
         history.events["classes_added"] = new.tolist()
         self.history_, self.structure_frozen_epoch_ = history, 0
-        self._set_fitted_attributes()
+        self._set_fitted_attributes(continued=True, incremental=True)
 
 
 class GLAIRegressor(_Retraining, _RegressorHead):
@@ -188,6 +189,8 @@ class GLAIRegressor(_Retraining, _RegressorHead):
 
         ``history_`` is that of this call.
         """
+        self._validate_params()
+        self._resolve_names()
         return self._partial_fit(X, y, sample_weight)
 
 

@@ -35,15 +35,15 @@ class _Retraining(_GLAIMixin):
     ) -> History:
         """Warm start: the quantitative phase again on ``data``, structure kept; a gradient
         solver starts from the path weights, a closed-form one re-solves on ``data`` alone."""
-        history = History()  # max_epochs=0: nothing to train, the model stays as it is
-        if self.max_epochs > 0:
+        history = History()  # max_iter=0: nothing to train, the model stays as it is
+        if self._max_iter > 0:
             path_model, config = self._frozen_paths(), self._quant_config()
             stats = RidgeStatistics(path_model) if self._closed_form() else None
             loss_fn, score_fn = self._train_losses()
             history = fit_quantities(
                 path_model, *data, loss_fn=loss_fn, score_fn=score_fn, config=config,
                 generator=generator, sample_weight=weight, statistics=stats,
-                verbose=self.verbose,
+                verbose=bool(self.verbose),
             )  # fmt: skip
             self._keep_statistics(history, stats, config)
         history.events["structure_frozen_epoch"] = 0
@@ -91,8 +91,9 @@ class _Retraining(_GLAIMixin):
         history = fit_quantities(
             self._frozen_paths(), x, t, x, t, loss_fn=loss_fn, score_fn=score_fn,
             config=config, generator=torch.Generator().manual_seed(seed),
-            sample_weight=weight, statistics=self.ridge_statistics_, verbose=self.verbose,
+            sample_weight=weight, statistics=self.ridge_statistics_, verbose=bool(self.verbose),
         )  # fmt: skip
         history.events["structure_frozen_epoch"] = 0
         self.history_, self.structure_frozen_epoch_ = history, 0
-        self._set_fitted_attributes()
+        self._n_train = len(X)
+        self._set_fitted_attributes(continued=True, incremental=True)
