@@ -40,7 +40,7 @@ def main() -> None:
           f"val {len(d.y_val)}, {d.n_classes} classes")  # fmt: skip
     with timing_context(threads=args.threads) as timing:
         # warm-up fit (never time the first fit of a process)
-        MLPHeadClassifier(max_epochs=1, random_state=0).fit(d.X_train[::20], d.y_train[::20])
+        MLPHeadClassifier(max_iter=1, random_state=0).fit(d.X_train[::20], d.y_train[::20])
         print(f"threads {timing['threads']}")
         print(f"{'seed':>4} {'model':<16} {'solver':<9} {'MVA':>7} {'test':>7} {'s to MVA':>9} "
               f"{'s to MLP MVA':>12} {'quant s':>8} {'s/epoch':>8}")  # fmt: skip
@@ -48,7 +48,7 @@ def main() -> None:
         for seed in range(args.seeds):
             mlp = MLPHeadClassifier(random_state=seed)
             mlp.fit(d.X_train, d.y_train, X_val=d.X_val, y_val=d.y_val)
-            target = mlp.best_val_score_
+            target = mlp.best_validation_score_
             assert target is not None
             heads = [("mlp", mlp)] + [
                 (f"glai-{name}", GLAIClassifier(random_state=seed, quant_optimizer=name))

@@ -195,4 +195,4 @@ def warm_up(data: Splits, hidden: tuple[int, ...], device: str = "cpu") -> None:
     idx = np.random.default_rng(0).permutation(len(data.y_train))[:512]
     X, y = data.X_train[idx], data.y_train[idx]
     for cls in (MLPHeadClassifier, GLAIClassifier):
-        cls(hidden, max_epochs=2, random_state=0, device=device).fit(X, y, X_val=X, y_val=y)
+        cls(hidden, max_iter=2, random_state=0, device=device).fit(X, y, X_val=X, y_val=y)

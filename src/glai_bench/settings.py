@@ -86,10 +86,15 @@ class Setting:
         return replace(self, **self.quick, is_quick=True)
 
     def head_kwargs(self) -> dict[str, Any]:
-        """Hyper-parameters shared by the MLP and GLAI heads that this setting overrides."""
-        return self._set_fields(
-            {n: n for n in ("learning_rate", "batch_size", "max_epochs", "patience")}
-        )
+        """Hyper-parameters shared by the MLP and GLAI heads that this setting overrides, in
+        the heads' (scikit-learn's) names: ``patience`` is ``n_iter_no_change + 1``."""
+        kw = self._set_fields({
+            "learning_rate": "learning_rate_init", "batch_size": "batch_size",
+            "max_epochs": "max_iter", "patience": "n_iter_no_change",
+        })  # fmt: skip
+        if "n_iter_no_change" in kw:
+            kw["n_iter_no_change"] -= 1
+        return kw
 
     def _set_fields(self, names: dict[str, str]) -> dict[str, Any]:
         """``{argument: value}`` of the fields ``names`` maps to arguments, where not None."""

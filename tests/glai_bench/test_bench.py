@@ -162,9 +162,9 @@ def test_bench_json_schema(bench: tuple[dict[str, Any], Path]) -> None:
     assert cfg["seeds"] == [0, 1] and cfg["threads"] == 1 and cfg["flush_denormal"] is True
     assert cfg["setting"]["name"] == "tiny" and cfg["command"] == "glai bench tiny"
     # the heads ran with the library's defaults, plus only what the setting names
-    glai_params = GLAIClassifier((16,), max_epochs=8).get_params()
+    glai_params = GLAIClassifier((16,), max_iter=8).get_params()
     assert cfg["estimators"]["glai"] == json.loads(json.dumps(glai_params, default=list))
-    assert cfg["estimators"]["mlp"]["learning_rate"] == MLPHeadClassifier().learning_rate
+    assert cfg["estimators"]["mlp"]["learning_rate_init"] == MLPHeadClassifier().learning_rate_init
     assert {"torch", "numpy", "scikit-learn", "glai"} <= set(report["versions"])
     assert {"platform", "cpu", "cores", "threads", "gpu", "date"} <= set(report["machine"])
     assert report["data"]["sizes"] == {"train": 1120, "val": 280, "test": 397}

@@ -115,7 +115,7 @@ class RetrainContext:
             cls = MLPHeadClassifier if family == "mlp" else GLAIClassifier
             est = fit_on(cls(self.setting.hidden, **self.shared, warm_start=True), self.first)
             self.first_fits[family] = est
-            self.first_mva[family] = est.best_val_score_  # before any refit changes it
+            self.first_mva[family] = est.best_validation_score_  # before any refit changes it
         return self.first_fits[family]
 
     def record(self, name: str, est: Any) -> Run:
