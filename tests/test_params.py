@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import make_constraint
 
 from glai import (
     GLAI,
@@ -31,13 +32,24 @@ ESTIMATORS = [GLAIClassifier, GLAIRegressor, MLPHeadClassifier, MLPHeadRegressor
 
 @pytest.mark.parametrize("cls", ESTIMATORS)
 def test_estimator_defaults_constraints_and_docs_are_the_params_entries(cls: type) -> None:
+    # the heads' entries: scikit-learn's names (params.head_spec), then the deprecated old
+    # names, whose default is the marker DEPRECATED
     est = cls()
+    doc = cls.__doc__ or ""
     for name, value in est.get_params().items():
-        assert value == params.PARAMS[name].default, name
-        assert cls._parameter_constraints[name] == list(params.PARAMS[name].constraints), name
+        constraints = cls._parameter_constraints[name]
+        if name in ("max_epochs", "patience"):  # aliases of max_iter, n_iter_no_change
+            assert value == params.DEPRECATED, name
+            assert any(make_constraint(c).is_satisfied_by(value) for c in constraints), name
+            assert f"    {name} : " in doc and "default='deprecated'" in doc, name
+            continue
+        entry = params.head_spec(name)
+        assert value == entry.default, name
+        # learning_rate also takes a float (hidden): the deprecated learning_rate_init
+        assert constraints[: len(entry.constraints)] == list(entry.constraints), name
         # numpydoc: "name : type, default=..." then the entry's paragraph
-        assert f"    {name} : {params.PARAMS[name].type}, default=" in (cls.__doc__ or ""), name
-    assert "Parameters\n    ----------" in (cls.__doc__ or "")
+        assert f"    {name} : {entry.type}, default=" in doc, name
+    assert "Parameters\n    ----------" in doc
 
 
 def test_the_fewshot_head_reads_params_with_its_two_own_meanings() -> None:
@@ -121,12 +133,21 @@ def test_a_renamed_parameter_is_one_entry(monkeypatch: pytest.MonkeyPatch) -> No
     c = params.constraints("new_rate")
     assert set(c) == {"new_rate", "old_rate"}
     doc = params.numpydoc("new_rate")
-    assert "old_rate : float, default='deprecated'" in doc and "Deprecated alias" in doc
+    assert "old_rate : float, default='deprecated'" in doc and "old name of ``new_rate``" in doc
+    assert "Deprecated in glai 0.2, removed in 0.3" in doc
     assert params.resolve_aliases(_Renamed(new_rate=0.5)) == {"new_rate": 0.5}
-    with pytest.warns(FutureWarning, match="old_rate was renamed new_rate"):
+    with pytest.warns(FutureWarning, match="old_rate is deprecated.*use new_rate=0.25"):
         assert params.resolve_aliases(_Renamed(old_rate=0.25)) == {"new_rate": 0.25}
     with pytest.raises(ValueError, match="both set"):
         params.resolve_aliases(_Renamed(new_rate=0.5, old_rate=0.25))
+    # an alias may convert the old value (patience=p is n_iter_no_change=p - 1)
+    halved = params.Param(
+        "new_rate", 1e-3, tuple(params.PARAMS["learning_rate"].constraints), "float",
+        "A rate.", aliases=(params.Alias("old_rate", lambda v: v / 2),),
+    )  # fmt: skip
+    monkeypatch.setitem(params.PARAMS, "new_rate", halved)
+    with pytest.warns(FutureWarning, match="use new_rate=0.125"):
+        assert params.resolve_aliases(_Renamed(old_rate=0.25)) == {"new_rate": 0.125}
 
 
 def test_fit_head_without_validation_data_holds_nothing_out() -> None:
