@@ -410,3 +410,59 @@ def test_a_mid_epoch_freeze_keeps_the_network_of_that_step() -> None:
     _adam_steps(reference, x, y, steps=20, batch_size=32, seed=1)
     with torch.no_grad():
         torch.testing.assert_close(block(xv), reference(xv), rtol=1e-5, atol=1e-5)
+
+
+# -- scikit-learn's shuffle, alpha (TrainConfig.l2), and a continued optimiser ----------------
+
+
+def _plain_adam(
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batch_size: int,
+    l2: float = 0.0,
+) -> None:
+    """The reference: Adam (lr 1e-3) over the rows in their order every epoch, scikit-learn's
+    L2 term ``l2 / (2 B) * sum ||W||^2`` on the weight matrices added to each step's loss."""
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(epochs):
+        for start in range(0, len(x), batch_size):
+            idx = torch.arange(start, min(start + batch_size, len(x)))
+            loss = _ce(model(x[idx]), y[idx]).mean()
+            weights = [p for p in model.parameters() if p.ndim >= 2]
+            loss = loss + 0.5 * l2 / batch_size * sum(w.pow(2).sum() for w in weights)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+
+@pytest.mark.parametrize("l2", [0.0, 0.5])
+def test_shuffle_false_and_l2_are_plain_adam_in_order_with_sklearns_term(l2: float) -> None:
+    x, y, xv, yv = _data()
+    a = MLP(5, 8, 3)
+    b = MLP(5, 8, 3)
+    b.load_state_dict(a.state_dict())
+    config = TrainConfig(max_epochs=3, batch_size=32, patience=None, shuffle=False, l2=l2)
+    train_epochs(
+        a, (x,), y, (xv,), yv, loss_fn=_ce, score_fn=_accuracy, config=config,
+        history=History(), phase="mlp", generator=torch.Generator().manual_seed(0),
+        keep_best=False,
+    )  # fmt: skip
+    _plain_adam(b, x, y, epochs=3, batch_size=32, l2=l2)
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(pa, pb)
+
+
+def test_a_passed_optimizer_continues_its_state() -> None:
+    # two one-epoch calls with one optimiser = one call of two epochs (Adam's moments kept)
+    x, y, xv, yv = _data()
+    a = MLP(5, 8, 3)
+    b = MLP(5, 8, 3)
+    b.load_state_dict(a.state_dict())
+    one = TrainConfig(max_epochs=1, batch_size=32, patience=None, shuffle=False)
+    opt = torch.optim.Adam(a.parameters(), lr=one.lr)
+    for _ in range(2):
+        fit_mlp(
+            a, x, y, xv, yv, loss_fn=_ce, score_fn=_accuracy, config=one,
+            generator=torch.Generator().manual_seed(0), optimizer=opt,
+        )  # fmt: skip
+    _plain_adam(b, x, y, epochs=2, batch_size=32)
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(pa, pb)
