@@ -125,7 +125,7 @@ def _warn_if_other_scale(X: np.ndarray, X_val: np.ndarray) -> None:
             f"{10**spread:.3g}): was fit(..., X_val=...) called inside a Pipeline? "
             + _PIPELINE_WAY,
             UserWarning,
-            stacklevel=6,
+            stacklevel=7,  # fit's caller (through _on_the_side, _fit and _tensors)
         )
 
 
@@ -422,7 +422,9 @@ class _Head(BaseEstimator):
             self.loss_ = losses[-1] if losses else None
         self.t_ = (self.t_ if before else 0) + self._samples_seen()
         if not incremental:
-            self._warn_if_unconverged()
+            for message in self._unconverged():
+                # stacklevel: fit's caller (through _on_the_side and _fit)
+                warnings.warn(message, ConvergenceWarning, stacklevel=6)
 
     def _samples_seen(self) -> int:
         """Training samples the solver went through in ``history_`` (scikit-learn's ``t_``):
@@ -447,23 +449,22 @@ class _Head(BaseEstimator):
         """Whether the quantitative phase that ran was a closed-form solve (GLAI only)."""
         return False
 
-    def _warn_if_unconverged(self) -> None:
-        """scikit-learn's ConvergenceWarning when ``max_iter`` stopped the last phase (a
-        gradient one) before early stopping did."""
+    def _unconverged(self) -> list[str]:
+        """The messages of scikit-learn's ConvergenceWarning: ``max_iter`` stopped the last
+        phase (a gradient one) before early stopping did."""
         records = self.history_.records
         if not records or self._max_iter == 0 or self._solved_in_closed_form():
-            return
+            return []
         phase = records[-1].phase
         scores = [r.val_score for r in records if r.phase == phase]
-        if len(scores) >= self._max_iter and not _stopped_early(scores, self._patience, self.tol):
-            watched = "validation score" if self._holdout else "training loss"
-            warnings.warn(
-                f"max_iter={self._max_iter} epochs stopped the {phase} phase before early "
-                f"stopping did (its {watched} still gained more than tol={self.tol:g} within "
-                f"n_iter_no_change + 1 epochs); raise max_iter",
-                ConvergenceWarning,
-                stacklevel=5,
-            )
+        if len(scores) < self._max_iter or _stopped_early(scores, self._patience, self.tol):
+            return []
+        watched = "validation score" if self._holdout else "training loss"
+        return [
+            f"max_iter={self._max_iter} epochs stopped the {phase} phase before early stopping "
+            f"did (its {watched} was still improving by more than tol={self.tol:g}); raise "
+            "max_iter"
+        ]
 
     @property
     def best_val_score_(self) -> float | None:

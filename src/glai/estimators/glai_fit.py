@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
-from sklearn.exceptions import ConvergenceWarning
 from torch import nn
 
 from glai import params
@@ -181,19 +179,18 @@ class _GLAIMixin(_Head):
     def _solved_in_closed_form(self) -> bool:
         return get_solver(str(self.quant_optimizer_)).kind == "closed_form"
 
-    def _warn_if_unconverged(self) -> None:
-        """Also warn when ``max_iter`` cut the structural phase before ``m_t`` settled (the
+    def _unconverged(self) -> list[str]:
+        """Also when ``max_iter`` cut the structural phase before ``m_t`` settled (the
         structure was frozen there)."""
-        super()._warn_if_unconverged()
+        messages = super()._unconverged()
         structural = sum(r.phase == "structural" for r in self.history_.records)
         if self._max_iter and structural >= self._max_iter and not self._structure_settled:
-            warnings.warn(
+            messages.insert(0, (
                 f"max_iter={self._max_iter} epochs stopped the structural phase before the "
                 "path distance m_t settled (structure_rule); the structure was frozen there. "
-                "Raise max_iter",
-                ConvergenceWarning,
-                stacklevel=5,
-            )
+                "Raise max_iter"
+            ))  # fmt: skip
+        return messages
 
     def _frozen_paths(self) -> PathModel:
         path_model = self.model_.path_model
