@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 TORCH  := torch==2.13.0
 APT_PKGS := dataset-fashion-mnist wordnet-base
 
-.PHONY: demo test test-slow lint system-deps install clean
+.PHONY: demo test test-slow docs lint system-deps install clean
 
 demo: install
 	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/glai demo
@@ -17,6 +17,11 @@ test: install
 	$(VENV)/bin/ruff check src tests scripts
 	$(VENV)/bin/mypy
 	OMP_WAIT_POLICY=PASSIVE $(PY) -m pytest -q
+
+# The documentation site, warnings as errors (tests/test_docs.py builds it too, in `make test`).
+docs: install
+	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	@echo "wrote docs/_build/html/index.html"
 
 test-slow: install
 	OMP_WAIT_POLICY=PASSIVE $(PY) -m pytest -q -m slow
@@ -28,7 +33,8 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q $(TORCH)
-	$(PIP) install -q -e '.[bench,test]'
+	$(PIP) uninstall -y -q glai 2>/dev/null || true  # this project's distribution name before 0.2.0
+	$(PIP) install -q -e '.[bench,test,docs]'
 	touch $(STAMP)
 
 # Offline datasets from Debian (Fashion-MNIST IDX files, WordNet 3.0 database).
@@ -40,4 +46,4 @@ system-deps:
 	fi
 
 clean:
-	rm -rf $(VENV) .cache build dist src/*.egg-info
+	rm -rf $(VENV) .cache build dist src/*.egg-info docs/_build

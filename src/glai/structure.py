@@ -72,6 +72,7 @@ class StopRule:
         ``"relative"``: ``|m_t - m_{t-1}| / m_{t-1} < tol`` for ``patience`` checks in a row.
         ``"window"``: all of the last ``window`` distances below ``threshold`` (Early-Bird style).
         ``"epochs"``: a fixed number of checks, ``epochs``.
+
     min_epochs / max_epochs bound every rule (counted in checks, one per epoch by default);
     ``max_epochs=0`` freezes the structure at initialisation (the untrained-gates control).
 
