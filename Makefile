@@ -14,7 +14,7 @@ demo: install
 	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/glai demo
 
 test: install
-	$(VENV)/bin/ruff check src tests scripts
+	$(VENV)/bin/ruff check src tests scripts examples
 	$(VENV)/bin/mypy
 	OMP_WAIT_POLICY=PASSIVE $(PY) -m pytest -q
 
