@@ -29,3 +29,19 @@ def test_docs_build_without_warnings(tmp_path: Path, capfd: pytest.CaptureFixtur
     assert "pip install glai-pytorch " in text("index.html")
     # the API reference is there, read from the docstrings
     assert "Activation patterns A_l(x) = [z_l(x) > 0]" in text("api/method.html")
+
+
+def test_every_module_has_a_place_in_the_api_reference() -> None:
+    # A new module joins a page of docs/api/ (one ``.. automodule::`` line) when it lands.
+    import pkgutil
+
+    import glai
+
+    modules = {"glai"} | {
+        m.name for m in pkgutil.walk_packages(glai.__path__, "glai.")
+        if m.name not in ("glai.__main__", "glai._version")
+    }  # fmt: skip
+    pages = "".join(p.read_text() for p in (DOCS / "api").glob("*.rst"))
+    documented = set(re.findall(r"^\.\. automodule:: (\S+)$", pages, flags=re.MULTILINE))
+    assert sorted(modules - documented) == []
+    assert sorted(documented - modules) == []  # and no page names a module that is gone

@@ -69,3 +69,37 @@ def test_torchrun_two_processes_match_one(tmp_path: Path) -> None:
     assert two["world_size"] == 2
     for a, b in zip(two["records"], one["records"]):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
+
+
+def test_version_of_glai_and_python_m_glai(capsys: pytest.CaptureFixture[str]) -> None:
+    from glai import __version__
+
+    with pytest.raises(SystemExit) as exc:  # the `glai` console script's target
+        main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out == f"glai {__version__}\n"
+    done = subprocess.run([sys.executable, "-m", "glai", "--version"], capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0 and done.stdout == f"glai {__version__}\n", done.stderr
+
+
+def test_the_bench_registers_its_commands_through_the_entry_point(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The entry point pyproject.toml declares (read here: a checkout may not be reinstalled).
+    import importlib.metadata
+
+    from glai.cli import COMMANDS_GROUP, build_parser
+
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from 3.11")
+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    declared = project["project"]["entry-points"][COMMANDS_GROUP]
+    assert project["project"]["scripts"] == {"glai": "glai.cli:main"}
+    eps = importlib.metadata.EntryPoints(
+        importlib.metadata.EntryPoint(name, value, COMMANDS_GROUP)
+        for name, value in declared.items()
+    )
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: eps.select(group=group))
+    parser = build_parser()
+    assert parser.parse_args(["demo"]).command == "demo"
+    assert parser.parse_args(["train", "d.npz"]).command == "train"

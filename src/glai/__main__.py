@@ -1,4 +1,4 @@
-"""``python -m glai train ...`` (and ``torchrun --nproc_per_node K -m glai train ...``)."""
+"""``python -m glai ...``, the same command as ``glai`` (and ``torchrun ... -m glai train ...``)."""
 
 from glai.cli import main
 

@@ -1,5 +1,9 @@
 """``glai train``: fit an MLP or GLAI head on a saved feature matrix, in one process or several.
 
+This module owns the ``glai`` command's one parser (``glai`` and ``python -m glai`` alike):
+``--version``, ``train``, and the subcommands that installed packages add through the
+entry-point group ``glai.commands`` (the bench's ``demo`` and ``bench``).
+
     python -m glai train DATA --model glai --hidden 256 --quant-optimizer ridge --out run/
     torchrun --nproc_per_node 2 -m glai train DATA --model glai --out run/ --checkpoint run/ckpt.pt
 
@@ -17,14 +21,23 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["add_train_parser", "build_parser", "load_features", "main", "run_train"]
+__all__ = [
+    "COMMANDS_GROUP", "add_train_parser", "build_parser", "load_features", "main", "run_train",
+]  # fmt: skip
+
+#: Entry-point group of the subcommands that other packages add to ``glai``: each entry is a
+#: callable ``register(subparsers)`` that adds its parsers, each with
+#: ``set_defaults(run=fn)``, ``fn(args, argv) -> int`` (the bench registers ``demo``, ``bench``).
+COMMANDS_GROUP = "glai.commands"
+
+Register = Callable[[Any], None]
 
 
 def _auto_or(kind: type, name: str) -> Any:
@@ -101,9 +114,28 @@ def add_train_parser(sub: Any) -> argparse.ArgumentParser:
     return p
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m glai", description="glai's library command")
-    add_train_parser(parser.add_subparsers(dest="command", required=True))
+def _installed_commands() -> list[Register]:
+    """The registrars of :data:`COMMANDS_GROUP`, once each (a package installed twice, as in
+    an editable checkout beside a wheel, lists its entry point twice)."""
+    from importlib.metadata import entry_points
+
+    found = {ep.value: ep for ep in entry_points(group=COMMANDS_GROUP)}
+    return [ep.load() for ep in found.values()]
+
+
+def build_parser(extensions: Sequence[Register] | None = None) -> argparse.ArgumentParser:
+    """The ``glai`` parser: ``--version``, ``train``, and the subcommands of ``extensions``
+    (default: every registrar installed under :data:`COMMANDS_GROUP`)."""
+    from glai._version import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="glai", description="GLAI (GreenLightningAI) heads against MLP heads."
+    )
+    parser.add_argument("--version", action="version", version=f"glai {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_train_parser(sub).set_defaults(run=_train_command)
+    for register in _installed_commands() if extensions is None else extensions:
+        register(sub)
     return parser
 
 
@@ -237,9 +269,7 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
             dist.destroy_process_group()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m glai``."""
-    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+def _train_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     try:
         summary = run_train(args)
     except ValueError as err:
@@ -253,3 +283,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"wrote {args.out}/model.safetensors, {args.out}/history.json"
         )
     return 0
+
+
+def main(argv: Sequence[str] | None = None, *, extensions: Sequence[Register] | None = None) -> int:
+    """Entry point of ``glai`` and ``python -m glai``: parse ``argv`` (default ``sys.argv[1:]``)
+    and run its subcommand; ``extensions`` as for :func:`build_parser`."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(extensions).parse_args(argv)
+    run = args.run
+    del args.run  # the command's arguments alone (``glai train`` writes them to its history)
+    return int(run(args, argv))

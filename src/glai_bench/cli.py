@@ -1,21 +1,29 @@
-"""Command line: ``glai demo``, ``glai bench SETTING`` and ``glai train DATA``.
+"""The bench's subcommands of ``glai``: ``glai demo`` and ``glai bench SETTING``.
 
 glai demo [--out DIR]
 glai bench SETTING|all [--seeds N] [--quick] [--out DIR] [--threads T] [--device cpu|cuda|auto]
            [--budgets B ...] [--widths W ...] [--only MODEL,...]
-glai train DATA [--model mlp|glai] ... (the library's command, :mod:`glai.cli`; torchrun-able)
+
+The parser is the library's (:func:`glai.cli.build_parser`: ``--version``, ``train``);
+:func:`register` adds these two commands to it, through the entry point ``glai.commands``
+when the package is installed. Without the ``bench`` extra both commands say which extra to
+install instead of failing on a missing module.
 """
 
 from __future__ import annotations
 
 import argparse
 import shlex
-import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-__all__ = ["build_parser", "main"]
+__all__ = ["BENCH_EXTRA", "build_parser", "main", "register"]
+
+#: What ``glai demo`` and ``glai bench`` need beyond the library.
+BENCH_EXTRA = "pip install 'glai-pytorch[bench]'"
 
 
 def _positive(text: str) -> int:
@@ -59,18 +67,17 @@ def _common(p: argparse.ArgumentParser, out: str) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def register(sub: Any) -> None:
+    """Add ``demo`` and ``bench`` to the ``glai`` parser's subparsers (the ``glai.commands``
+    entry point)."""
     from glai_bench.settings import SETTINGS
 
-    parser = argparse.ArgumentParser(
-        prog="glai", description="GLAI (GreenLightningAI) heads against MLP heads."
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser(
         "demo",
         help="MLP and GLAI heads on EfficientNet-Lite0 features of Fashion-MNIST (a few minutes)",
     )
     _common(demo, "demo_out")
+    demo.set_defaults(run=_demo)
     bench = sub.add_parser(
         "bench",
         help="the benchmark harness: every head over seeds, statistics, JSON, table, figures",
@@ -101,10 +108,15 @@ def build_parser() -> argparse.ArgumentParser:
         "glai-x4,glai-x8; outputs are named SETTING+MODEL+...; classification settings only",
     )  # fmt: skip
     _common(bench, "results")
-    from glai.cli import add_train_parser
+    bench.set_defaults(run=_bench)
 
-    add_train_parser(sub)
-    return parser
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``glai`` parser with the bench's commands, whether or not its entry point is
+    installed (a source checkout on ``PYTHONPATH``)."""
+    from glai.cli import build_parser as glai_parser
+
+    return glai_parser(extensions=[register])
 
 
 def _device(name: str) -> str:
@@ -116,7 +128,28 @@ def _device(name: str) -> str:
         raise SystemExit(f"glai: {err}") from err
 
 
-def _demo(args: argparse.Namespace) -> None:
+@contextmanager
+def _bench_extra(command: str) -> Iterator[None]:
+    """Run ``glai COMMAND``: a third-party module missing on the way (imported when the
+    command starts or later, as a data set's loader) means the ``bench`` extra is not
+    installed, and the command exits saying so instead of with a traceback."""
+    try:
+        yield
+    except ModuleNotFoundError as err:
+        missing = (err.name or "?").split(".")[0]
+        if missing in ("glai", "glai_bench"):
+            raise
+        raise SystemExit(
+            f"glai {command} needs the bench extra ({missing} is not installed): {BENCH_EXTRA}"
+        ) from err
+
+
+def _demo(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    with _bench_extra("demo"):
+        return _run_demo(args)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
     from glai_bench.demo import run_demo
 
     start = time.perf_counter()
@@ -127,9 +160,15 @@ def _demo(args: argparse.Namespace) -> None:
     print(report["table"])
     files = ", ".join(report["files"].values())
     print(f"wall time {time.perf_counter() - start:.0f} s; wrote {files}")
+    return 0
 
 
-def _bench(args: argparse.Namespace, argv: Sequence[str]) -> None:
+def _bench(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    with _bench_extra("bench"):
+        return _run_bench(args, argv)
+
+
+def _run_bench(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from glai_bench.bench import run_bench
     from glai_bench.protocols.classification import scan_variant
     from glai_bench.settings import SETTINGS
@@ -151,22 +190,14 @@ def _bench(args: argparse.Namespace, argv: Sequence[str]) -> None:
         )  # fmt: skip
         print(Path(report["files"]["markdown"]).read_text())
         print(f"{setting.stem}: wall time {time.perf_counter() - start:.0f} s; wrote {args.out}/")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``glai`` command."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command == "demo":
-        _demo(args)
-    elif args.command == "train":
-        from glai.cli import main as train_main
+    """The ``glai`` command with the bench's subcommands (as :func:`glai.cli.main`)."""
+    from glai.cli import main as glai_main
 
-        return train_main(argv)
-    else:
-        _bench(args, argv)
-    return 0
+    return glai_main(argv, extensions=[register])
 
 
 if __name__ == "__main__":

@@ -90,7 +90,7 @@ def test_module_entry_point() -> None:
         [sys.executable, "-m", "glai_bench.cli", "--help"],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=180,  # a fresh interpreter imports torch: slow on a shared 2-core machine
     )
     assert done.returncode == 0 and "bench" in done.stdout and "demo" in done.stdout
 
@@ -181,3 +181,43 @@ def test_demo_command_end_to_end(
     assert glai["quant_optimizer"] in ("adam", "ridge-ce")
     assert f"{glai['structure_steps']} steps" in out and glai["quant_optimizer"] in out
     assert (tmp_path / "path_distance.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_without_the_bench_extra_the_commands_name_it(tmp_path: Path) -> None:
+    # One fresh interpreter (they are slow to start) in which matplotlib, one of the bench
+    # extra's packages, is absent; both commands run in it.
+    out = str(tmp_path / "out")
+    code = (
+        "import sys\n"
+        "sys.modules['matplotlib'] = None\n"
+        "from glai_bench.cli import main\n"
+        f"for argv in (['demo', '--out', {out!r}], ['bench', 'mnist1d-raw', '--quick', '--out', "
+        f"{out!r}]):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit as exc:\n"
+        "        print(exc.code)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        f"glai {command} needs the bench extra (matplotlib is not installed): "
+        "pip install 'glai-pytorch[bench]'"
+        for command in ("demo", "bench")
+    ]
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_missing_glai_module_is_not_blamed_on_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "glai_bench.demo", None)
+    with pytest.raises(ModuleNotFoundError):
+        cli.main(["demo", "--out", "unused"])
+
+
+def test_bench_commands_join_the_library_parser() -> None:
+    from glai.cli import build_parser
+
+    assert build_parser(extensions=[cli.register]).parse_args(["demo"]).run is cli._demo
+    with pytest.raises(SystemExit) as exc:
+        build_parser(extensions=[]).parse_args(["demo"])  # the library alone: train only
+    assert exc.value.code == 2

@@ -16,30 +16,31 @@ __all__ = ["AUTO", "TrainConfig"]
 class TrainConfig:
     """Hyper-parameters of one phase.
 
-    optimizer: a solver of :data:`glai.solvers.SOLVERS`: ``"adam"`` (minibatch), ``"lbfgs"``
-        (full batch; one epoch = ``lbfgs_iter`` iterations with a strong-Wolfe line search) or,
-        for a path model only, ``"ridge"`` (closed form; one record per value of ``alphas``,
-        the best kept), ``"ridge-ce"`` (ridge, then a cross-entropy polish of at most
-        ``polish_iter`` iterations) or ``"auto"`` (resolved by :func:`glai.fit_glai` right after
-        the freeze by the measured rule of :mod:`glai.solvers.auto`).
-    patience: stop after this many epochs without a better validation score (None: never).
-    tol: the least gain of that score for an epoch to reset the patience count (scikit-learn's
-        ``tol``); the best epoch is still the best score, however small its gain.
-    warmup_steps: **(beyond the paper)** linear learning-rate warm-up of minibatch solvers: step
-        ``s = 0, 1, ..`` uses ``lr * min(1, (s + 1) / warmup_steps)``; 0 disables it. Adam's
-        first steps move every parameter by about ``lr`` whatever its gradient, which at the
-        phase switch moves all path weights at once away from the frozen network's function.
-    shuffle: draw a new permutation of the training rows every epoch (minibatch solvers); False
-        takes them in their order every epoch (scikit-learn's ``shuffle``).
-    l2: scikit-learn's ``alpha``: ``l2 / (2 * B) * sum ||W||^2`` over the weight tensors (2 or
-        more dimensions: not the biases) added to each step's mean loss, ``B`` the minibatch size
-        (the training rows for a full-batch solver). ``weight_decay`` is Adam's own decay of
-        every parameter.
-    shrinkage: **(beyond the paper)** ``lambda >= 0`` of a penalty
-        ``lambda / 2 * ||w - w_start||^2`` on the trainable parameters ``w`` against their
-        values ``w_start`` when the phase starts, added to the mean training loss. For a path
-        model ``w_start`` is ``(theta_init, beta_init, beta0_init)``: the frozen network's own
-        path weights, so the convex phase is a ridge problem centred on the network it replaces.
+    Attributes:
+        optimizer: a solver of :data:`glai.solvers.SOLVERS`: ``"adam"`` (minibatch), ``"lbfgs"``
+            (full batch; one epoch = ``lbfgs_iter`` iterations with a strong-Wolfe line search) or,
+            for a path model only, ``"ridge"`` (closed form; one record per value of ``alphas``,
+            the best kept), ``"ridge-ce"`` (ridge, then a cross-entropy polish of at most
+            ``polish_iter`` iterations) or ``"auto"`` (resolved by :func:`glai.fit_glai` right after
+            the freeze by the measured rule of :mod:`glai.solvers.auto`).
+        patience: stop after this many epochs without a better validation score (None: never).
+        tol: the least gain of that score for an epoch to reset the patience count (scikit-learn's
+            ``tol``); the best epoch is still the best score, however small its gain.
+        warmup_steps: **(beyond the paper)** linear learning-rate warm-up of minibatch solvers: step
+            ``s = 0, 1, ..`` uses ``lr * min(1, (s + 1) / warmup_steps)``; 0 disables it. Adam's
+            first steps move every parameter by about ``lr`` whatever its gradient, which at the
+            phase switch moves all path weights at once away from the frozen network's function.
+        shuffle: draw a new permutation of the training rows every epoch (minibatch solvers); False
+            takes them in their order every epoch (scikit-learn's ``shuffle``).
+        l2: scikit-learn's ``alpha``: ``l2 / (2 * B) * sum ||W||^2`` over the weight tensors (2 or
+            more dimensions: not the biases) added to each step's mean loss, ``B`` the minibatch size
+            (the training rows for a full-batch solver). ``weight_decay`` is Adam's own decay of
+            every parameter.
+        shrinkage: **(beyond the paper)** ``lambda >= 0`` of a penalty
+            ``lambda / 2 * ||w - w_start||^2`` on the trainable parameters ``w`` against their
+            values ``w_start`` when the phase starts, added to the mean training loss. For a path
+            model ``w_start`` is ``(theta_init, beta_init, beta0_init)``: the frozen network's own
+            path weights, so the convex phase is a ridge problem centred on the network it replaces.
 
     The defaults are those of :data:`glai.params.PARAMS` (``lr`` is ``learning_rate``,
     ``warmup_steps`` and ``shrinkage`` the ``quant_`` ones, ``batch_size`` what ``"auto"``
