@@ -27,7 +27,7 @@ from glai.cli import main
 folder = Path(tempfile.mkdtemp())
 X, y = load_digits(return_X_y=True)
 X = StandardScaler().fit_transform(X).astype(np.float32)
-np.savez(folder / "features.npz", X=X[:1500], y=y[:1500])  # 10% of it is held out by default
+np.savez(folder / "features.npz", X=X[:1500], y=y[:1500])  # X_val, y_val may join them
 
 argv = ["train", str(folder / "features.npz"), "--model", "glai", "--hidden", "64",
         "--epochs", "30", "--out", str(folder / "run")]  # fmt: skip

@@ -24,3 +24,11 @@ def test_version_is_exported() -> None:
     from glai._version import __version__
 
     assert glai.__version__ == __version__ and __version__.count(".") == 2
+
+
+def test_the_package_says_it_is_typed() -> None:
+    # PEP 561: type checkers read an installed package's annotations only if it ships py.typed
+    # (pyproject.toml's package-data puts it in the wheel).
+    from importlib.resources import files
+
+    assert files("glai").joinpath("py.typed").is_file()
