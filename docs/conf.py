@@ -56,5 +56,43 @@ def _skip_foreign(app, what, name, obj, skip, options):  # type: ignore[no-untyp
     return None
 
 
+def _find(path: str) -> object | None:
+    """The object at a dotted ``path`` (module, then attributes), or None."""
+    import importlib
+
+    parts = path.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj: object = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        try:
+            for name in parts[i:]:
+                obj = getattr(obj, name)
+        except AttributeError:
+            return None
+        return obj
+    return None
+
+
+def _resolve_reexport(app, env, node, contnode):  # type: ignore[no-untyped-def]
+    """A reference to a re-exported name (``glai.GLAI``, ``glai.fewshot.evaluate``) resolves
+    to where the object is documented, the module that defines it: pages then survive a
+    module moving inside the package, as long as its public import path stays."""
+    if node.get("refdomain") != "py" or not node["reftarget"].startswith("glai"):
+        return None
+    obj = _find(node["reftarget"])
+    module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    if not (isinstance(module, str) and isinstance(qualname, str)):
+        return None
+    canonical = f"{module}.{qualname}"
+    if canonical == node["reftarget"]:
+        return None
+    return env.get_domain("py").resolve_xref(
+        env, node["refdoc"], app.builder, node["reftype"], canonical, node, contnode
+    )
+
+
 def setup(app):  # type: ignore[no-untyped-def]
     app.connect("autodoc-skip-member", _skip_foreign)
+    app.connect("missing-reference", _resolve_reexport)

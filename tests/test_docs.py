@@ -26,6 +26,19 @@ def test_docs_build_without_warnings(tmp_path: Path, capfd: pytest.CaptureFixtur
     def text(page: str) -> str:  # the page's text, without the highlighting's tags
         return html.unescape(re.sub(r"<[^>]+>", "", (tmp_path / "html" / page).read_text()))
 
+    # Sphinx does not warn of a reference to a Python name it cannot find (it prints the name
+    # unlinked): every one of the guide's references to glai must lead to its API entry.
+    unlinked = [
+        f"{page.name}: {name}"
+        for page in (tmp_path / "html").rglob("*.html")
+        if page.parent.name not in ("api", "_modules")
+        for linked, name in re.findall(
+            r'(<a [^>]*>)?<code class="xref py[^"]*"><span class="pre">([^<]*)</span>',
+            page.read_text(),
+        )
+        if not linked
+    ]
+    assert unlinked == []
     assert "pip install glai-pytorch " in text("index.html")
     # the API reference is there, read from the docstrings
     assert "Activation patterns A_l(x) = [z_l(x) > 0]" in text("api/method.html")
