@@ -32,10 +32,10 @@ class TrainConfig:
             phase switch moves all path weights at once away from the frozen network's function.
         shuffle: draw a new permutation of the training rows every epoch (minibatch solvers); False
             takes them in their order every epoch (scikit-learn's ``shuffle``).
-        l2: scikit-learn's ``alpha``: ``l2 / (2 * B) * sum ||W||^2`` over the weight tensors (2 or
-            more dimensions: not the biases) added to each step's mean loss, ``B`` the minibatch size
-            (the training rows for a full-batch solver). ``weight_decay`` is Adam's own decay of
-            every parameter.
+        l2: scikit-learn's ``alpha``: ``l2 / (2 * B) * sum ||W||^2`` over the weight tensors
+            (2 or more dimensions: not the biases) added to each step's mean loss, ``B`` the
+            minibatch size (the training rows for a full-batch solver). ``weight_decay`` is
+            Adam's own decay of every parameter.
         shrinkage: **(beyond the paper)** ``lambda >= 0`` of a penalty
             ``lambda / 2 * ||w - w_start||^2`` on the trainable parameters ``w`` against their
             values ``w_start`` when the phase starts, added to the mean training loss. For a path
