@@ -7,6 +7,10 @@ by the nearest class mean (prototype) of the support embeddings, as in prototypi
 
     c_n = (1/K) sum_k f(x_{n,k}),     p(y = n | x) = softmax_n( -||f(x) - c_n||^2 )
 
+The other reading of "few-shot classifier" on a frozen backbone, a new classifier fitted on
+each task's support set (Tian et al., 2020, arXiv:2003.11539), is
+``evaluate(X, y, classifier=EST)`` (:mod:`glai.fewshot.per_task`), on the same tasks.
+
 ``f`` is the identity for the reference (nearest class mean on the raw features) or a head
 trained episodically on *base* classes and evaluated on disjoint *novel* classes: the GLAI
 block of GreenLightningAI (Mestre et al., 2025, arXiv:2510.00883), with its structural phase
@@ -18,8 +22,10 @@ distinct samples of each, support first). easyfsl itself is not a dependency: in
 pulls torchvision, whose current release needs another torch than the one glai pins.
 """
 
+from glai.fewshot.evaluation import evaluate
 from glai.fewshot.head import FewShotHead, train_episodes
-from glai.fewshot.prototypes import evaluate, prototype_logits, prototypes, task_accuracies
+from glai.fewshot.per_task import classifier_accuracies
+from glai.fewshot.prototypes import prototype_logits, prototypes, task_accuracies
 from glai.fewshot.tasks import Tasks, sample_tasks
 
 __all__ = [
@@ -29,6 +35,7 @@ __all__ = [
     "prototype_logits",
     "task_accuracies",
     "evaluate",
+    "classifier_accuracies",
     "FewShotHead",
     "train_episodes",
 ]

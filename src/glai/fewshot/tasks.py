@@ -81,7 +81,9 @@ def sample_tasks(
             than the number of classes.
     """
     y = _check_labels(y)
-    n_way = _positive("n_way", n_way)
+    if not isinstance(n_way, bool) and isinstance(n_way, Integral) and n_way == 1:
+        raise ValueError("n_way must be >= 2: a task with one class has nothing to tell apart")
+    n_way = _positive("n_way", n_way, low=2)
     k_shot = _positive("k_shot", k_shot)
     n_query = _positive("n_query", n_query)
     n_tasks = _positive("n_tasks", n_tasks)
