@@ -159,9 +159,9 @@ def test_fit_transform_shapes_and_phases(kind: str) -> None:
     assert head.n_features_in_ == 8 and head.n_iter_ == len(head.history_.records)
     phases = [r.phase for r in head.history_.records]
     if kind == "mlp":
-        assert isinstance(head.model_, MLP) and set(phases) == {"mlp"}
+        assert isinstance(head.network_, MLP) and set(phases) == {"mlp"}
     else:
-        assert isinstance(head.model_, GLAI) and head.model_.phase == "quantitative"
+        assert isinstance(head.network_, GLAI) and head.network_.phase == "quantitative"
         assert phases[0] == "structural" and phases[-1] == "quantitative"
         assert head.structure_frozen_epoch_ == phases.count("structural")
         assert len(head.path_distance_) == head.structure_frozen_epoch_
@@ -170,6 +170,8 @@ def test_fit_transform_shapes_and_phases(kind: str) -> None:
     with torch.no_grad():
         direct = head.model_(torch.as_tensor(X[:7])).numpy()
     np.testing.assert_allclose(z, direct, rtol=1e-5, atol=1e-6)  # transform is model_
+    assert head.model_.network is head.network_ and not head.residual_  # 5 != 8 features
+    np.testing.assert_allclose(np.linalg.norm(z, axis=1) ** 2, 10.0, rtol=1e-5)  # scale 10
 
 
 @pytest.mark.parametrize("kind", ["mlp", "glai"])
@@ -260,3 +262,60 @@ def test_bad_input_to_the_head_gets_a_clear_value_error() -> None:
     head = FewShotHead(16, 4, kind="mlp", **{**TINY, "k_shot": 1}).fit(X, y)
     with pytest.raises(ValueError, match="8 features"):
         head.transform(X[:, :5])
+
+
+# -- the embedding: residual start, normalisation, validation on held-out classes -----------
+
+
+@pytest.mark.parametrize("kind", ["mlp", "glai"])
+def test_a_residual_head_starts_as_its_input(kind: str) -> None:
+    # No training step (the start is the only candidate there is to keep on a tie) : with
+    # f's last layer at zero, z = sqrt(s) x / ||x||, exactly.
+    X, y = _blobs(6, 30)
+    head = FewShotHead(16, kind=kind, scale=4.0, **{**TINY, "episodes": 1, "check_every": 1,
+                                                    "learning_rate": 1e-12})  # fmt: skip
+    head.fit(X, y)
+    assert head.residual_ and head.out_features_ == 8 and head.identity_val_score_ is not None
+    unit = X / np.linalg.norm(X, axis=1, keepdims=True)
+    np.testing.assert_allclose(head.transform(X), 2.0 * unit, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "glai"])
+def test_a_residual_head_that_does_not_beat_its_start_returns_to_it(kind: str) -> None:
+    # A learning rate that wrecks the network: no check beats the start on held-out classes,
+    # so the head is its input again (f = 0), not the wreck.
+    X, y = _blobs(8, 30)
+    head = FewShotHead(16, kind=kind, scale=None, **{**TINY, "learning_rate": 50.0}).fit(X, y)
+    assert head.kept_identity_ and head.validation_ == "classes"
+    np.testing.assert_allclose(head.transform(X), X, rtol=1e-5, atol=1e-5)
+    trainable = [p.detach() for p in head.network_.parameters() if p.requires_grad]
+    assert all(float(p.abs().max()) == 0 for p in trainable)
+
+
+def test_validation_holds_out_base_classes_and_falls_back_to_samples() -> None:
+    X, y = _blobs(10, 30)
+    head = FewShotHead(16, kind="mlp", **TINY)
+    tr, va, what = head._split(y, np.random.default_rng(0))
+    assert what == "classes" and len(np.unique(y[va])) == 2  # a fifth of 10, at least 2
+    assert not set(y[tr]) & set(y[va]) and len(tr) + len(va) == len(y)
+    tr, va, what = FewShotHead(16, validation="samples", **TINY)._split(
+        y, np.random.default_rng(0)
+    )
+    assert what == "samples" and set(y[va]) == set(y[tr]) and not set(tr) & set(va)
+    # 3 classes: holding out 2 leaves 1 to train on, so samples of each class are held out
+    y3 = np.repeat(np.arange(3), 60)
+    assert head._split(y3, np.random.default_rng(0))[2] == "samples"
+    fitted = FewShotHead(16, kind="mlp", **TINY).fit(*_blobs(3, 60))
+    assert fitted.validation_ == "samples"
+
+
+def test_out_features_and_residual_are_checked() -> None:
+    X, y = _blobs(6, 30)
+    with pytest.raises(ValueError, match="residual=True needs out_features equal to the input"):
+        FewShotHead(16, 4, residual=True, **TINY).fit(X, y)
+    head = FewShotHead(16, 4, kind="mlp", **TINY).fit(X, y)
+    assert not head.residual_ and head.transform(X).shape == (180, 4)
+    # a GLAI of the input width that the matched budget cannot pay for says what to pass
+    Xw = np.random.default_rng(0).normal(size=(180, 64)).astype(np.float32)
+    with pytest.raises(ValueError, match="out_features=None: the embedding is the input width"):
+        FewShotHead(4, kind="glai", **TINY).fit(Xw, y)

@@ -421,6 +421,27 @@ PARAMS: dict[str, Param] = {
             "Validation tasks drawn once from the held-out base samples.",
         ),
         Param(
+            "residual", "auto", (StrOptions({"auto"}), "boolean"), "bool or 'auto'",
+            "**(beyond the paper)** Embed ``x + f(x)`` with ``f``'s last layer starting at zero, "
+            "so the head starts as its input; a residual head whose best check does not beat "
+            "that start on the validation tasks returns to it. ``'auto'``: when "
+            "``out_features`` is the input width.",
+        ),
+        Param(
+            "scale", 10.0, (Interval(Real, 0, None, closed="neither"), None), "float or None",
+            "**(beyond the paper)** Embeddings normalised to squared norm ``scale``: the "
+            "prototype logits are ``scale`` times squared distances of unit vectors (a cosine "
+            "prototype loss). None: the raw embedding, squared Euclidean distances.",
+        ),
+        Param(
+            "validation", "classes", (StrOptions({"classes", "samples"}),),
+            "{'classes', 'samples'}",
+            "What the validation tasks that pick the check (and stop early) hold out: "
+            "``'classes'``, a share of the base *classes* (the train / validation / test "
+            "class splits of the few-shot benchmarks: a check is kept for how it does on "
+            "classes it never saw), or ``'samples'``, a share of each base class.",
+        ),
+        Param(
             "temperature", 0.5, (Interval(Real, 0, None, closed="neither"),), "float",
             "NT-Xent's temperature ``tau``.",
         ),
@@ -445,8 +466,12 @@ PARAMS: dict[str, Param] = {
 _FEWSHOT = {
     "patience": ("int or None", 5, "Checks without a better validation score before a phase "
                  "stops (None: never); the best check is kept."),
-    "validation_fraction": ("float", 0.1, "Share of each base class held out for validation "
-                            "tasks (the training data serve when too few samples are left)."),
+    "validation_fraction": ("float", 0.2, "Share of the base classes (``validation="
+                            "'classes'``, at least 2 classes) or of each base class "
+                            "(``'samples'``) held out for validation tasks; the training data "
+                            "serve when too few are left."),
+    "out_features": ("int or None", None, "Width of the embedding the head outputs; None: "
+                     "the input width (what a residual head needs)."),
 }  # fmt: skip
 
 
@@ -466,7 +491,9 @@ def fewshot_spec(name: str) -> Param:
         return spec(name)
     type_, default, doc = _FEWSHOT[name]
     constraints = (
-        (_positive_int(), None) if name == "patience" else (Interval(Real, 0, 1, closed="left"),)
+        (_positive_int(), None)
+        if name in ("patience", "out_features")
+        else (Interval(Real, 0, 1, closed="left"),)
     )
     return spec(name, type=type_, default=default, doc=doc, constraints=constraints)
 

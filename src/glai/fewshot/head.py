@@ -16,6 +16,7 @@ from torch import nn
 
 from glai import params
 from glai.block import GLAI
+from glai.fewshot.embedding import EmbeddingHead, zero_last_layer_
 from glai.fewshot.prototypes import _query_targets, prototype_logits, prototypes, task_accuracies
 from glai.fewshot.tasks import Tasks, sample_tasks
 from glai.mlp import MLP
@@ -24,15 +25,16 @@ from glai.training import EpochRecord, History, predict_batched, resolve_device
 
 __all__ = ["FewShotHead", "train_episodes"]
 
-# The head's arguments, in signature order: glai.params' entries, two of them as this head
-# means them (patience counts checks; validation_fraction is a share of each class).
+# The head's arguments, in signature order: glai.params' entries, three of them as this head
+# means them (patience counts checks; validation_fraction a share of the classes;
+# out_features None is the input width).
 _SPECS = tuple(
     params.fewshot_spec(name)
     for name in (
-        "hidden_layer_sizes", "out_features", "kind", "n_way", "k_shot", "n_query", "episodes",
-        "check_every", "learning_rate", "quant_learning_rate", "weight_decay", "patience",
-        "validation_fraction", "val_tasks", "rho", "budget", "structure_rule", "probe_size",
-        "prune_dead", "device", "random_state",
+        "hidden_layer_sizes", "out_features", "kind", "residual", "scale", "n_way", "k_shot",
+        "n_query", "episodes", "check_every", "learning_rate", "quant_learning_rate",
+        "weight_decay", "patience", "validation", "validation_fraction", "val_tasks", "rho",
+        "budget", "structure_rule", "probe_size", "prune_dead", "device", "random_state",
     )
 )  # fmt: skip
 _D = params.defaults(*_SPECS)
@@ -57,15 +59,18 @@ def train_episodes(
     phase: str,
     rng: np.random.Generator,
     monitor: StructureMonitor | None = None,
+    structure: MLP | None = None,
     keep_best: bool = True,
-) -> None:
+) -> float:
     """Episodic training of ``model(*inputs) -> embeddings [n, d]`` with the prototype loss.
 
     Each step draws one task from ``y`` and minimises the cross-entropy of its queries under
     ``softmax(-||f(x) - c_n||^2)``. Every ``check_every`` episodes one record goes to
     ``history`` (``val_score``: mean accuracy on ``val_tasks``, which index
-    ``val_inputs``); ``monitor`` (structural phase) then updates ``m_t`` and may stop the
-    phase, as may ``patience`` checks without a better score. (Not
+    ``val_inputs``); ``monitor`` (structural phase) then updates ``m_t`` of ``structure`` (the
+    network inside ``model``; ``model`` itself when None) and may stop the phase, as may
+    ``patience`` checks without a better score. Returns the best validation score (the
+    check kept when ``keep_best``). (Not
     :func:`glai.training.train_epochs`: that loop draws i.i.d. minibatches, an episode is a
     structured batch; records, clock and phases are the same.)
     """
@@ -97,7 +102,8 @@ def train_episodes(
         accs, val_loss = task_accuracies(predict_batched(model, val_inputs), val_tasks)
         m_t, stable = None, False
         if monitor is not None:
-            stable = monitor.update(model)  # type: ignore[arg-type]
+            watched = structure if structure is not None else model
+            stable = monitor.update(watched)  # type: ignore[arg-type]
             m_t = monitor.history[-1]
         history.records.append(EpochRecord(
             epoch=len(history.records) + 1, phase=phase, train_loss=float(total) / count,
@@ -114,6 +120,7 @@ def train_episodes(
             break
     if keep_best and best_state is not None:
         model.load_state_dict(best_state)
+    return best_score
 
 
 class FewShotHead(TransformerMixin, BaseEstimator):
@@ -125,11 +132,26 @@ class FewShotHead(TransformerMixin, BaseEstimator):
     features every ``check_every`` episodes until ``structure_rule`` calls it stable), freeze,
     quantitative phase (episodic, on gates computed once). ``kind="mlp"``: that MLP.
 
+    The embedding is ``z = sqrt(scale) * u / ||u||`` with ``u = x + f(x)`` (residual: the
+    default when ``out_features`` is the input width, its default) or ``u = f(x)``
+    (:class:`glai.fewshot.embedding.EmbeddingHead`). The check kept is the best on tasks of
+    held-out base *classes* (``validation="classes"``); a residual head starts at ``f = 0``
+    (its input) and returns there when no check beats that start. Measured in BENCHMARKS.md
+    (issue 17): without these, both heads lost 3-15 points to their own input on novel
+    WordNet classes. A GLAI head of the input width needs a budget of at least one path per
+    output, ``(n_0 + 1) n_0 + n_0``: the matched budget holds it while ``n_0`` is below about
+    twice the hidden width.
+
     Fitted attributes: ``classes_`` (base classes), ``n_features_in_``, ``model_`` (the
     :class:`glai.GLAI` or :class:`glai.MLP`, an ``nn.Module``: usable as the backbone of a
-    prototypical network elsewhere), ``history_``, ``fit_seconds_``, ``n_trainable_params_``,
-    ``best_val_score_``, ``n_iter_`` (checks); GLAI only: ``structure_frozen_epoch_``,
-    ``path_distance_``.
+    prototypical network elsewhere; an :class:`~glai.fewshot.embedding.EmbeddingHead`),
+    ``history_``, ``fit_seconds_``, ``n_trainable_params_``,
+    ``best_val_score_``, ``n_iter_`` (checks), ``network_`` (the :class:`glai.GLAI` or
+    :class:`glai.MLP` inside ``model_``), ``residual_``, ``out_features_``,
+    ``validation_`` (what was held out: ``"classes"``, ``"samples"`` or ``"none"``),
+    ``identity_val_score_`` (residual heads: the start's validation score; None otherwise),
+    ``kept_identity_`` (whether the head returned to it); GLAI only:
+    ``structure_frozen_epoch_``, ``path_distance_``.
     """
 
     _parameter_constraints: dict[str, list[Any]] = params.constraints(*_SPECS)
@@ -137,9 +159,11 @@ class FewShotHead(TransformerMixin, BaseEstimator):
     def __init__(
         self,
         hidden_layer_sizes: int | Sequence[int] = _D["hidden_layer_sizes"],
-        out_features: int = _D["out_features"],
+        out_features: int | None = _D["out_features"],
         *,
         kind: str = _D["kind"],
+        residual: bool | str = _D["residual"],
+        scale: float | None = _D["scale"],
         n_way: int = _D["n_way"],
         k_shot: int = _D["k_shot"],
         n_query: int = _D["n_query"],
@@ -149,6 +173,7 @@ class FewShotHead(TransformerMixin, BaseEstimator):
         quant_learning_rate: float | None = _D["quant_learning_rate"],
         weight_decay: float = _D["weight_decay"],
         patience: int | None = _D["patience"],
+        validation: str = _D["validation"],
         validation_fraction: float = _D["validation_fraction"],
         val_tasks: int = _D["val_tasks"],
         rho: float | str = _D["rho"],
@@ -162,6 +187,8 @@ class FewShotHead(TransformerMixin, BaseEstimator):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.out_features = out_features
         self.kind = kind
+        self.residual = residual
+        self.scale = scale
         self.n_way = n_way
         self.k_shot = k_shot
         self.n_query = n_query
@@ -171,6 +198,7 @@ class FewShotHead(TransformerMixin, BaseEstimator):
         self.quant_learning_rate = quant_learning_rate
         self.weight_decay = weight_decay
         self.patience = patience
+        self.validation = validation
         self.validation_fraction = validation_fraction
         self.val_tasks = val_tasks
         self.rho = rho
@@ -181,11 +209,25 @@ class FewShotHead(TransformerMixin, BaseEstimator):
         self.device = device
         self.random_state = random_state
 
-    def _split(self, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """Indices (train, val): ``validation_fraction`` of each class, when enough remain."""
+    def _split(
+        self, y: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, str]:
+        """Indices (train, val) and what was held out.
+
+        ``"classes"``: ``validation_fraction`` of the base classes (at least 2), when at least
+        2 classes remain to train on; else, as ``"samples"``: ``validation_fraction`` of each
+        class, where enough of it remains for a task; ``"none"`` when neither leaves 2 classes
+        to validate on (the training data then serve).
+        """
+        classes = np.unique(y)
+        if self.validation == "classes":
+            n_val = max(2, int(round(self.validation_fraction * len(classes))))
+            if len(classes) - n_val >= 2:
+                held = np.isin(y, rng.permutation(classes)[:n_val])
+                return np.flatnonzero(~held), np.flatnonzero(held), "classes"
         need = self.k_shot + self.n_query
         train, val = [], []
-        for c in np.unique(y):
+        for c in classes:
             idx = rng.permutation(np.flatnonzero(y == c))
             n_val = int(round(self.validation_fraction * len(idx)))
             if n_val >= need and len(idx) - n_val >= need:
@@ -193,8 +235,21 @@ class FewShotHead(TransformerMixin, BaseEstimator):
                 idx = idx[n_val:]
             train.append(idx)
         tr = np.sort(np.concatenate(train))
-        va = np.sort(np.concatenate(val)) if val else np.empty(0, dtype=np.int64)
-        return tr, va
+        if len(val) < 2:
+            return tr, tr, "none"
+        return tr, np.sort(np.concatenate(val)), "samples"
+
+    def _width(self, n_features: int) -> tuple[int, bool]:
+        """``(out_features, residual)`` as fitted."""
+        d = n_features if self.out_features is None else int(self.out_features)
+        residual = d == n_features if self.residual == "auto" else bool(self.residual)
+        if residual and d != n_features:
+            raise ValueError(
+                f"residual=True needs out_features equal to the input width {n_features} "
+                f"(z = x + f(x)), got out_features={d}; pass out_features=None or "
+                "residual=False"
+            )
+        return d, residual
 
     def fit(self, X: Any, y: Any) -> FewShotHead:
         """Train on base classes: ``X [n_samples, n_features]``, ``y [n_samples]``."""
@@ -208,13 +263,12 @@ class FewShotHead(TransformerMixin, BaseEstimator):
             # the same checks, and message, as the sampler
             sample_tasks(encoded, n_way=self.n_way, k_shot=self.k_shot, n_query=self.n_query,
                          n_tasks=1)  # fmt: skip
+        d, residual = self._width(X.shape[1])
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         rng = np.random.default_rng(seed)
-        train_idx, val_idx = self._split(encoded, rng)
+        train_idx, val_idx, held_out = self._split(encoded, rng)
         n_val_classes = len(np.unique(encoded[val_idx]))
-        if n_val_classes < 2:  # too few held out: validate on the training data
-            val_idx = train_idx
-            n_val_classes = len(self.classes_)
+        n_train_classes = len(np.unique(encoded[train_idx]))
         device = resolve_device(self.device)
         x = torch.as_tensor(np.ascontiguousarray(X), dtype=torch.float32, device=device)
         x_train, x_val = x[torch.as_tensor(train_idx)], x[torch.as_tensor(val_idx)]
@@ -224,30 +278,52 @@ class FewShotHead(TransformerMixin, BaseEstimator):
             n_query=self.n_query, n_tasks=self.val_tasks, random_state=rng,
         )  # fmt: skip
         common: dict[str, Any] = {
-            "n_way": self.n_way, "k_shot": self.k_shot, "n_query": self.n_query,
-            "episodes": self.episodes, "check_every": self.check_every,
+            # classes held out for validation leave fewer to draw training tasks from
+            "n_way": min(self.n_way, n_train_classes), "k_shot": self.k_shot,
+            "n_query": self.n_query, "episodes": self.episodes, "check_every": self.check_every,
             "weight_decay": self.weight_decay, "patience": self.patience, "rng": rng,
         }  # fmt: skip
         history = History()
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)
             if self.kind == "mlp":
-                model: nn.Module = MLP(X.shape[1], self.hidden_layer_sizes, self.out_features,
-                                       device=device)  # fmt: skip
-                train_episodes(
+                network = MLP(X.shape[1], self.hidden_layer_sizes, d, device=device)
+                if residual:
+                    zero_last_layer_(network)
+                model = EmbeddingHead(network, residual=residual, scale=self.scale)
+                start = self._start_score(model, (x_val,), val)
+                best = train_episodes(
                     model, (x_train,), y_train, (x_val,), val, lr=self.learning_rate,
                     history=history, phase="mlp", **common,
                 )  # fmt: skip
             else:
-                model = self._fit_glai(x_train, y_train, x_val, val, history, common)
+                model, start, best = self._fit_glai(
+                    x_train, y_train, x_val, val, history, common, d, residual
+                )  # fmt: skip
+        # a residual head that no check improved goes back to its input (choice: ties too,
+        # the simpler embedding)
+        self.identity_val_score_ = start
+        self.kept_identity_ = start is not None and start >= best
+        if self.kept_identity_:
+            model.reset_to_identity_()
         model.eval()
-        self.model_, self.history_ = model, history
+        self.model_, self.network_, self.history_ = model, model.network, history
+        self.out_features_, self.residual_, self.validation_ = d, residual, held_out
         self.fit_seconds_ = history.records[-1].seconds if history.records else 0.0
         self.n_iter_ = len(history.records)
-        best = history.best(phase=history.final_phase)
-        self.best_val_score_ = None if best is None else best.val_score
+        best_record = history.best(phase=history.final_phase)
+        self.best_val_score_ = None if best_record is None else best_record.val_score
         self.n_trainable_params_ = sum(p.numel() for p in model.parameters() if p.requires_grad)
         return self
+
+    @staticmethod
+    def _start_score(
+        model: EmbeddingHead, val_inputs: tuple[torch.Tensor, ...], val: Tasks
+    ) -> float | None:
+        """A residual head's validation score at ``f = 0`` (its input); None otherwise."""
+        if not model.residual:
+            return None
+        return float(task_accuracies(predict_batched(model, val_inputs), val)[0].mean())
 
     def _fit_glai(
         self,
@@ -257,12 +333,26 @@ class FewShotHead(TransformerMixin, BaseEstimator):
         val: Tasks,
         history: History,
         common: dict[str, Any],
-    ) -> GLAI:
-        block = GLAI(
-            x.shape[1], self.hidden_layer_sizes, self.out_features, rho=self.rho,
-            budget=self.budget, prune_dead=self.prune_dead, device=x.device,
-        )  # fmt: skip
+        d: int,
+        residual: bool,
+    ) -> tuple[EmbeddingHead, float | None, float]:
+        try:
+            block = GLAI(
+                x.shape[1], self.hidden_layer_sizes, d, rho=self.rho, budget=self.budget,
+                prune_dead=self.prune_dead, device=x.device,
+            )  # fmt: skip
+        except ValueError as e:
+            if self.out_features is not None:
+                raise
+            raise ValueError(
+                f"{e}. (out_features=None: the embedding is the input width {d}; pass that "
+                "budget, or out_features < the input width with residual=False)"
+            ) from None
         assert block.structure is not None
+        if residual:
+            zero_last_layer_(block.structure)
+        model = EmbeddingHead(block, residual=residual, scale=self.scale)
+        start = self._start_score(model, (x_val,), val)
         probe_idx = common["rng"].permutation(len(x))[: self.probe_size]
         monitor = StructureMonitor(x[torch.as_tensor(probe_idx)], rule=self.structure_rule)
         monitor.update(block.structure)  # reference patterns at initialisation
@@ -272,8 +362,9 @@ class FewShotHead(TransformerMixin, BaseEstimator):
             "episodes": min(self.episodes, monitor.rule.max_epochs * self.check_every),
         }  # fmt: skip
         train_episodes(
-            block.structure, (x,), y, (x_val,), val, lr=self.learning_rate, history=history,
-            phase="structural", monitor=monitor, keep_best=False, **structural,
+            model, (x,), y, (x_val,), val, lr=self.learning_rate, history=history,
+            phase="structural", monitor=monitor, structure=block.structure, keep_best=False,
+            **structural,
         )  # fmt: skip
         t0 = history.elapsed()
         block.freeze_structure(monitor.probe_x)
@@ -281,17 +372,17 @@ class FewShotHead(TransformerMixin, BaseEstimator):
         gates, gates_val = block.gates(x), block.gates(x_val)
         history.events["freeze_seconds"] = history.elapsed() - t0
         history.events["structure_frozen_epoch"] = len(history.records)
-        train_episodes(
-            block.path_model, (x, gates), y, (x_val, gates_val), val,
+        best = train_episodes(
+            model, (x, gates), y, (x_val, gates_val), val,
             lr=params.quant_learning_rate(self.learning_rate, self.quant_learning_rate),
             history=history, phase="quantitative", **common,
         )  # fmt: skip
         self.structure_frozen_epoch_ = len(monitor.history)
         self.path_distance_ = list(monitor.history)
-        return block
+        return model, start, best
 
     def transform(self, X: Any) -> np.ndarray:
-        """Embeddings ``[n_samples, out_features]`` (float32) of ``X [n_samples, n_features]``."""
+        """Embeddings ``[n_samples, out_features_]`` (float32) of ``X [n_samples, n_features]``."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
         param = next(self.model_.parameters())
