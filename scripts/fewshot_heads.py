@@ -48,13 +48,13 @@ def load(data: str, quick: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
         novel = np.random.default_rng(0).permutation(10)[:5]
         is_novel = np.isin(y, novel)
         return X[~is_novel], y[~is_novel], X[is_novel], y[is_novel]
-    from glai_bench.fewshot import FEWSHOT_LOADERS, _split_for
+    from glai_bench.fewshot_data import FEWSHOT_LOADERS, split_for
     from glai_bench.settings import get_setting
 
     split = data.split("-")[1]
     s = get_setting("wordnet-minilm-fewshot", quick=quick)
     d = FEWSHOT_LOADERS["wordnet"](s, None, "cpu", False)
-    base_rows, novel_rows, _, _ = _split_for(s, d.labelings[split], split)
+    base_rows, novel_rows, _, _ = split_for(s, d.labelings[split], split)
     y = d.labelings[split].y
     return d.X[base_rows], y[base_rows], d.X[novel_rows], y[novel_rows]
 

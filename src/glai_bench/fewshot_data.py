@@ -95,8 +95,30 @@ def _wordnet(
                                 "feature_cache_key": key_digest(key)})  # fmt: skip
 
 
+def _fashion(
+    setting: FewShotSetting, cache_dir: str | os.PathLike[str] | None, device: str, progress: bool
+) -> FewShotData:
+    """EfficientNet-Lite0 features of the setting's Fashion-MNIST subsets (train, val and test
+    of :func:`glai_bench.data.load_splits`, the feature cache of the classification settings
+    with the same subsets), pooled into one matrix with one labeling, ``"clothing"``: the 10
+    classes, some held out as novel by :func:`split_for`."""
+    from dataclasses import replace
+
+    from glai_bench.data import load_splits
+
+    sp = load_splits(replace(setting, standardize=False), cache_dir=cache_dir, device=device,
+                     progress=progress)  # fmt: skip
+    X = np.concatenate([sp.X_train, sp.X_val, sp.X_test])
+    y = np.concatenate([sp.y_train, sp.y_val, sp.y_test]).astype(np.int64)
+    return FewShotData(X, {"clothing": Labeling(y, list(datasets.FASHION_CLASSES))},
+                       {"source": "Fashion-MNIST", **sp.info})  # fmt: skip
+
+
 # dataset name -> loader(setting, cache_dir, device, progress); tests register tiny data here.
-FEWSHOT_LOADERS: dict[str, Callable[..., FewShotData]] = {"wordnet": _wordnet}
+FEWSHOT_LOADERS: dict[str, Callable[..., FewShotData]] = {
+    "wordnet": _wordnet,
+    "fashion-mnist": _fashion,
+}
 
 
 def split_classes(

@@ -287,31 +287,30 @@ def plot_accuracy_vs_time(
 
 
 def plot_fewshot_accuracy(agg: dict[str, Any], path: PathLike, title: str) -> Path:
-    """Few-shot bench: accuracy per task shape and model (bars), error bars the 95% interval
-    over tasks, one panel per labeling (``agg``: :func:`~glai_bench.protocols.fewshot.
-    aggregate_fewshot`)."""
-    fig = Figure(figsize=(5.5 * len(agg), 3.6))
+    """Few-shot bench: accuracy per task shape and model (bars: every protocol's models), error
+    bars the 95% interval over tasks, one panel per labeling (``agg``:
+    :func:`~glai_bench.protocols.fewshot.aggregate_fewshot`)."""
+    fig = Figure(figsize=(7.5 * len(agg), 3.8))
     axes = fig.subplots(1, len(agg), squeeze=False)
     for ax, (split, a) in zip(axes[0], agg.items()):
         tasks = list(a["tasks"])
         x = np.arange(len(tasks))
-        models = [("raw", "raw"), *((k, f"{k.upper()} head") for k in a["models"])]
+        models = list(a["models"])
+        width = 0.8 / len(models)
         lowest = 1.0
-        for j, (key, label) in enumerate(models):
-            if key == "raw":
-                acc = [a["tasks"][t]["raw"]["accuracy"] for t in tasks]
-                err = [a["tasks"][t]["raw"]["ci95"] for t in tasks]
-            else:
-                acc = [a["tasks"][t][key]["accuracy"]["mean"] for t in tasks]
-                err = [a["tasks"][t][key]["ci95"]["mean"] for t in tasks]
+        for j, key in enumerate(models):
+            info = a["models"][key]
+            acc = [a["tasks"][t][key]["accuracy"]["mean"] for t in tasks]
+            err = [a["tasks"][t][key]["ci95"]["mean"] for t in tasks]
             lowest = min(lowest, *acc)
-            ax.bar(x + (j - 1) * 0.27, 100 * np.asarray(acc), 0.27,
-                   yerr=100 * np.asarray(err), label=label, capsize=2)  # fmt: skip
+            ax.bar(x + (j - (len(models) - 1) / 2) * width, 100 * np.asarray(acc), width,
+                   yerr=100 * np.asarray(err), capsize=2,
+                   label=f"{info['protocol']}: {info['label']}")  # fmt: skip
         ax.set_xticks(x, tasks)
         ax.set_ylabel("novel-class accuracy %")
         ax.set_title(f"{title}: {split}")
-        ax.set_ylim(max(0.0, 100 * lowest - 10), 105)  # room for the legend
-        ax.legend(fontsize=8, loc="upper left", ncols=3)
+        ax.set_ylim(max(0.0, 100 * lowest - 10), 112)  # room for the legend
+        ax.legend(fontsize=7, loc="upper left", ncols=2)
     fig.tight_layout()
     return _save(fig, path)
 

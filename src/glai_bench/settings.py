@@ -121,8 +121,15 @@ class FewShotSetting(Setting):
             fixed random subset); a labeling not named keeps all.
     Tasks (on the novel classes; the same for every head and seed):
         tasks: ``(n_way, k_shot)`` pairs scored; n_query, n_tasks per pair.
-    Heads (a :class:`glai.fewshot.FewShotHead` per kind; None: the library's default):
-        out_features, episodes, n_way_train, k_shot_train, n_query_train.
+    Heads, episodic (a :class:`glai.fewshot.FewShotHead` per kind; None: the library's
+    default): out_features, episodes, n_way_train, k_shot_train, n_query_train; glai_budget,
+    the GLAI head's path budget (None: the library's, the matched count).
+    Per-task classifiers (fitted on each task's support set, estimator defaults):
+        per_task_tasks: how many of the ``n_tasks`` tasks they score, the first ones (None:
+        all; a fit per task and seed costs far more than nearest class mean).
+    Inputs: the heads and per-task classifiers see the features standardised with base
+    statistics when ``standardize`` (inherited), else the backbone's own; nearest class mean
+    on the backbone's own features is the reference.
     """
 
     protocol: ClassVar[str] = "fewshot"
@@ -134,11 +141,13 @@ class FewShotSetting(Setting):
     tasks: tuple[tuple[int, int], ...] = ((5, 1), (5, 5), (20, 5))
     n_query: int = 15
     n_tasks: int = 1000
-    out_features: int = 128
+    out_features: int | None = None
     episodes: int | None = None
     n_way_train: int | None = None
     k_shot_train: int | None = None
     n_query_train: int | None = None
+    glai_budget: int | None = None
+    per_task_tasks: int | None = None
 
     def fewshot_kwargs(self) -> dict[str, Any]:
         """:class:`glai.fewshot.FewShotHead` arguments this setting sets."""
@@ -320,8 +329,34 @@ SETTINGS: dict[str, Setting] = {
             min_members=20,
             # caps bound the glosses to embed (noun.artifact alone has 11,587 synsets)
             max_per_class=(("lexname", 300), ("hypernym", 30)),
-            quick={"seeds": 2, "n_tasks": 200, "episodes": 300,
+            quick={"seeds": 2, "n_tasks": 200, "episodes": 300, "per_task_tasks": 20,
                    "max_per_class": (("lexname", 60), ("hypernym", 20))},
+        ),
+        FewShotSetting(
+            name="fashion-effnet-fewshot",
+            description="EfficientNet-Lite0 (ImageNet, frozen) features of Fashion-MNIST, "
+            "few-shot: 5 clothing classes novel, 5 base",
+            dataset="fashion-mnist",
+            backbone="efficientnet-lite0",
+            resolution=64,
+            # the images of fashion-effnet --quick, pooled: its feature cache serves
+            val_fraction=10_000 / 60_000,
+            n_train=5000,
+            n_val=1000,
+            n_test=2000,
+            # standardising these features cost nearest class mean 3-6 points (measured,
+            # scripts/fewshot_heads.py): the heads read the backbone's own features
+            standardize=False,
+            hidden=(256,),
+            splits=("clothing",),
+            n_novel=(("clothing", 5),),
+            min_members=20,
+            tasks=((5, 1), (5, 5)),  # 20-way needs 20 novel classes: Fashion has 10 in all
+            # one path per output of the 1280-wide residual embedding (the matched budget of
+            # the MLP 1280 -> 256 -> 1280, 656,896, holds none): 2.5x the MLP's parameters
+            glai_budget=1281 * 1280 + 1280,
+            n_way_train=5,  # all 5 base classes (the head holds 2 out to validate on)
+            quick={"seeds": 2, "n_tasks": 200, "episodes": 300, "per_task_tasks": 20},
         ),
         SSLSetting(
             name="fashion-effnet-simclr",

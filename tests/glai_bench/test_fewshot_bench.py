@@ -54,8 +54,10 @@ TINY = FewShotSetting(
     n_way_train=3,
     k_shot_train=2,
     n_query_train=3,
+    per_task_tasks=2,
     seeds=2,
 )
+PER_SEED = ["mlp-task", "glai-task", "mlp", "glai"]
 
 
 @pytest.fixture(scope="module")
@@ -118,22 +120,42 @@ def test_report_runs_every_model_on_the_same_tasks(report: tuple[dict[str, Any],
     for split in ("a", "b"):
         mine = [r for r in runs if r["split"] == split]
         assert [(r["model"], r["seed"]) for r in mine] == [
-            ("raw", None), ("mlp", 0), ("glai", 0), ("mlp", 1), ("glai", 1),
+            ("raw", None), ("lr", None), *((m, s) for s in (0, 1) for m in PER_SEED),
         ]  # fmt: skip
         for r in mine:  # 6-way needs 6 novel classes: "a" has 5
             six = {"6-way 1-shot"} if split == "b" else set()
             assert set(r["tasks"]) == {"3-way 1-shot", "5-way 2-shot"} | six
+            per_task = r["model"] in ("lr", "mlp-task", "glai-task")
+            assert all(c["n_tasks"] == (2 if per_task else 40) for c in r["tasks"].values())
         glai = [r for r in mine if r["model"] == "glai"]
         assert all(r["structure_frozen_epoch"] == len(r["m_t"]) >= 1 for r in glai)
     # the raw reference is exactly nearest class mean on the novel rows with the task seeds
     data = blobs()
-    _, novel, _, _ = split_classes(data.labelings["b"], 8, min_members=20, max_per_class=60,
+    base, novel, _, _ = split_classes(data.labelings["b"], 8, min_members=20, max_per_class=60,
                                    seed=TINY.split_seed)  # fmt: skip
     assert rep["data"]["splits"]["a"]["base_samples"] == 7 * 100  # "a" is not capped
     direct = evaluate(data.X[novel], data.labelings["b"].y[novel], n_way=5, k_shot=2,
                       n_query=4, n_tasks=40, random_state=TINY.split_seed + 2000)  # fmt: skip
     raw_b = next(r for r in runs if r["split"] == "b" and r["model"] == "raw")
     assert raw_b["tasks"]["5-way 2-shot"]["accuracy"] == pytest.approx(direct["accuracy"])
+    # the per-task classifiers meet the first 2 of those tasks: logistic regression by hand
+    lr_b = next(r for r in runs if r["split"] == "b" and r["model"] == "lr")
+    accs = []
+    from sklearn.linear_model import LogisticRegression
+
+    from glai.fewshot import sample_tasks
+
+    Xn, yn = data.X[novel], data.labelings["b"].y[novel]
+    Xn = (Xn - data.X[base].mean(0)) / data.X[base].std(0)  # standardised with base statistics
+    tasks = sample_tasks(yn, n_way=5, k_shot=2, n_query=4, n_tasks=40,
+                         random_state=TINY.split_seed + 2000)  # fmt: skip
+    for t in range(2):
+        sup, q = tasks.support[t].ravel(), tasks.query[t].ravel()
+        accs.append(LogisticRegression(max_iter=1000).fit(Xn[sup], yn[sup]).score(Xn[q], yn[q]))
+    assert lr_b["tasks"]["5-way 2-shot"]["accuracy"] == pytest.approx(np.mean(accs))
+    assert raw_b["tasks"]["5-way 2-shot"]["accuracy_per_task_tasks"] == pytest.approx(
+        direct["task_accuracies"][:2].mean()
+    )
     assert rep["data"]["splits"]["b"]["novel_classes"] == 8
     assert rep["data"]["splits"]["b"]["base_classes"] == 16
     on_disk = json.loads((out / "tiny-fewshot.json").read_text())
@@ -146,14 +168,25 @@ def test_report_aggregates_tests_and_markdown(report: tuple[dict[str, Any], Path
     mlp = [r["tasks"]["3-way 1-shot"]["accuracy"] for r in rep["runs"]
            if r["split"] == "a" and r["model"] == "mlp"]  # fmt: skip
     assert t["mlp"]["accuracy"]["mean"] == pytest.approx(np.mean(mlp))
-    assert t["mlp"]["vs_raw"]["mean_diff"] == pytest.approx(np.mean(mlp) - t["raw"]["accuracy"])
-    assert t["glai_vs_mlp"]["n"] == 2
+    raw = t["raw"]["accuracy"]["mean"]
+    assert t["mlp"]["vs_raw"]["mean_diff"] == pytest.approx(np.mean(mlp) - raw)
+    glai = [r["tasks"]["3-way 1-shot"]["accuracy"] for r in rep["runs"]
+            if r["split"] == "a" and r["model"] == "glai"]  # fmt: skip
+    assert t["glai"]["vs_mlp"]["n"] == 2
+    assert t["glai"]["vs_mlp"]["mean_diff"] == pytest.approx(np.mean(glai) - np.mean(mlp))
+    # per-task rows are tested against the per-task MLP head, on their own tasks
+    task_mlp = [r["tasks"]["3-way 1-shot"]["accuracy"] for r in rep["runs"]
+                if r["split"] == "a" and r["model"] == "mlp-task"]  # fmt: skip
+    lr = next(r for r in rep["runs"] if r["split"] == "a" and r["model"] == "lr")
+    lr_acc = lr["tasks"]["3-way 1-shot"]["accuracy"]
+    assert t["lr"]["vs_mlp"]["mean_diff"] == pytest.approx(lr_acc - np.mean(task_mlp))
     assert len(rep["verdicts"]) == 5
     for v in rep["verdicts"]:
-        assert v.count(" raw (") == 2  # one statement per head
-        assert ("beats raw" in v) + ("does NOT beat raw" in v) + ("is WORSE than raw" in v) >= 1
+        assert v.count(" raw (") == 5 and v.count("pts vs raw, p=") == 5  # all but raw
+        assert v.count("vs the MLP head") == 3  # lr, glai-task; glai (episodic)
     md = (out / "tiny-fewshot.md").read_text()
-    assert "| raw (nearest class mean) |" in md and "| GLAI head |" in md
+    assert "| nearest class mean | raw features |" in md and "| per-task | GLAI head |" in md
+    assert "| episodic | GLAI head" in md and "| per-task | logistic regression |" in md
     assert "Command: `glai bench tiny`" in md and "machine:" in md
     assert "6-way 1-shot: n/a (only 5 novel classes)" in md
     assert (out / "tiny-fewshot-accuracy.png").read_bytes()[:8] == PNG
@@ -175,7 +208,8 @@ def test_quick_variant_from_the_command_line(
     monkeypatch.setitem(fs_mod.FEWSHOT_LOADERS, "wordnet", lambda *args: data)
     # the quick variant as it is, with fewer tasks and episodes: this test checks the plumbing
     real = SETTINGS["wordnet-minilm-fewshot"]
-    small = replace(real, quick={**real.quick, "n_tasks": 30, "episodes": 20})
+    small = replace(real, quick={**real.quick, "n_tasks": 30, "episodes": 20,
+                                 "per_task_tasks": 1})
     monkeypatch.setitem(SETTINGS, "wordnet-minilm-fewshot", small)
     argv = ["bench", "wordnet-minilm-fewshot", "--quick", "--seeds", "1", "--out", str(tmp_path),
             "--no-progress"]  # fmt: skip
@@ -201,3 +235,43 @@ def test_wordnet_labelings_line_up_with_the_glosses() -> None:
     # a group's glosses are those of the named synset's hyponyms (offsets of WordNet 3.0)
     shrub = np.flatnonzero(hyp.y == hyp.names.index("shrub.n.13112664"))
     assert len(shrub) > 100 and np.mean(["shrub" in texts[i] for i in shrub]) > 0.5
+
+
+def test_the_fashion_setting_pools_the_classification_subsets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # fashion-effnet-fewshot reads the subsets (and so the feature cache) of fashion-effnet
+    # --quick, pools them, and holds 5 of the 10 classes out as novel; quick on stand-ins.
+    from glai_bench import data as data_mod
+    from glai_bench.data import split_indices
+
+    s = SETTINGS["fashion-effnet-fewshot"]
+    quick_cls = get_setting("fashion-effnet", quick=True)
+    assert isinstance(s, FewShotSetting) and s.seeds >= 5 and s.n_tasks >= 1000
+    assert not s.standardize and set(s.tasks) == {(5, 1), (5, 5)}
+    for name in ("dataset", "backbone", "resolution", "val_fraction", "n_train", "n_val",
+                 "n_test", "split_seed"):  # fmt: skip
+        assert getattr(s, name) == getattr(quick_cls, name), name
+    rng = np.random.default_rng(0)
+
+    def fake_splits(setting: Any, **kwargs: Any) -> Any:
+        assert not setting.standardize
+        y = {k: np.repeat(np.arange(10), n) for k, n in (("tr", 30), ("va", 6), ("te", 10))}
+        X = {k: rng.normal(size=(10, 12))[v] + rng.normal(size=(len(v), 12)) for k, v in y.items()}
+        return data_mod.Splits(X["tr"], y["tr"], X["va"], y["va"], X["te"], y["te"],
+                               {"dataset": "fake"})  # fmt: skip
+
+    monkeypatch.setattr(data_mod, "load_splits", fake_splits)
+    loaded = fs_mod.FEWSHOT_LOADERS["fashion-mnist"](s, None, "cpu", False)
+    assert loaded.X.shape == (460, 12) and np.bincount(loaded.labelings["clothing"].y).min() == 46
+    assert loaded.labelings["clothing"].names[0] == "T-shirt/top"
+    assert split_indices  # the classification settings' splitter is the one used
+    small = replace(s, quick={**s.quick, "n_tasks": 20, "episodes": 20, "per_task_tasks": 1,
+                              "glai_budget": None})  # fmt: skip
+    monkeypatch.setitem(SETTINGS, "fashion-effnet-fewshot", small)
+    argv = ["bench", "fashion-effnet-fewshot", "--quick", "--seeds", "1", "--out", str(tmp_path),
+            "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    rep = json.loads((tmp_path / "fashion-effnet-fewshot-quick.json").read_text())
+    assert rep["data"]["splits"]["clothing"]["novel_classes"] == 5
+    assert set(rep["aggregates"]["clothing"]["tasks"]) == {"5-way 1-shot", "5-way 5-shot"}
