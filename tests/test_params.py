@@ -52,12 +52,13 @@ def test_estimator_defaults_constraints_and_docs_are_the_params_entries(cls: typ
     assert "Parameters\n    ----------" in doc
 
 
-def test_the_fewshot_head_reads_params_with_its_two_own_meanings() -> None:
+def test_the_fewshot_head_reads_params_with_its_own_meanings() -> None:
     got = FewShotHead().get_params()
     for name, value in got.items():
         expected = params.fewshot_spec(name).default
         assert value == expected, name
-    assert got["patience"] == 5 and got["validation_fraction"] == 0.1  # checks; per class
+    assert got["patience"] == 5 and got["validation_fraction"] == 0.2  # checks; of classes
+    assert got["out_features"] is None  # the input width (issue 17: residual start)
     assert got["probe_size"] == params.PARAMS["probe_size"].default
     assert "patience : int or None, default=5" in (FewShotHead.__doc__ or "")
 
