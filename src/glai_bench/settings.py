@@ -336,11 +336,8 @@ SETTINGS: dict[str, Setting] = {
             name="fashion-effnet-fewshot",
             description="EfficientNet-Lite0 (ImageNet, frozen) features of Fashion-MNIST, "
             "few-shot: 5 clothing classes novel, 5 base",
-            dataset="fashion-mnist",
-            backbone="efficientnet-lite0",
-            resolution=64,
+            **_FASHION_EFFNET,
             # the images of fashion-effnet --quick, pooled: its feature cache serves
-            val_fraction=10_000 / 60_000,
             n_train=5000,
             n_val=1000,
             n_test=2000,
