@@ -70,3 +70,17 @@ def test_train_on_npz(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     g = _run("train_on_npz.py", tmp_path, monkeypatch)
     assert g["model"].phase == "quantitative" and g["accuracy"] > 0.8
     assert g["history"]["world_size"] == 1
+
+
+def test_sklearn_vocabulary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    g = _run("sklearn_vocabulary.py", tmp_path, monkeypatch)
+    assert set(g["search"].best_params_) == {"glaiclassifier__alpha", "glaiclassifier__max_iter"}
+    assert g["warned"] is True
+    X_val, y_val = g["X_val"], g["y_val"]
+    # routed through the scaler, early stopping scored the validation data the model sees ...
+    routed = g["routed"]
+    assert routed[-1].best_validation_score_ == pytest.approx(routed.score(X_val, y_val))
+    # ... untransformed, it scored other inputs than those
+    naive = g["naive"]
+    assert naive[-1].best_validation_score_ != pytest.approx(naive.score(X_val, y_val))
+    assert g["held"][-1].validation_scores_ is not None
