@@ -303,3 +303,43 @@ def test_freezing_on_an_empty_probe_is_refused() -> None:
     # Without pruning the probe is not read, empty or not.
     unpruned = GLAI(4, 8, 3, rho=1, budget=None, prune_dead=False)
     assert unpruned.freeze_structure(torch.empty(0, 4)).num_paths == 8 * 3
+
+
+# -- a probe that tells nothing --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_freezing_on_a_non_finite_probe_is_refused(bad: float) -> None:
+    # An all-NaN probe used to freeze into a model of 0 paths (NaN opens no ReLU).
+    block = GLAI(4, 8, 3, rho=1, budget=None)
+    with pytest.raises(ValueError, match=r"probe_x holds 40 NaN or infinite value\(s\) of 40"):
+        block.freeze_structure(torch.full((10, 4), bad))
+    probe = torch.randn(10, 4)
+    probe[3, 2] = bad  # one value is enough: its row's gates mean nothing
+    with pytest.raises(ValueError, match=r"probe_x holds 1 NaN or infinite value\(s\)"):
+        block.freeze_structure(probe)
+    assert block.phase == "structural"
+    assert block.freeze_structure(probe.nan_to_num(posinf=0.0)).num_paths > 0
+
+
+def test_freezing_a_structure_dead_on_the_whole_probe_is_refused() -> None:
+    block = GLAI(4, 8, 3, rho=1, budget=None)
+    assert block.structure is not None
+    with torch.no_grad():
+        block.structure.linears[0].bias.fill_(-100.0)  # no ReLU opens on a normal probe
+    with pytest.raises(ValueError, match="no path's gate opens on any of the 10 probe inputs"):
+        block.freeze_structure(torch.randn(10, 4))
+    assert block.phase == "structural"
+    # Without pruning every candidate path is kept (and trainable), dead or not.
+    assert block.structure is not None
+    assert freeze(block.structure, torch.randn(10, 4), prune_dead=False).num_paths == 8 * 3
+
+
+def test_freezing_a_diverged_structure_is_refused() -> None:
+    block = GLAI(4, 8, 3, rho=1, budget=None)
+    assert block.structure is not None
+    with torch.no_grad():
+        block.structure.linears[1].weight[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="training diverged: the structural network's weights"):
+        block.freeze_structure(torch.randn(10, 4))
+    assert block.phase == "structural"

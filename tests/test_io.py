@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from safetensors.torch import save_file
 import glai
 from glai import GLAI, load_glai, save_glai
 from glai.io import FORMAT_VERSION, _digest
+from glai.ssl import GLAIProjectionHead
 
 
 def _block(phase: str, **kwargs: object) -> tuple[GLAI, torch.Tensor]:
@@ -61,11 +63,11 @@ def test_the_file_holds_the_config(tmp_path: Path) -> None:
     save_glai(block, path)
     with safe_open(str(path), framework="pt") as f:
         config = json.loads(f.metadata()["glai_config"])
-    assert config["format_version"] == FORMAT_VERSION == 2
+    assert config["format_version"] == FORMAT_VERSION == 3
     assert config["in_features"] == 6 and config["hidden_features"] == [10, 8]
     assert config["out_features"] == 3 and config["phase"] == "quantitative"
     assert config["budget"] == block.budget and config["rho"] == block.rho
-    assert config["prune_dead"] is True
+    assert config["prune_dead"] is True and config["batch_norm"] is False
     assert config["glai_version"] == glai.__version__
 
 
@@ -138,6 +140,69 @@ def test_a_version_1_file_still_loads(tmp_path: Path) -> None:
     assert torch.equal(load_glai(path)(x), block(x))
 
 
+# Every kind of block that can be saved: the plain block at depth 1 and 2 (partial-bias
+# paths), and the SimCLR projection head with and without BatchNorm.
+HEADS = {
+    "glai-depth-1": lambda: GLAI(6, 12, 3),
+    "glai-depth-2": lambda: GLAI(6, [10, 8], 3, budget=None),
+    "projection-batchnorm": lambda: GLAIProjectionHead(6, 12, 4),
+    "projection-plain": lambda: GLAIProjectionHead(6, 12, 4, batch_norm=False),
+}
+
+
+def _trained(make: Callable[[], GLAI], phase: str) -> tuple[GLAI, torch.Tensor]:
+    """A head of random weights (and, with BatchNorm, running statistics off their defaults)
+    in ``phase``."""
+    x = torch.randn(64, 6)
+    head = make()
+    with torch.no_grad():
+        for p in head.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+        head.train()(x)  # BatchNorm: running statistics move
+    if phase == "quantitative":
+        head.freeze_structure(x)
+    return head, x
+
+
+@pytest.mark.parametrize("phase", ["structural", "quantitative"])
+@pytest.mark.parametrize("kind", list(HEADS))
+def test_every_kind_of_head_loads_back_in_either_phase(
+    kind: str, phase: str, tmp_path: Path
+) -> None:
+    # A structural GLAIProjectionHead (BatchNorm) used to save, then fail to load.
+    head, x = _trained(HEADS[kind], phase)
+    path = tmp_path / "head.safetensors"
+    save_glai(head, path)
+    loaded = load_glai(path)
+    assert loaded.phase == phase and loaded.batch_norm == head.batch_norm
+    assert loaded.budget == head.budget and loaded.structural_features == head.structural_features
+    assert loaded.state_dict().keys() == head.state_dict().keys()
+    for key, value in head.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+    assert torch.equal(loaded.eval()(x), head.eval()(x))
+    if phase == "structural":  # training goes on from the same state (batch statistics too)
+        assert torch.equal(loaded.train()(x), head.train()(x))
+        probe = x[:32]
+        assert torch.equal(loaded.freeze_structure(probe)(x), head.freeze_structure(probe)(x))
+
+
+def test_a_version_2_file_of_a_batchnorm_head_loads(tmp_path: Path) -> None:
+    # Version 2 had no "batch_norm": it is read off the tensors (BatchNorm's "norms").
+    head, x = _trained(HEADS["projection-batchnorm"], "structural")
+    path = tmp_path / "head.safetensors"
+    save_glai(head, path)
+    with safe_open(str(path), framework="pt") as f:
+        metadata = dict(f.metadata())
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    config = json.loads(metadata["glai_config"])
+    config["format_version"] = 2
+    del config["batch_norm"]
+    text = json.dumps(config)
+    save_file(tensors, str(path), metadata={"glai_config": text, "glai_sha256": _digest(tensors, text)})
+    loaded = load_glai(path)
+    assert loaded.batch_norm and torch.equal(loaded.eval()(x), head.eval()(x))
+
+
 def test_garbage(tmp_path: Path) -> None:
     path = tmp_path / "garbage.safetensors"
     path.write_bytes(b"this is not a tensor file at all" * 4)
@@ -157,7 +222,7 @@ def _rewrite_config(path: Path, change: dict) -> None:
     save_file(tensors, str(path), metadata=metadata)
 
 
-@pytest.mark.parametrize("version", [3, 0, None, "1", True])
+@pytest.mark.parametrize("version", [4, 0, None, "1", True])
 def test_an_unknown_format_version(version: object, tmp_path: Path) -> None:
     path = _saved(tmp_path)
     _rewrite_config(path, {"format_version": version})
@@ -177,6 +242,14 @@ def test_a_config_that_does_not_fit_the_tensors(tmp_path: Path) -> None:
     path = _saved(tmp_path)
     _rewrite_config(path, {"hidden_features": "ten"})
     with pytest.raises(ValueError, match=r"block\.safetensors: the GLAI config has a bad"):
+        load_glai(path)
+    path = _saved(tmp_path)
+    _rewrite_config(path, {"batch_norm": "yes"})
+    with pytest.raises(ValueError, match=r"the GLAI config has a bad 'batch_norm'"):
+        load_glai(path)
+    path = _saved(tmp_path)
+    _rewrite_config(path, {"batch_norm": True, "phase": "structural"})  # tensors of paths
+    with pytest.raises(ValueError, match=r"block\.safetensors: the config says phase"):
         load_glai(path)
 
 

@@ -200,3 +200,11 @@ def test_monitor_keeps_the_training_mode_and_takes_a_rule_name() -> None:
 def test_monitor_rejects_a_bad_probe(shape: tuple[int, ...]) -> None:
     with pytest.raises(ValueError, match="probe_x"):
         StructureMonitor(torch.zeros(shape))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_monitor_rejects_a_non_finite_probe(bad: float) -> None:
+    probe = torch.zeros(4, 3)
+    probe[1, 1] = bad
+    with pytest.raises(ValueError, match=r"probe_x holds 1 NaN or infinite value\(s\) of 12"):
+        StructureMonitor(probe)

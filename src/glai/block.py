@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from glai.mlp import MLP, as_widths, check_features
+from glai.mlp import MLP, BatchNormMLP, as_widths, check_features
 from glai.path_model import PathModel, freeze
 from glai.paths import check_budget, resolve_budget
 
@@ -85,8 +85,12 @@ class GLAI(nn.Module):
         rho: reduction factor of the structural widths, or ``"auto"`` (see
             :func:`structural_widths`).
         budget: trainable parameters allowed to the paths: ``"match"`` (the replaced MLP's
-            count), an int, or None (every candidate path).
+            count, BatchNorm included with ``batch_norm``), an int, or None (every candidate
+            path).
         prune_dead: at freeze time, drop paths whose gate never opens on the probe.
+        batch_norm: the structural network is a :class:`~glai.mlp.BatchNormMLP`
+            (Linear-BatchNorm-ReLU, then Linear: the SimCLR projection head's shape);
+            :meth:`freeze_structure` folds BatchNorm's running statistics into the paths.
     """
 
     def __init__(
@@ -98,10 +102,14 @@ class GLAI(nn.Module):
         rho: float | str = "auto",
         budget: int | str | None = "match",
         prune_dead: bool = True,
+        batch_norm: bool = False,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        if not isinstance(batch_norm, (bool, np.bool_)):
+            raise TypeError(f"batch_norm must be a bool, got {batch_norm!r}")
+        self.batch_norm = bool(batch_norm)
         self.in_features = check_features("in_features", in_features)
         self.hidden_features = as_widths(hidden_features)
         if not self.hidden_features:
@@ -110,7 +118,9 @@ class GLAI(nn.Module):
                 "ReLUs of the hidden layers, got ()"
             )
         self.out_features = check_features("out_features", out_features)
-        self.budget = resolve_budget(budget, in_features, hidden_features, out_features)
+        self.budget = resolve_budget(
+            budget, in_features, hidden_features, out_features, batch_norm=self.batch_norm
+        )
         self.structural_features, self.rho = structural_widths(
             in_features, self.hidden_features, out_features, rho, self.budget
         )
@@ -121,8 +131,10 @@ class GLAI(nn.Module):
     def _new_structure(
         self, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None
     ) -> MLP:
-        """A fresh structural network (subclasses change its kind, e.g. with BatchNorm)."""
-        return MLP(
+        """A fresh structural network: a :class:`~glai.mlp.BatchNormMLP` with ``batch_norm``,
+        else a plain :class:`~glai.mlp.MLP`."""
+        kind = BatchNormMLP if self.batch_norm else MLP
+        return kind(
             self.in_features, self.structural_features, self.out_features,
             device=device, dtype=dtype,
         )  # fmt: skip
@@ -270,4 +282,5 @@ class GLAI(nn.Module):
             f"replaces {self.in_features} -> {list(self.hidden_features)} -> {self.out_features}, "
             f"rho={self.rho:.3g}, structure={list(self.structural_features)}, "
             f"budget={self.budget}, phase={self.phase!r}"
+            + (", batch_norm=True" if self.batch_norm else "")
         )

@@ -3,14 +3,21 @@
 The file holds the block's ``state_dict`` and two metadata entries:
 
 * ``glai_config``: JSON with what :func:`load_glai` needs to rebuild the block before loading
-  the tensors: ``format_version`` (2), ``in_features``, ``hidden_features``,
+  the tensors: ``format_version`` (3), ``in_features``, ``hidden_features``,
   ``out_features``, ``rho``, ``budget`` (both as resolved by the block), ``prune_dead``,
-  ``phase``, ``structural_features`` and ``glai_version``;
+  ``batch_norm`` (the structural network's kind), ``phase``, ``structural_features`` and
+  ``glai_version``;
 * ``glai_sha256``: a digest of the config text and of every tensor's name, dtype, shape and
   bytes. safetensors checks the layout of a file but not its contents, so without it a flipped
   byte would load as a silently wrong model; a changed digit of ``budget`` in the config would
   load too, and freeze later to another model. (Format version 1 digested the tensors only;
-  such files still load.)
+  such files still load. Versions 1 and 2 had no ``batch_norm``: it is read off the tensors,
+  so a structural-phase :class:`~glai.ssl.GLAIProjectionHead` saved by them loads too.)
+
+Every block saves and loads back in either phase, a subclass included: a
+:class:`~glai.ssl.GLAIProjectionHead` comes back as the :class:`~glai.block.GLAI` block it is
+(same ``batch_norm``, budget, tensors and phase: the same function, and the same training
+from there).
 
 A file that is missing, truncated, corrupt or of an unknown format version raises a
 ``ValueError`` that names the path and what is wrong.
@@ -32,8 +39,8 @@ from glai.block import GLAI
 
 __all__ = ["FORMAT_VERSION", "save_glai", "load_glai"]
 
-FORMAT_VERSION = 2
-_READABLE_VERSIONS = (1, 2)  # 1: the digest covers the tensors only
+FORMAT_VERSION = 3
+_READABLE_VERSIONS = (1, 2, 3)  # 1: the digest covers the tensors only; 3: batch_norm
 _CONFIG_KEY = "glai_config"
 _DIGEST_KEY = "glai_sha256"
 _REQUIRED: dict[str, type | tuple[type, ...]] = {
@@ -73,6 +80,7 @@ def save_glai(model: GLAI, path: str | os.PathLike[str]) -> None:
         "rho": model.rho,
         "budget": model.budget,
         "prune_dead": model.prune_dead,
+        "batch_norm": model.batch_norm,
         "phase": model.phase,
         "structural_features": list(model.structural_features),
         "glai_version": __version__,
@@ -105,6 +113,9 @@ def _read_config(name: str, metadata: dict[str, str]) -> dict[str, Any]:
             raise ValueError(f"{name}: the GLAI config has a bad {key!r}: {config[key]!r}")
     if config["phase"] not in ("structural", "quantitative"):
         raise ValueError(f"{name}: the GLAI config has an unknown phase {config['phase']!r}")
+    if version >= 3 and not isinstance(config.get("batch_norm"), bool):
+        raise ValueError(f"{name}: the GLAI config has a bad 'batch_norm': "
+                         f"{config.get('batch_norm', '<absent>')!r}")  # fmt: skip
     return config
 
 
@@ -129,6 +140,9 @@ def load_glai(path: str | os.PathLike[str], map_location: str | torch.device = "
         what = "the config and tensor data" if covered is not None else "the tensor data"
         raise ValueError(f"{name}: {what} do not match their checksum (corrupt file)")
     floats = [t.dtype for t in tensors.values() if t.is_floating_point()]
+    batch_norm = config.get("batch_norm")
+    if batch_norm is None:  # versions 1 and 2: a BatchNorm structure has norms in its state
+        batch_norm = any(key.startswith("structure.norms.") for key in tensors)
     try:
         model = GLAI(
             config["in_features"],
@@ -137,6 +151,7 @@ def load_glai(path: str | os.PathLike[str], map_location: str | torch.device = "
             rho=config["rho"],
             budget=config["budget"],
             prune_dead=config["prune_dead"],
+            batch_norm=batch_norm,
             dtype=floats[0] if floats else None,
         )
         if list(model.structural_features) != config["structural_features"]:

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from glai.mlp import MLP, mlp_num_params
-from glai.structure import activation_patterns
+from glai.structure import activation_patterns, check_probe_finite
 
 __all__ = [
     "PathSet",
@@ -114,8 +114,11 @@ def resolve_budget(
     in_features: int,
     hidden_features: int | Sequence[int],
     out_features: int,
+    *,
+    batch_norm: bool = False,
 ) -> int | None:
-    """``"match"``: the parameter count of the MLP being replaced; an int: itself; None: no cap.
+    """``"match"``: the parameter count of the MLP being replaced (a
+    :class:`~glai.mlp.BatchNormMLP` with ``batch_norm``); an int: itself; None: no cap.
 
     A budget that cannot pay for one path per output (:func:`check_budget`) is refused here,
     before any training, rather than when the structure is frozen.
@@ -123,7 +126,7 @@ def resolve_budget(
     if budget is None:
         return None
     if budget == "match":
-        value = mlp_num_params(in_features, hidden_features, out_features)
+        value = mlp_num_params(in_features, hidden_features, out_features, batch_norm=batch_norm)
         return check_budget(value, in_features, out_features, label=" (match)")
     if not isinstance(budget, Integral) or isinstance(budget, (bool, np.bool_)) or budget < 1:
         raise ValueError(f"budget must be 'match', None or a positive int, got {budget!r}")
@@ -291,6 +294,13 @@ def build_paths(
             "probe_x has no rows: prune_dead=True needs at least one probe input to tell which "
             "gates open (pass training inputs, or prune_dead=False)"
         )
+    if not all(bool(torch.isfinite(t).all()) for t in mlp.state_dict().values()):
+        raise ValueError(
+            "training diverged: the structural network's weights are not finite, so there is "
+            "no structure to freeze; scale the inputs or lower the learning rate"
+        )
+    if prune_dead and probe_x is not None:
+        check_probe_finite(probe_x)
     if budget is not None:
         check_budget(budget, mlp.in_features, mlp.out_features)
     patterns = _probe_patterns(mlp, probe_x) if prune_dead else None
@@ -300,6 +310,13 @@ def build_paths(
     bias_units, bias_output, bias_coef = _select_bias_paths(cpu_mlp, patterns, budget)
     num_bias = bias_units.shape[0]
     full_units, full_output = _select_full_paths(cpu_mlp, patterns, budget, num_bias)
+    if patterns is not None and full_units.shape[0] == 0:
+        # Every output would be the constant b_L: the structure is dead on the probe.
+        raise ValueError(
+            f"no path's gate opens on any of the {probe_x.shape[0]} probe inputs (every chain "
+            "of hidden units is off on all of them): the structural network has collapsed; "
+            "train it with a smaller learning rate, or pass prune_dead=False to keep the paths"
+        )
     paths = _initial_paths(cpu_mlp, full_units, full_output, bias_units, bias_output, bias_coef)
     return paths.to(device)
 

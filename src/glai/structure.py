@@ -16,7 +16,13 @@ import torch
 
 from glai.mlp import MLP
 
-__all__ = ["activation_patterns", "path_distance", "StopRule", "StructureMonitor"]
+__all__ = [
+    "activation_patterns",
+    "check_probe_finite",
+    "path_distance",
+    "StopRule",
+    "StructureMonitor",
+]
 
 
 @torch.no_grad()
@@ -39,6 +45,22 @@ def activation_patterns(mlp: MLP, x: torch.Tensor) -> list[torch.Tensor]:
         return [z > 0 for z in mlp.pre_activations(x)]
     finally:
         mlp.train(was_training)
+
+
+def check_probe_finite(probe_x: torch.Tensor) -> None:
+    """A ValueError unless every value of the probe ``[N, n_0]`` is finite.
+
+    On NaN no ReLU opens (``NaN > 0`` is false) and on inf the gates no longer depend on the
+    network, so the patterns, ``m_t`` and the paths that stay alive would be computed on
+    nothing: an all-NaN probe would freeze into a model of no paths.
+    """
+    finite = torch.isfinite(probe_x)
+    if not bool(finite.all()):
+        bad = int((~finite).sum())
+        raise ValueError(
+            f"probe_x holds {bad} NaN or infinite value(s) of {probe_x.numel()}: the gates "
+            "must be measured on finite inputs (drop or impute those rows)"
+        )
 
 
 def path_distance(patterns_a: Sequence[torch.Tensor], patterns_b: Sequence[torch.Tensor]) -> float:
@@ -171,6 +193,7 @@ class StructureMonitor:
             raise ValueError(
                 f"probe_x must be a non-empty [N, n_0] tensor, got {tuple(probe_x.shape)}"
             )
+        check_probe_finite(probe_x)
         if check_every is not None and (
             isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1
         ):

@@ -21,7 +21,7 @@ from glai.block import GLAI
 from glai.run import RunConfig, fit_head
 from glai.structure import StructureMonitor
 from glai.training import TrainConfig, fit_glai
-from glai.training.checkpoint import Checkpoint
+from glai.training.checkpoint import Checkpoint, read_checkpoint
 from glai.training.distributed import gather_rows, plan_epoch, shard_bounds, shard_offset
 from glai.training.losses import accuracy, cross_entropy
 
@@ -93,7 +93,7 @@ def _run_killed(run: RunConfig, d: dict[str, torch.Tensor], ckpt: Path, phase: s
         pass
     finally:
         Checkpoint.save = save  # type: ignore[method-assign]
-    saved = torch.load(ckpt, weights_only=True)
+    saved = read_checkpoint(ckpt)
     assert saved["phase"] == phase and saved["loop"]["epochs"] == at
     model, history = fit_head(run, d["X"], d["y"], d["X_val"], d["y_val"], checkpoint=ckpt)
     return _state(model), [r["epoch"] for r in history.to_dicts()]
@@ -251,10 +251,10 @@ def test_checkpoint_of_another_configuration_is_refused(tmp_path: Path) -> None:
         fit_head(run, d["X"][:100], d["y"][:100], d["X_val"], d["y_val"],
                  checkpoint=tmp_path / "c.pt")  # fmt: skip
     # the shards depend on the number of processes: another world size is another run
-    saved = torch.load(tmp_path / "c.pt", weights_only=True)["config"]
+    saved = read_checkpoint(tmp_path / "c.pt")["config"]
     assert saved["world_size"] == 1
     with pytest.raises(ValueError, match="world_size: saved 1, now 2"):
         Checkpoint(tmp_path / "c.pt", {**saved, "world_size": 2}).load()
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="not readable"):
+    with pytest.raises(ValueError, match="is not a glai checkpoint"):
         fit_head(run, d["X"], d["y"], d["X_val"], d["y_val"], checkpoint=tmp_path / "bad.pt")

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 
 from glai.block import GLAI
-from glai.mlp import MLP, BatchNormMLP, mlp_num_params
+from glai.mlp import MLP, BatchNormMLP
 
 __all__ = ["GLAIProjectionHead", "ProjectionHead"]
 
@@ -41,25 +41,9 @@ class GLAIProjectionHead(GLAI):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        if budget == "match":
-            budget = mlp_num_params(
-                in_features, hidden_features, out_features, batch_norm=batch_norm
-            )
-        # Read by _new_structure, which GLAI.__init__ calls: set before it (a plain bool, so
-        # nn.Module does not need to be initialised yet).
-        self.batch_norm = batch_norm
         super().__init__(
             in_features, hidden_features, out_features, rho=rho, budget=budget,
-            prune_dead=prune_dead, device=device, dtype=dtype,
-        )  # fmt: skip
-
-    def _new_structure(
-        self, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None
-    ) -> MLP:
-        kind = BatchNormMLP if self.batch_norm else MLP
-        return kind(
-            self.in_features, self.structural_features, self.out_features,
-            device=device, dtype=dtype,
+            prune_dead=prune_dead, batch_norm=batch_norm, device=device, dtype=dtype,
         )  # fmt: skip
 
 
