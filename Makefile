@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 TORCH  := torch==2.13.0
 APT_PKGS := dataset-fashion-mnist wordnet-base
 
-.PHONY: demo test test-slow docs lint system-deps install clean
+.PHONY: demo test test-slow test-cpu-kernels test-min-versions docs lint system-deps install clean
 
 demo: install
 	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/glai demo
@@ -25,6 +25,35 @@ docs: install
 
 test-slow: install
 	OMP_WAIT_POLICY=PASSIVE $(PY) -m pytest -q -m slow
+
+# The suite once per ATEN_CPU_CAPABILITY this CPU supports (default, avx2, and avx512 where the
+# CPU has it): torch's kernels of each capability, and MKL's of each batch shape, sum in their
+# own order, and no test may depend on which (issue 13). About three `make test` runs, so CI
+# (.ci/run) runs it after `make test`; `make test-cpu-kernels CPU_CAPS=avx2` runs one.
+CPU_CAPS ?= $(shell env -u ATEN_CPU_CAPABILITY $(PY) -c "import torch; \
+	caps = ['default', 'avx2', 'avx512']; best = torch.backends.cpu.get_cpu_capability().lower(); \
+	print(*caps[: caps.index(best) + 1] if best in caps else ['default'])")
+
+test-cpu-kernels: install
+	@set -e; for cap in $(CPU_CAPS); do \
+		echo "== ATEN_CPU_CAPABILITY=$$cap"; \
+		ATEN_CPU_CAPABILITY=$$cap OMP_WAIT_POLICY=PASSIVE $(PY) -m pytest -q; \
+	done
+
+# The library's tests at the oldest release of each dependency pyproject.toml allows
+# (scripts/min_requirements.py pins every `>=`), in a venv of their own. torch stays $(TORCH):
+# its older releases are multi-GB CUDA wheels on PyPI. tests/glai_bench need the bench extra
+# (not part of the library's floors) and are left out. Result: README, "Tested versions".
+MIN_VENV := .venv-min
+
+test-min-versions:
+	rm -rf $(MIN_VENV)
+	$(PYTHON) -m venv $(MIN_VENV)
+	$(MIN_VENV)/bin/pip install -q $(TORCH) $$($(PYTHON) scripts/min_requirements.py --except torch) 'pytest>=7'
+	$(MIN_VENV)/bin/pip install -q --no-deps -e .
+	$(MIN_VENV)/bin/pip check
+	$(MIN_VENV)/bin/pip list 2>/dev/null | grep -iE '^(torch|numpy|scipy|scikit-learn|tqdm|safetensors) '
+	OMP_WAIT_POLICY=PASSIVE $(MIN_VENV)/bin/python -m pytest -q --ignore=tests/glai_bench
 
 install: $(STAMP)
 
@@ -46,4 +75,4 @@ system-deps:
 	fi
 
 clean:
-	rm -rf $(VENV) .cache build dist src/*.egg-info docs/_build
+	rm -rf $(VENV) $(MIN_VENV) .cache build dist src/*.egg-info docs/_build

@@ -198,7 +198,8 @@ def test_a_version_2_file_of_a_batchnorm_head_loads(tmp_path: Path) -> None:
     config["format_version"] = 2
     del config["batch_norm"]
     text = json.dumps(config)
-    save_file(tensors, str(path), metadata={"glai_config": text, "glai_sha256": _digest(tensors, text)})
+    metadata = {"glai_config": text, "glai_sha256": _digest(tensors, text)}
+    save_file(tensors, str(path), metadata=metadata)
     loaded = load_glai(path)
     assert loaded.batch_norm and torch.equal(loaded.eval()(x), head.eval()(x))
 

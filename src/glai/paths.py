@@ -310,7 +310,7 @@ def build_paths(
     bias_units, bias_output, bias_coef = _select_bias_paths(cpu_mlp, patterns, budget)
     num_bias = bias_units.shape[0]
     full_units, full_output = _select_full_paths(cpu_mlp, patterns, budget, num_bias)
-    if patterns is not None and full_units.shape[0] == 0:
+    if patterns is not None and probe_x is not None and full_units.shape[0] == 0:
         # Every output would be the constant b_L: the structure is dead on the probe.
         raise ValueError(
             f"no path's gate opens on any of the {probe_x.shape[0]} probe inputs (every chain "

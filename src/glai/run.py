@@ -25,7 +25,7 @@ from glai.block import GLAI
 from glai.mlp import MLP
 from glai.solvers.auto import without_holdout
 from glai.structure import StructureMonitor
-from glai.training.checkpoint import Checkpoint
+from glai.training.checkpoint import DATA_KEY, Checkpoint, data_digest
 from glai.training.config import TrainConfig
 from glai.training.distributed import gather_rows, max_over_ranks, rank_and_world, shard_offset
 from glai.training.epochs import LossFn, ScoreFn
@@ -126,8 +126,9 @@ def fit_head(
     device. Seeds: the model is initialised from ``config.seed``; one generator seeded with it
     draws the probe (``probe_size`` global rows, the same ones in one process or several) and
     then every epoch's permutation. With ``checkpoint`` (a file path), a checkpoint is written
-    after every epoch and an existing one resumed (same configuration, data shape and number
-    of processes, or a ValueError).
+    after every epoch and an existing one resumed (same configuration, data content -- a
+    digest of ``X, y, X_val, y_val, sample_weight``, :func:`~glai.training.checkpoint.data_digest`
+    -- and number of processes, or a ValueError).
     """
     if X.ndim != 2 or X.shape[0] != y.shape[0]:
         raise ValueError(
@@ -161,7 +162,11 @@ def fit_head(
         # rows are sharded by rank: a run resumes with the world size it was saved under
         "world_size": world,
     }  # fmt: skip
-    ckpt = None if checkpoint is None else Checkpoint(checkpoint, fingerprint)
+    ckpt = None
+    if checkpoint is not None:
+        # The data's content, not only its shape: other data of the same shape is another run.
+        fingerprint[DATA_KEY] = data_digest(X, y, X_val, y_val, sample_weight)
+        ckpt = Checkpoint(checkpoint, fingerprint)
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
     device, dtype = X.device, X.dtype

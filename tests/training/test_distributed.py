@@ -255,6 +255,22 @@ def test_checkpoint_of_another_configuration_is_refused(tmp_path: Path) -> None:
     assert saved["world_size"] == 1
     with pytest.raises(ValueError, match="world_size: saved 1, now 2"):
         Checkpoint(tmp_path / "c.pt", {**saved, "world_size": 2}).load()
+    # Other data of the same shape used to resume silently and hand back the old model.
+    other = {k: v.clone() for k, v in d.items()}
+    other["X"][5, 2] += 1.0
+    for data in (other, {**d, "y_val": d["y_val"].flip(0)}):
+        with pytest.raises(ValueError, match="the training data's content differs"):
+            fit_head(run, data["X"], data["y"], data["X_val"], data["y_val"],
+                     checkpoint=tmp_path / "c.pt")  # fmt: skip
+    with pytest.raises(ValueError, match="weighted: saved False, now True"):
+        fit_head(run, d["X"], d["y"], d["X_val"], d["y_val"], sample_weight=d["w"],
+                 checkpoint=tmp_path / "c.pt")  # fmt: skip
+    # A flipped bit in the saved state used to resume silently (a weight of 9.9e35).
+    raw = bytearray((tmp_path / "c.pt").read_bytes())
+    raw[len(raw) // 2] ^= 0x40
+    (tmp_path / "c.pt").write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"c\.pt is damaged"):
+        fit_head(run, d["X"], d["y"], d["X_val"], d["y_val"], checkpoint=tmp_path / "c.pt")
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="is not a glai checkpoint"):
         fit_head(run, d["X"], d["y"], d["X_val"], d["y_val"], checkpoint=tmp_path / "bad.pt")

@@ -583,7 +583,9 @@ class _Head(BaseEstimator):
         X = _as_float32("X", validate_data(self, X, reset=False, dtype=[np.float32, np.float64]))
         param = next(self.model_.parameters())
         x = torch.as_tensor(np.ascontiguousarray(X)).to(device=param.device, dtype=param.dtype)
-        return predict_batched(self.model_, (x,)).cpu()
+        # float64: a row's prediction must not depend on the rows predicted with it (the
+        # float32 product's summation order does; see predict_batched).
+        return predict_batched(self.model_, (x,), dtype=torch.float64).cpu()
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
         tags = super().__sklearn_tags__()

@@ -387,7 +387,10 @@ class FewShotHead(TransformerMixin, BaseEstimator):
         X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
         param = next(self.model_.parameters())
         x = torch.as_tensor(np.ascontiguousarray(X)).to(device=param.device, dtype=param.dtype)
-        return predict_batched(self.model_, (x,)).cpu().numpy()
+        # Computed in float64 so that a row's embedding does not depend on the rows embedded
+        # with it (see predict_batched), then given back in the model's float32.
+        z = predict_batched(self.model_, (x,), dtype=torch.float64)
+        return z.to(param.dtype).cpu().numpy()
 
 
 FewShotHead.__doc__ = (FewShotHead.__doc__ or "") + "\n" + params.numpydoc(*_SPECS)

@@ -59,9 +59,10 @@ def data_digest(*tensors: torch.Tensor | None) -> str:
     the result is the sha256 of every rank's digest in rank order, the same on every rank.
 
     Cost: one pass over the bytes, once per run (not per epoch), in chunks of 64 MiB copied to
-    the host one at a time, so the memory it needs does not grow with the data. sha256 reads a
-    few hundred MB/s to ~2 GB/s per core (with the CPU's SHA extensions); training reads the
-    same bytes once per epoch, each time with a matrix product per row.
+    the host one at a time, so the memory it needs does not grow with the data. Measured on
+    the 2-core dev machine under load, one thread: 0.65 s for ``X`` of 50000 x 1280 float32
+    (0.39 GB/s), a third of the time of one *forward* pass of those rows through 300 paths
+    (1.9 s); an epoch is a forward and a backward pass, and a run is many epochs.
     """
     h = hashlib.sha256()
     for t in tensors:
