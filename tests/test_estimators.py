@@ -264,8 +264,8 @@ def test_a_single_class(cls: type) -> None:
 
 @pytest.mark.parametrize("cls", CLASSIFIERS)
 def test_bad_validation_data(cls: type) -> None:
-    _fit_raises(cls(**SMALL), "X_val and y_val must be given together", X_OK, Y_OK, X_val=X_OK)
-    _fit_raises(cls(**SMALL), "X_val and y_val must be given together", X_OK, Y_OK, y_val=Y_OK)
+    _fit_raises(cls(**SMALL), "X_val was given without y_val", X_OK, Y_OK, X_val=X_OK)
+    _fit_raises(cls(**SMALL), "y_val was given without X_val", X_OK, Y_OK, y_val=Y_OK)
     _fit_raises(
         cls(**SMALL), r"y_val has labels not seen in y: \[7\]", X_OK, Y_OK, X_val=X_OK[:3],
         y_val=np.array([0, 7, 1]),

@@ -17,10 +17,11 @@ import os
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
-from glai import params
+from glai import params, validation
 from glai.block import GLAI
 from glai.mlp import MLP
 from glai.solvers.auto import without_holdout
@@ -101,14 +102,17 @@ class RunConfig:
         )
 
 
+ArrayLike = torch.Tensor | np.ndarray
+
+
 def fit_head(
     config: RunConfig,
-    X: torch.Tensor,
-    y: torch.Tensor,
-    X_val: torch.Tensor | None = None,
-    y_val: torch.Tensor | None = None,
+    X: ArrayLike,
+    y: ArrayLike,
+    X_val: ArrayLike | None = None,
+    y_val: ArrayLike | None = None,
     *,
-    sample_weight: torch.Tensor | None = None,
+    sample_weight: ArrayLike | None = None,
     checkpoint: str | os.PathLike[str] | None = None,
     verbose: bool = False,
 ) -> tuple[nn.Module, History]:
@@ -122,23 +126,36 @@ def fit_head(
     ``config.tol``) and ``quant_optimizer="auto"`` means Adam.
 
     Integer ``y`` is classification (cross-entropy, accuracy; classes ``0 .. max``), floating
-    ``y [n]`` or ``[n, k]`` regression (squared error; score ``-MSE``). Tensors stay on their
-    device. Seeds: the model is initialised from ``config.seed``; one generator seeded with it
+    ``y [n]`` or ``[n, k]`` regression (squared error; score ``-MSE``). The arrays are numpy
+    arrays or tensors; tensors stay on their device, numpy arrays train on the CPU.
+
+    Every input is checked before any training, as the estimators check theirs
+    (:mod:`glai.validation`): finite features within float32 (``X`` and ``X_val``, of the same
+    width, at least one row each), labels ``0 .. K-1`` or finite targets, ``y_val`` within the
+    training classes, ``sample_weight`` finite, non-negative, not all zero and one per row,
+    ``X_val`` and ``y_val`` given together, and at least one training row per process. Under
+    ``torch.distributed`` every rank checks its own rows and every rank raises when one of
+    them refuses.
+
+    Seeds: the model is built on the CPU from ``config.seed`` and then moved to the data's
+    device, so its initial weights are the same on every device; one generator seeded with it
     draws the probe (``probe_size`` global rows, the same ones in one process or several) and
     then every epoch's permutation. With ``checkpoint`` (a file path), a checkpoint is written
     after every epoch and an existing one resumed (same configuration, data content -- a
     digest of ``X, y, X_val, y_val, sample_weight``, :func:`~glai.training.checkpoint.data_digest`
     -- and number of processes, or a ValueError).
     """
-    if X.ndim != 2 or X.shape[0] != y.shape[0]:
-        raise ValueError(
-            f"X must be [n, n_features] with one row per y, got {tuple(X.shape)} and "
-            f"{tuple(y.shape)}"
-        )
-    if (X_val is None) != (y_val is None):
-        raise ValueError("X_val and y_val must be given together (or neither: no hold-out)")
+    validation.check_pair("X_val", X_val, "y_val", y_val)
     _, world = rank_and_world()
-    lo, n_global = shard_offset(X.shape[0], world)
+    lo, n_global = shard_offset(len(X), world)  # every rank, before anything can fail
+    if 0 < n_global < world:  # (no rows at all: every rank's check of X says so)
+        raise ValueError(
+            f"{n_global} training rows for {world} processes: every process needs at least one "
+            "row; use fewer processes"
+        )
+    device = X.device if isinstance(X, torch.Tensor) else torch.device("cpu")
+    X, y, X_val, y_val, sample_weight, n_out = _checked(X, y, X_val, y_val, sample_weight,
+                                                        device, world)  # fmt: skip
     holdout = X_val is not None
     if X_val is None or y_val is None:  # every rank validates on every training row
         every = torch.arange(n_global)
@@ -147,11 +164,8 @@ def fit_head(
     loss_fn: LossFn
     score_fn: ScoreFn
     if classify:
-        n_out = max_over_ranks(int(max(y.max(), y_val.max())) + 1, world)
         loss_fn, score_fn = cross_entropy, accuracy
     else:
-        y, y_val = y.reshape(len(y), -1), y_val.reshape(len(y_val), -1)
-        n_out = y.shape[1]
         loss_fn, score_fn = squared_error, neg_mse
     if not holdout:
         score_fn = minus_mean_loss(loss_fn)
@@ -169,9 +183,10 @@ def fit_head(
         ckpt = Checkpoint(checkpoint, fingerprint)
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
-    device, dtype = X.device, X.dtype
+    # Built on the CPU (its generator, seeded above), then moved: the seed alone decides the
+    # initial weights, on a GPU as on the CPU.
     if config.model == "mlp":
-        model: nn.Module = MLP(X.shape[1], config.hidden, n_out, device=device, dtype=dtype)
+        model: nn.Module = MLP(X.shape[1], config.hidden, n_out).to(device)
         history = fit_mlp(
             model, X, y, X_val, y_val, loss_fn=loss_fn, score_fn=score_fn,
             config=config.train_config(n_global, holdout=holdout), generator=generator,
@@ -181,8 +196,8 @@ def fit_head(
         return model, history
     glai = GLAI(
         X.shape[1], config.hidden, n_out, rho=config.rho, budget=config.budget,
-        prune_dead=config.prune_dead, device=device, dtype=dtype,
-    )  # fmt: skip
+        prune_dead=config.prune_dead,
+    ).to(device)  # fmt: skip
     rows = torch.randperm(n_global, generator=generator)[: config.probe_size]
     monitor = StructureMonitor(gather_rows(X, rows, lo, world), rule=config.structure_rule)
     history = fit_glai(
@@ -193,6 +208,97 @@ def fit_head(
         checkpoint=ckpt,
     )  # fmt: skip
     return glai, history
+
+
+def _checked(
+    X: ArrayLike,
+    y: ArrayLike,
+    X_val: ArrayLike | None,
+    y_val: ArrayLike | None,
+    sample_weight: ArrayLike | None,
+    device: torch.device,
+    world: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None,
+           torch.Tensor | None, int]:  # fmt: skip
+    """The inputs checked (:mod:`glai.validation`) and as tensors on ``device``: features
+    float32, labels int64 (targets float32 ``[n, k]``), weights float32; and the output count.
+
+    Under a process group a rank whose rows are refused raises its message and every other
+    rank raises too (no rank is left waiting in a collective)."""
+    problem: ValueError | None = None
+    checked: tuple[Any, ...] = ()
+    try:
+        checked = _check_local(X, y, X_val, y_val, sample_weight)
+    except ValueError as err:
+        problem = err
+    if max_over_ranks(int(problem is not None), world):
+        raise problem or ValueError("the training data of another process was refused (its "
+                                    "message is in that process's output)")  # fmt: skip
+    Xn, yn, Xvn, yvn, swn = checked
+    if yn.dtype == np.int64:  # classification: classes 0 .. K-1 over every rank's labels
+        n_out = max_over_ranks(int(yn.max()) + 1, world)
+        beyond = np.unique(yvn[yvn >= n_out]) if yvn is not None else yn[:0]
+        if len(beyond):  # y_val is whole on every rank: the same answer everywhere
+            raise ValueError(
+                f"y_val has labels not seen in y: {beyond[:10].tolist()}; the training classes "
+                f"are 0 .. {n_out - 1}"
+            )
+    else:
+        n_out = yn.shape[1]
+    if swn is not None and not max_over_ranks(int(swn.sum() > 0), world):
+        raise ValueError(
+            "sample_weight: every weight is zero, so no sample would train; give some rows a "
+            "positive weight"
+        )
+
+    def tensor(a: np.ndarray | None) -> torch.Tensor | None:
+        return None if a is None else torch.from_numpy(np.ascontiguousarray(a)).to(device)
+
+    sw = tensor(None if swn is None else swn.astype(np.float32))
+    Xt, yt = tensor(Xn), tensor(yn)
+    assert Xt is not None and yt is not None
+    return Xt, yt, tensor(Xvn), tensor(yvn), sw, n_out
+
+
+def _check_local(
+    X: ArrayLike,
+    y: ArrayLike,
+    X_val: ArrayLike | None,
+    y_val: ArrayLike | None,
+    sample_weight: ArrayLike | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """This rank's inputs as checked numpy arrays (the estimators' checks)."""
+    Xn = validation.check_features("X", _host(X))
+    yn = _host(y)
+    regression = yn.dtype.kind == "f"
+    if regression:
+        yn = validation.check_targets("y", yn, len(Xn)).reshape(len(Xn), -1)
+    else:
+        yn = validation.check_class_labels("y", yn, len(Xn))
+    Xvn = yvn = None
+    if X_val is not None and y_val is not None:
+        Xvn = validation.check_features("X_val", _host(X_val), n_features=Xn.shape[1])
+        if regression:
+            yvn = validation.check_targets("y_val", _host(y_val), len(Xvn))
+            yvn = yvn.reshape(len(Xvn), -1)
+            if yvn.shape[1] != yn.shape[1]:
+                raise ValueError(
+                    f"y_val has {yvn.shape[1]} target column(s) but y has {yn.shape[1]}"
+                )
+        else:
+            yvn = validation.check_class_labels("y_val", _host(y_val), len(Xvn))
+    swn = None
+    if sample_weight is not None:
+        # all-zero is decided over every rank (a shard may hold only zero weights)
+        swn = validation.check_sample_weight(_host(sample_weight), Xn, allow_all_zero=True)
+    return Xn, yn, Xvn, yvn, swn
+
+
+def _host(a: ArrayLike) -> np.ndarray:
+    """A numpy view of ``a`` (a tensor is copied to the host first when it is on a device)."""
+    if isinstance(a, torch.Tensor):
+        return a.detach().cpu().numpy()
+    return np.asarray(a)
 
 
 def describe(model: nn.Module) -> dict[str, Any]:

@@ -19,10 +19,10 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
-from glai import params
+from glai import params, validation
 from glai.mlp import as_widths
 from glai.solvers import get_solver
 from glai.training import History, LossFn, ScoreFn, TrainConfig, predict_batched, resolve_device
@@ -129,15 +129,8 @@ def _warn_if_other_scale(X: np.ndarray, X_val: np.ndarray) -> None:
         )
 
 
-def _as_float32(name: str, a: np.ndarray) -> np.ndarray:
-    """``a`` as float32, refusing values that only float64 could hold (they would become inf)."""
-    a32 = np.asarray(a, dtype=np.float32)
-    if not np.isfinite(a32).all():
-        raise ValueError(
-            f"{name} has values beyond float32's range (|value| > {np.finfo(np.float32).max:.3g})"
-            ", which the heads compute in; rescale it (e.g. with StandardScaler)"
-        )
-    return a32
+
+_as_float32 = validation.as_float32  # the one check, shared with fit_head (glai.validation)
 
 
 class _Head(BaseEstimator):
@@ -327,11 +320,8 @@ class _Head(BaseEstimator):
         else:
             X, y = self._validate_training_data(X, y)
         X = _as_float32("X", X)
-        if (X_val is None) != (y_val is None):
-            raise ValueError("X_val and y_val must be given together")
-        sw = None if sample_weight is None else _check_sample_weight(
-            sample_weight, X, dtype=np.float64, ensure_non_negative=True
-        )  # fmt: skip
+        validation.check_pair("X_val", X_val, "y_val", y_val)
+        sw = validation.check_sample_weight(sample_weight, X)
         target = self._encode_targets(y, fitting=not warm)
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))

@@ -9,9 +9,9 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
-from glai import params
+from glai import params, validation
 from glai.block import GLAI
 from glai.estimators.base import FITTED_ATTRIBUTES, HEAD_PARAMS
 from glai.estimators.glai_fit import GLAI_PARAMS
@@ -129,11 +129,8 @@ class GLAIClassifier(_Retraining, _ClassifierHead):
                 f"y has no class beyond classes_ {self.classes_[:10].tolist()}: update the "
                 "existing outputs with partial_fit, or fit with warm_start=True"
             )
-        if (X_val is None) != (y_val is None):
-            raise ValueError("X_val and y_val must be given together")
-        sw = None if sample_weight is None else _check_sample_weight(
-            sample_weight, X, dtype=np.float64, ensure_non_negative=True
-        )  # fmt: skip
+        validation.check_pair("X_val", X_val, "y_val", y_val)
+        sw = validation.check_sample_weight(sample_weight, X)
         self._on_the_side(lambda work: work._fit_new_classes(X, y, sw, X_val, y_val, new))
         return self
 

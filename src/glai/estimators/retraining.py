@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import _check_sample_weight
 
+from glai import validation
 from glai.estimators.base import _as_float32
 from glai.estimators.glai_fit import _GLAIMixin
 from glai.solvers.ridge import RidgeStatistics
@@ -70,9 +70,7 @@ class _Retraining(_GLAIMixin):
         return self
 
     def _update_quantities(self, X: np.ndarray, y: np.ndarray, sample_weight: Any) -> None:
-        sw = None if sample_weight is None else _check_sample_weight(
-            sample_weight, X, dtype=np.float64, ensure_non_negative=True
-        )  # fmt: skip
+        sw = validation.check_sample_weight(sample_weight, X)
         device = resolve_device(self.device)
         x = torch.as_tensor(_as_float32("X", X)).to(device)
         t = torch.as_tensor(self._encode_targets(y, fitting=False)).to(
