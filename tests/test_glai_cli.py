@@ -103,3 +103,119 @@ def test_the_bench_registers_its_commands_through_the_entry_point(
     parser = build_parser()
     assert parser.parse_args(["demo"]).command == "demo"
     assert parser.parse_args(["train", "d.npz"]).command == "train"
+
+
+# -- refusals: before any work, naming the option or the array --------------------------------
+
+TINY = ["--model", "glai", "--hidden", "8", "--epochs", "2", "--batch-size", "16"]
+
+
+def _train(tmp_path: Path, *extra: str, data: Path | None = None) -> int:
+    return main(["train", str(data or tmp_path / "data"), *TINY,
+                 "--out", str(tmp_path / "out"), *extra])  # fmt: skip
+
+
+def _no_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    import glai.run
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("training started before the arguments were checked")
+
+    monkeypatch.setattr(glai.run, "fit_glai", never)
+    monkeypatch.setattr(glai.run, "fit_mlp", never)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("--quant-lr", "-1", "argument --quant-lr: must be a number > 0, got '-1'"),
+        ("--seed", "-1", "argument --seed: must be an integer >= 0, got '-1'"),
+        ("--lr", "nan", "argument --lr: must be a number > 0, got 'nan'"),
+        ("--epochs", "0", "argument --epochs: must be an integer >= 1, got '0'"),
+        ("--val-fraction", "1", "argument --val-fraction: must be a number >= 0 and < 1 or 'auto'"),
+        ("--rho", "0.5", "argument --rho: must be a number >= 1 or 'auto', got '0.5'"),
+        ("--batch-size", "0", "argument --batch-size: must be an integer >= 1 or 'auto'"),
+    ],
+)
+def test_a_bad_option_is_named(
+    option: str, value: str, expected: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    _save(tmp_path / "data")
+    with pytest.raises(SystemExit) as stop:
+        _train(tmp_path, option, value)
+    assert stop.value.code == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_an_out_that_is_a_file_is_refused_before_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The model used to be lost after the whole run.
+    _save(tmp_path / "data")
+    _no_training(monkeypatch)
+    (tmp_path / "out").write_text("not a folder")
+    with pytest.raises(SystemExit, match=r"--out '.*out' is a file, not a folder"):
+        _train(tmp_path)
+    (tmp_path / "parent").write_text("a file")
+    with pytest.raises(SystemExit, match=r"--out '.*child' cannot be created"):
+        main(["train", str(tmp_path / "data"), *TINY, "--out", str(tmp_path / "parent/child")])
+
+
+def test_an_out_holding_a_model_is_not_overwritten_without_force(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _save(tmp_path / "data")
+    assert _train(tmp_path) == 0
+    first = (tmp_path / "out" / "model.safetensors").read_bytes()
+    with monkeypatch.context() as m:
+        _no_training(m)
+        with pytest.raises(SystemExit, match=r"already holds a model \(model.safetensors, "
+                           r"history.json\): pass --force"):  # fmt: skip
+            _train(tmp_path, "--seed", "5")
+    assert (tmp_path / "out" / "model.safetensors").read_bytes() == first
+    assert _train(tmp_path, "--seed", "5", "--force") == 0
+    assert (tmp_path / "out" / "model.safetensors").read_bytes() != first
+
+
+def _npz(tmp_path: Path, **arrays: np.ndarray) -> Path:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4)).astype(np.float32)
+    base = {"X": X, "y": (X[:, 0] > 0).astype(np.int64)}
+    path = tmp_path / "d.npz"
+    np.savez(path, **(base | arrays))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({"X_val": np.zeros((10, 4), np.float32)}, "X_val was given without y_val"),
+        ({"y_val": np.zeros(10, np.int64)}, "y_val was given without X_val"),
+        ({"X_val": np.zeros((10, 3), np.float32), "y_val": np.zeros(10, np.int64)},
+         "X_val has 3 features but the training data X has 4"),
+        ({"sample_weight": np.ones(59)}, "sample_weight has 59 rows but X has 60"),
+        ({"sample_weight": -np.ones(60)}, "sample_weight holds negative weights"),
+        ({"sample_weight": np.full(60, np.nan)}, "sample_weight: Input sample_weight contains NaN"),
+        ({"y": np.array(["a", "b"] * 30)}, "y must hold integer class labels"),
+        ({"y": np.arange(60) % 2 - 1}, "y holds negative labels"),
+        ({"X": np.full((60, 4), np.nan)}, "X: Input X contains NaN"),
+        ({"X": np.full((60, 4), 1e39)}, "X has values beyond float32's range"),
+        ({"X": np.zeros((0, 4)), "y": np.zeros(0, np.int64)}, "X: Found array with 0 sample"),
+    ],
+)
+def test_bad_data_is_refused_by_name(
+    arrays: dict, message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Used to exit 0 with a NaN model, accept bad weights, or raise KeyError / TypeError /
+    # IndexError / a matmul error after an epoch / a max() error.
+    _no_training(monkeypatch)
+    with pytest.raises(SystemExit, match=f"glai train: .*{message}"):
+        _train(tmp_path, data=_npz(tmp_path, **arrays))
+
+
+def test_python_dash_m_glai_refuses_the_same(tmp_path: Path) -> None:
+    data = _npz(tmp_path, X_val=np.zeros((10, 4), np.float32))
+    done = subprocess.run([sys.executable, "-m", "glai", "train", str(data), *TINY, "--out",
+                           str(tmp_path / "o")], capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 1 and "X_val was given without y_val" in done.stderr
+    assert not (tmp_path / "o" / "model.safetensors").exists()

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -29,7 +31,8 @@ import numpy as np
 import torch
 
 __all__ = [
-    "COMMANDS_GROUP", "add_train_parser", "build_parser", "load_features", "main", "run_train",
+    "COMMANDS_GROUP", "add_train_parser", "build_parser", "check_out", "load_features", "main",
+    "run_train",
 ]  # fmt: skip
 
 #: Entry-point group of the subcommands that other packages add to ``glai``: each entry is a
@@ -40,18 +43,34 @@ COMMANDS_GROUP = "glai.commands"
 Register = Callable[[Any], None]
 
 
-def _auto_or(kind: type, name: str) -> Any:
-    """An argparse type: ``"auto"`` or a value of ``kind``, with a message naming ``name``."""
+def _number(
+    kind: type,
+    *,
+    low: float | None = None,
+    above: bool = False,
+    high: float | None = None,
+    auto: bool = False,
+) -> Any:
+    """An argparse type: a finite ``kind`` (int or float) ``>= low`` (``> low`` with ``above``)
+    and ``< high``, or ``"auto"`` with ``auto``. argparse prefixes the message with the
+    option's name: ``argument --quant-lr: must be a number > 0, got '-1'``."""
+    what = "an integer" if kind is int else "a number"
+    bounds = [f"{'>' if above else '>='} {low:g}"] if low is not None else []
+    bounds += [f"< {high:g}"] if high is not None else []
+    expected = " ".join([what, " and ".join(bounds)]).strip() + (" or 'auto'" if auto else "")
 
     def parse(text: str) -> Any:
-        if text == "auto":
+        if auto and text == "auto":
             return text
         try:
-            return kind(text)
+            value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{name} must be 'auto' or a {kind.__name__}, got {text!r}"
-            ) from None
+            value = None
+        if value is None or not math.isfinite(value) or (
+            low is not None and (value <= low if above else value < low)
+        ) or (high is not None and value >= high):
+            raise argparse.ArgumentTypeError(f"must be {expected}, got {text!r}")
+        return value
 
     return parse
 
@@ -64,6 +83,9 @@ def add_train_parser(sub: Any) -> argparse.ArgumentParser:
     from glai.solvers import ITERATIVE_KINDS, solver_names
 
     d = params.defaults()
+    # Each option's range: argparse names the option in the error (``argument --seed: ...``).
+    count, nonneg = _number(int, low=1), _number(float, low=0)
+    rate = _number(float, low=0, above=True)
 
     def helped(name: str) -> str:  # the parameter's one-line description, its default shown
         return params.spec(name).doc.split(". ")[0].rstrip(".") + " (default: %(default)s)"
@@ -76,40 +98,44 @@ def add_train_parser(sub: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("data", help=".npz file or folder of .npy files (X, y[, X_val, y_val])")
     p.add_argument("--model", choices=("mlp", "glai"), default=d["kind"])
-    p.add_argument("--hidden", type=int, nargs="+", default=list(d["hidden_layer_sizes"]),
+    p.add_argument("--hidden", type=count, nargs="+", default=list(d["hidden_layer_sizes"]),
                    help="hidden widths (default: %(default)s)")  # fmt: skip
     p.add_argument("--optimizer", choices=solver_names(ITERATIVE_KINDS), default=d["optimizer"],
                    help="MLP / structural phase solver (default: %(default)s)")  # fmt: skip
     p.add_argument("--quant-optimizer", choices=[params.AUTO, *solver_names()],
                    default=d["quant_optimizer"], help=helped("quant_optimizer"))  # fmt: skip
-    p.add_argument("--lr", type=float, default=d["learning_rate"], help=helped("learning_rate"))
-    p.add_argument("--quant-lr", type=float, default=d["quant_learning_rate"],
+    p.add_argument("--lr", type=rate, default=d["learning_rate"], help=helped("learning_rate"))
+    p.add_argument("--quant-lr", type=rate, default=d["quant_learning_rate"],
                    help=f"default: lr / {params.QUANT_LR_DIVISOR:g}")  # fmt: skip
-    p.add_argument("--weight-decay", type=float, default=d["weight_decay"],
+    p.add_argument("--weight-decay", type=nonneg, default=d["weight_decay"],
                    help=helped("weight_decay"))  # fmt: skip
-    p.add_argument("--batch-size", type=_auto_or(int, "--batch-size"), default=d["batch_size"],
+    p.add_argument("--batch-size", type=_number(int, low=1, auto=True), default=d["batch_size"],
                    help=f"global minibatch size; auto: min({params.AUTO_BATCH_SIZE}, n_train) "
                    "(default: %(default)s)")  # fmt: skip
-    p.add_argument("--epochs", type=int, default=d["max_epochs"],
+    p.add_argument("--epochs", type=count, default=d["max_epochs"],
                    help="maximum epochs per phase (default: %(default)s)")  # fmt: skip
-    p.add_argument("--patience", type=int, default=d["patience"], help=helped("patience"))
-    p.add_argument("--tol", type=float, default=d["tol"], help=helped("tol"))
-    p.add_argument("--rho", type=_auto_or(float, "--rho"), default=d["rho"], help=helped("rho"))
-    p.add_argument("--probe-size", type=int, default=d["probe_size"], help=helped("probe_size"))
+    p.add_argument("--patience", type=count, default=d["patience"], help=helped("patience"))
+    p.add_argument("--tol", type=nonneg, default=d["tol"], help=helped("tol"))
+    p.add_argument("--rho", type=_number(float, low=1, auto=True), default=d["rho"],
+                   help=helped("rho"))  # fmt: skip
+    p.add_argument("--probe-size", type=count, default=d["probe_size"], help=helped("probe_size"))
     p.add_argument("--structure-rule", default=d["structure_rule"],
                    choices=("threshold", "relative", "window", "epochs"))  # fmt: skip
-    p.add_argument("--val-fraction", type=_auto_or(float, "--val-fraction"),
+    p.add_argument("--val-fraction", type=_number(float, low=0, high=1, auto=True),
                    default=d["validation_fraction"],
                    help="held out when DATA has no X_val; auto: "
                    f"{params.AUTO_VALIDATION_FRACTION} from {params.AUTO_HOLDOUT_MIN_SAMPLES} "
                    "rows up, else nothing (training stops on the training loss; "
                    "default: %(default)s)")  # fmt: skip
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_number(int, low=0), default=0)
     p.add_argument("--device", choices=("cpu", "cuda", "auto"), default=d["device"])
-    p.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    p.add_argument("--threads", type=count, default=1, help="torch threads per process")
     p.add_argument("--checkpoint", default=None,
                    help="checkpoint file: written every epoch, resumed when it exists")  # fmt: skip
-    p.add_argument("--out", default="train_out", help="output folder (default: train_out)")
+    p.add_argument("--out", default="train_out",
+                   help="output folder, checked before training (default: train_out)")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite a model already in --out")  # fmt: skip
     p.add_argument("--verbose", action="store_true")
     return p
 
@@ -160,6 +186,7 @@ def load_features(
     Without a saved ``X_val``, ``val_fraction`` of the rows (``"auto"``:
     :func:`glai.params.holdout_fraction`) is held out; a fraction of 0 holds out nothing and
     returns no ``X_val``, ``y_val``."""
+    from glai import validation
     from glai.params import holdout_fraction
     from glai.training.distributed import shard_bounds
 
@@ -171,6 +198,11 @@ def load_features(
     n = len(X)
     if len(y) != n:
         raise ValueError(f"data {data!r}: X has {n} rows but y has {len(y)}")
+    validation.check_pair("X_val", arrays.get("X_val"), "y_val", arrays.get("y_val"))
+    if "sample_weight" in arrays and len(arrays["sample_weight"]) != n:
+        raise ValueError(
+            f"data {data!r}: sample_weight has {len(arrays['sample_weight'])} rows but X has {n}"
+        )
     X_val: np.ndarray | None = None
     y_val: np.ndarray | None = None
     if "X_val" in arrays:
@@ -189,12 +221,42 @@ def load_features(
             X_val, y_val = np.asarray(X[val_rows]), np.asarray(y[val_rows])
     lo, hi = shard_bounds(len(train_rows), rank, world)
     mine = train_rows[lo:hi]
-    out = {"X": np.asarray(X[mine], dtype=np.float32), "y": np.asarray(y[mine])}
+    out = {"X": _features(X[mine]), "y": np.asarray(y[mine])}
     if X_val is not None and y_val is not None:
-        out |= {"X_val": X_val.astype(np.float32), "y_val": y_val}
+        out |= {"X_val": _features(X_val), "y_val": y_val}
     if "sample_weight" in arrays:
-        out["sample_weight"] = np.asarray(arrays["sample_weight"][mine], dtype=np.float32)
+        out["sample_weight"] = np.asarray(arrays["sample_weight"][mine])
     return out
+
+
+def _features(a: Any) -> np.ndarray:
+    """Features in memory: float16 and float32 as float32; anything else as it is, so that
+    fit_head's checks see the values (a float64 beyond float32's range is refused by name,
+    not cast to inf here)."""
+    a = np.asarray(a)
+    return a.astype(np.float32) if a.dtype in (np.float16, np.float32) else a
+
+
+def check_out(out: str, force: bool) -> Path:
+    """The folder ``--out`` names, created now: refused (naming ``--out``) when it is a file,
+    cannot be created or written, or already holds a model and ``force`` is not set -- before
+    any training, so a run's model is never lost at its end."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--out {out!r} is a file, not a folder: choose another --out")
+    held = [name for name in ("model.safetensors", "history.json") if (path / name).exists()]
+    if held and not force:
+        raise ValueError(
+            f"--out {out!r} already holds a model ({', '.join(held)}): pass --force to "
+            "overwrite it, or choose another --out"
+        )
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"--out {out!r} cannot be created: {err.strerror or err}") from err
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out!r} is not writable")
+    return path
 
 
 def run_train(args: argparse.Namespace) -> dict[str, Any]:
@@ -204,12 +266,22 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
     from glai.io import save_glai
     from glai.run import RunConfig, describe, fit_head
     from glai.training.device import resolve_device
-    from glai.training.distributed import init_from_env, rank_and_world
+    from glai.training.distributed import init_from_env, max_over_ranks, rank_and_world
 
     torch.set_num_threads(args.threads)
     device = init_from_env(resolve_device(args.device))
     rank, world = rank_and_world()
     try:
+        # Rank 0 writes --out: it checks it, before anything else, and every rank stops if it
+        # is refused (no rank is left waiting for the others).
+        refused: ValueError | None = None
+        if rank == 0:
+            try:
+                check_out(args.out, args.force)
+            except ValueError as err:
+                refused = err
+        if max_over_ranks(int(refused is not None), world):
+            raise refused or ValueError("--out was refused by rank 0 (see its message)")
         config = RunConfig(
             model=args.model, hidden=tuple(args.hidden), optimizer=args.optimizer,
             lr=args.lr, quant_optimizer=args.quant_optimizer, quant_lr=args.quant_lr,
@@ -219,22 +291,13 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
         )  # fmt: skip
         arrays = load_features(args.data, args.val_fraction, args.seed, rank, world)
         holdout = "X_val" in arrays
-
-        def tensor(a: np.ndarray) -> torch.Tensor:
-            t = torch.from_numpy(np.ascontiguousarray(a))
-            if t.is_floating_point():
-                t = t.float()
-            elif t.dtype != torch.long:
-                t = t.long()
-            return t.to(device)
-
         start = time.perf_counter()
+        # numpy arrays: fit_head checks them as the estimators check theirs (one
+        # implementation, glai.validation), then moves them to the device
         model, history = fit_head(
-            config, tensor(arrays["X"]), tensor(arrays["y"]),
-            tensor(arrays["X_val"]) if holdout else None,
-            tensor(arrays["y_val"]) if holdout else None,
-            sample_weight=tensor(arrays["sample_weight"]) if "sample_weight" in arrays else None,
-            checkpoint=args.checkpoint, verbose=args.verbose and rank == 0,
+            config, arrays["X"], arrays["y"], arrays.get("X_val"), arrays.get("y_val"),
+            sample_weight=arrays.get("sample_weight"), checkpoint=args.checkpoint,
+            verbose=args.verbose and rank == 0, device=device,
         )  # fmt: skip
         seconds = time.perf_counter() - start
         best = history.best(phase=history.final_phase)
@@ -252,8 +315,7 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
             "records": history.to_dicts(),
         }
         if rank == 0:
-            out = Path(args.out)
-            out.mkdir(parents=True, exist_ok=True)
+            out = Path(args.out)  # checked (and created) before training
             if config.model == "glai":
                 save_glai(model, out / "model.safetensors")  # type: ignore[arg-type]
             else:

@@ -115,6 +115,7 @@ def fit_head(
     sample_weight: ArrayLike | None = None,
     checkpoint: str | os.PathLike[str] | None = None,
     verbose: bool = False,
+    device: str | torch.device | None = None,
 ) -> tuple[nn.Module, History]:
     """Train ``config.model`` on ``X [n, n_0]``, ``y [n]`` (this rank's rows), early-stopped on
     the whole ``(X_val, y_val)``; returns the model (an :class:`~glai.mlp.MLP` or a
@@ -127,7 +128,8 @@ def fit_head(
 
     Integer ``y`` is classification (cross-entropy, accuracy; classes ``0 .. max``), floating
     ``y [n]`` or ``[n, k]`` regression (squared error; score ``-MSE``). The arrays are numpy
-    arrays or tensors; tensors stay on their device, numpy arrays train on the CPU.
+    arrays or tensors; training runs on ``device`` (``None``: the device of ``X`` if it is a
+    tensor, else the CPU).
 
     Every input is checked before any training, as the estimators check theirs
     (:mod:`glai.validation`): finite features within float32 (``X`` and ``X_val``, of the same
@@ -153,7 +155,9 @@ def fit_head(
             f"{n_global} training rows for {world} processes: every process needs at least one "
             "row; use fewer processes"
         )
-    device = X.device if isinstance(X, torch.Tensor) else torch.device("cpu")
+    if device is None:
+        device = X.device if isinstance(X, torch.Tensor) else torch.device("cpu")
+    device = torch.device(device)
     X, y, X_val, y_val, sample_weight, n_out = _checked(X, y, X_val, y_val, sample_weight,
                                                         device, world)  # fmt: skip
     holdout = X_val is not None
