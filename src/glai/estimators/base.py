@@ -130,6 +130,8 @@ def _warn_if_other_scale(X: np.ndarray, X_val: np.ndarray) -> None:
 
 
 
+
+
 _as_float32 = validation.as_float32  # the one check, shared with fit_head (glai.validation)
 
 

@@ -9,10 +9,9 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
-from sklearn.utils.validation import _check_sample_weight
 from torch import nn
 
-from glai import params
+from glai import params, validation
 from glai.estimators.base import FITTED_ATTRIBUTES, HEAD_PARAMS, _as_float32, _Head
 from glai.estimators.targets import _ClassifierHead, _RegressorHead
 from glai.mlp import MLP, as_widths
@@ -111,9 +110,7 @@ class _MLPMixin(_Head):
         classes: np.ndarray | None,
     ) -> None:
         device = resolve_device(self.device)
-        sw = None if sample_weight is None else _check_sample_weight(
-            sample_weight, X, dtype=np.float64, ensure_non_negative=True
-        )  # fmt: skip
+        sw = validation.check_sample_weight(sample_weight, X)
         target = self._encode_batch(y, first, classes)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         self._holdout, self._n_train = False, len(X)  # the batch is its own "validation"
