@@ -99,3 +99,35 @@ def test_mlp_forward_and_pre_activations_share_the_gating_pass() -> None:
     assert [z.shape for z in mlp.pre_activations(x)] == [(7, 4), (7, 5)]
     assert all(torch.equal(a, b) for a, b in zip(zs, mlp.pre_activations(x)))
     torch.testing.assert_close(mlp(x), mlp.linears[-1](h), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("device", ["meta", torch.device("meta")])
+def test_initial_weights_come_from_the_cpu_generator_whatever_the_device(device: object) -> None:
+    # Built directly on a device, an MLP drew its weights from that device's generator (on a
+    # GPU another stream than the CPU's): one seed gave other initial weights there. "meta"
+    # stands for such a device here: built on it, the CPU generator was never touched.
+    torch.manual_seed(3)
+    on_cpu = MLP(5, [7, 6], 4)
+    after_cpu = torch.rand(3)
+    torch.manual_seed(3)
+    elsewhere = MLP(5, [7, 6], 4, device=device)
+    assert torch.equal(torch.rand(3), after_cpu)  # the same draws were taken from the CPU
+    assert all(p.device.type == "meta" for p in elsewhere.parameters())
+    torch.manual_seed(3)
+    moved = MLP(5, [7, 6], 4).to("meta")
+    assert [p.shape for p in moved.parameters()] == [p.shape for p in elsewhere.parameters()]
+    del on_cpu
+
+
+def test_glai_and_projection_heads_draw_their_structure_on_the_cpu() -> None:
+    from glai import GLAI
+    from glai.ssl import ProjectionHead
+
+    for make in (lambda d: GLAI(5, 8, 3, device=d), lambda d: ProjectionHead(5, 8, 3, device=d),
+                 lambda d: ProjectionHead(5, 8, 3, kind="mlp", device=d)):  # fmt: skip
+        torch.manual_seed(1)
+        make(None)
+        expected = torch.rand(2)
+        torch.manual_seed(1)
+        make("meta")
+        assert torch.equal(torch.rand(2), expected)

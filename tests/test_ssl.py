@@ -318,3 +318,27 @@ def test_fit_rejects_bad_input() -> None:
         fit_projection_head(frozen, views, views_val)
     with pytest.raises(TypeError, match="head must be a glai.MLP or a glai.GLAI"):
         fit_projection_head(torch.nn.Linear(12, 4), views, views_val)  # type: ignore[arg-type]
+
+
+def test_view_pairs_copy_to_the_device_once_per_step_at_most(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Each step used to make blocking host-to-device copies of the pair indices (two in
+    # training, two in eval). "meta" stands for a GPU: every .to() seen here is a copy there.
+    head = MLP(6, 8, 4).to("meta")
+    views = torch.empty(10, 3, 6, device="meta")
+    pairs = _ViewPairs(head, torch.Generator().manual_seed(0))
+    calls: list[tuple] = []
+    to = torch.Tensor.to
+
+    def spy(self: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
+        calls.append((self.device.type, args, kwargs))
+        return to(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "to", spy)
+    assert pairs.train()(views).shape == (10, 2, 4)
+    from_host = [c for c in calls if c[0] == "cpu"]
+    assert len(from_host) == 1  # the drawn pairs, once
+    calls.clear()
+    assert pairs.eval()(views).shape == (10, 2, 4)
+    assert [c for c in calls if c[0] == "cpu"] == []  # views 0 and 1: made on the device

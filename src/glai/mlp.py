@@ -109,6 +109,9 @@ class MLP(nn.Module):
         in_features: input width ``n_0``.
         hidden_features: hidden widths ``n_1 .. n_{L-1}`` (an int for one hidden layer).
         out_features: output width ``n_L``.
+        device, dtype: where and in what the parameters live. They are initialised on the
+            CPU whatever ``device`` is (``nn.Linear``'s default init, drawn from torch's CPU
+            generator), so one seed gives the same network on every device.
 
     Shapes: ``x: [N, n_0] -> [N, n_L]``. Layer ``l`` is ``self.layers[l - 1]`` (an ``nn.Linear``).
     """
@@ -129,8 +132,11 @@ class MLP(nn.Module):
         self.hidden_features = as_widths(hidden_features)
         self.out_features = out_features
         sizes = (in_features, *self.hidden_features, out_features)
+        # Initialised on the CPU, from torch's CPU generator, then moved to ``device``: the
+        # seed alone decides the initial weights, the same on a GPU as on the CPU (built on a
+        # GPU they would come from that GPU's generator, another stream of numbers).
         self.layers = nn.ModuleList(
-            nn.Linear(a, b, device=device, dtype=dtype) for a, b in zip(sizes[:-1], sizes[1:])
+            nn.Linear(a, b, dtype=dtype).to(device) for a, b in zip(sizes[:-1], sizes[1:])
         )
 
     @property

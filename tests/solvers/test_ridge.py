@@ -11,6 +11,7 @@ import torch
 from glai import MLP, freeze
 from glai.solvers.ridge import (
     RidgeStatistics,
+    accumulate,
     path_features,
     ridge_paths,
     ridge_unknowns,
@@ -260,3 +261,18 @@ def test_iterative_solvers_reach_the_closed_form_optimum(
     if optimizer == "lbfgs":  # a strictly convex problem: the same minimiser
         for name, value in sol.items():
             torch.testing.assert_close(getattr(model, name).detach(), value, atol=1e-4, rtol=1e-4)
+
+
+def test_the_closed_form_of_float32_data_sums_its_statistics_in_float64() -> None:
+    # fit_head's closed form used to form a float32 Gram matrix (silently worse under TF32);
+    # the estimators' was float64 already.
+    model, x, gates = _frozen()
+    model, x = model.float(), x.float()
+    targets = torch.randn(300, 3)
+    stats = accumulate(model, x, gates, targets)
+    assert stats.dtype == torch.float64
+    summed = accumulate(model, x, gates, targets, reduce=lambda t: t)  # the ranks' path
+    assert summed.dtype == torch.float64
+    reference = RidgeStatistics(model).add(x, gates, targets)
+    for a, b in zip(stats.tensors(), reference.tensors()):
+        assert torch.equal(a, b)

@@ -311,6 +311,7 @@ class _Head(BaseEstimator):
                 "fitted estimator (which then keeps its model); use max_iter >= 1"
             )
         if warm:
+            self._check_describes_model("warm_start=True")
             try:
                 X, y = self._validate_training_data(X, y, reset=False)
             except ValueError as err:
@@ -339,6 +340,8 @@ class _Head(BaseEstimator):
                     data, weight, n_out, X.shape[1], device, generator
                 )
         self._set_fitted_attributes(continued=warm)
+        if not warm:
+            self._fitted_description = self._model_description()
 
     def _tensors(
         self,
@@ -563,10 +566,38 @@ class _Head(BaseEstimator):
         """``X``, ``y`` of a later batch (``partial_fit``): the fitted features, and targets
         the fitted outputs take (a classifier's new labels are checked by its
         ``partial_fit``)."""
+        self._check_describes_model("partial_fit")
         try:
             return self._validate_training_data(X, y, reset=False)
         except ValueError as err:
             raise ValueError(f"{err} (the fitted model takes that many)") from err
+
+    # The parameters whose values the fitted model was built with: a warm start or a
+    # partial_fit continues that model, so they may not have changed since (set_params).
+    _model_params: tuple[str, ...] = ("hidden_layer_sizes",)
+
+    def _model_description(self) -> dict[str, Any]:
+        values = {name: getattr(self, name) for name in self._model_params}
+        if "hidden_layer_sizes" in values:
+            values["hidden_layer_sizes"] = as_widths(values["hidden_layer_sizes"])
+        return values
+
+    def _check_describes_model(self, how: str) -> None:
+        """Refuse to continue the fitted model when a parameter in :attr:`_model_params`
+        was changed since it was fitted: it would keep training the old model while
+        ``get_params()`` reports another (a fitted model from before glai 0.2 is not checked)."""
+        fitted = getattr(self, "_fitted_description", None)
+        if fitted is None:
+            return
+        now = self._model_description()
+        changed = [f"{k}: fitted with {fitted[k]!r}, now {now[k]!r}" for k in now
+                   if k in fitted and now[k] != fitted[k]]  # fmt: skip
+        if changed:
+            raise ValueError(
+                f"{how} continues the fitted model, but its parameters changed since it was "
+                f"fitted ({'; '.join(changed)}): set them back, or refit with "
+                "warm_start=False (fit builds a new model)"
+            )
 
     # -- prediction ----------------------------------------------------------------------
 

@@ -34,6 +34,10 @@ _G = GLAI_DEFAULTS
 class _GLAIMixin(_Head):
     """GLAI head: structural phase, freeze, quantitative phase."""
 
+    # A warm start keeps the frozen structure and the solver that ran: these may not change
+    # between fit and a warm start / partial_fit (refused, see _Head._check_describes_model).
+    _model_params = ("hidden_layer_sizes", "rho", "budget", "prune_dead", "quant_optimizer")
+
     def __init__(
         self,
         hidden_layer_sizes: int | Sequence[int] = _H["hidden_layer_sizes"],

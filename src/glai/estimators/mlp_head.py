@@ -124,6 +124,7 @@ class _MLPMixin(_Head):
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
                 torch.manual_seed(seed)  # as fit seeds: the initial weights fit would draw
                 self.model_ = MLP(X.shape[1], self._hidden, self._n_outputs(target), device=device)
+            self._fitted_description = self._model_description()
         optimizer = getattr(self, "_optimizer", None) or self._new_optimizer(self.model_, config)
         for group in optimizer.param_groups:  # set_params between two calls takes effect
             group["lr"], group["weight_decay"] = config.lr, config.weight_decay

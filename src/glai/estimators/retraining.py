@@ -53,6 +53,7 @@ class _Retraining(_GLAIMixin):
     def _validate_more(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
         """``X``, ``y`` of a later batch: the fitted features, and targets the fitted outputs
         take (a classifier's new labels are checked by its ``partial_fit``)."""
+        self._check_describes_model("partial_fit")
         try:
             return self._validate_training_data(X, y, reset=False)
         except ValueError as err:

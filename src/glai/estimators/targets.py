@@ -17,6 +17,15 @@ from glai.training.losses import accuracy, cross_entropy, r2, squared_error
 __all__: list[str] = []
 
 
+def _label_kind(labels: np.ndarray) -> str:
+    """``"numbers"`` or ``"strings"`` (numpy strings, or objects that are all ``str``)."""
+    if labels.dtype.kind in "USa":
+        return "strings"
+    if labels.dtype.kind == "O":
+        return "strings" if all(isinstance(v, str) for v in labels.ravel()) else "objects"
+    return "numbers"
+
+
 class _ClassifierHead(ClassifierMixin, _Head):
     """Labels encoded as ``0 .. n_classes - 1``; cross-entropy on logits, accuracy."""
 
@@ -28,6 +37,17 @@ class _ClassifierHead(ClassifierMixin, _Head):
         return validate_data(self, X, y, dtype=[np.float32, np.float64], reset=reset)
 
     def _unknown_labels(self, y: Any) -> np.ndarray:
+        """Labels of ``y`` not in ``classes_``; a ValueError when they are of another kind
+        than ``classes_`` (scikit-learn's rule: the string ``'1'`` is not the class ``1``).
+        Comparing them would either duplicate every class (``['0', '1', '0', '1']``) or turn
+        the fitted integer classes into strings."""
+        y = np.asarray(y)
+        if _label_kind(y) != _label_kind(self.classes_):
+            raise ValueError(
+                f"y has labels of type {y.dtype} ({_label_kind(y)}) but the model was fitted "
+                f"on {self.classes_.dtype} labels ({_label_kind(self.classes_)}), classes_ = "
+                f"{self.classes_[:10].tolist()}: give labels of the type it was fitted on"
+            )
         return np.setdiff1d(np.unique(y), self.classes_)
 
     def _check_continuable(self, y: np.ndarray) -> None:

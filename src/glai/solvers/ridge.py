@@ -422,7 +422,8 @@ def accumulate(
     reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> RidgeStatistics:
     """The statistics of these rows (summed over the ranks with ``reduce``), added to
-    ``statistics`` when given (an unbound one binds to ``model``)."""
+    ``statistics`` when given (an unbound one binds to ``model``); new ones are float64,
+    whatever the dtype of ``x``."""
     if targets.shape != (x.shape[0], model.out_features):
         raise ValueError(
             f"targets must have shape [{x.shape[0]}, {model.out_features}], "
@@ -431,9 +432,12 @@ def accumulate(
     if statistics is not None and not statistics.bound:
         statistics.bind(model)
     if reduce is None:
-        stats = RidgeStatistics(model, dtype=x.dtype) if statistics is None else statistics
+        # float64 (RidgeStatistics' default), as the estimators keep them: a float32 Gram
+        # matrix loses digits to rounding, and more under TF32 (torch.backends.cuda.matmul.
+        # allow_tf32), which a user may switch on for the rest of their program.
+        stats = RidgeStatistics(model) if statistics is None else statistics
         return stats.add(x, gates, targets, sample_weight)
-    dtype = x.dtype if statistics is None else statistics.dtype
+    dtype = torch.float64 if statistics is None else statistics.dtype
     rows = RidgeStatistics(model, dtype=dtype).add(x, gates, targets, sample_weight)
     for t in rows.tensors():
         t.copy_(reduce(t))

@@ -37,17 +37,29 @@ class _ViewPairs(nn.Module):
 
     def forward(self, views: torch.Tensor, gates: torch.Tensor | None = None) -> torch.Tensor:
         b, v = views.shape[:2]
+        device = views.device
+        rows = torch.arange(b, device=device).repeat(2)
         if self.training:
+            # Drawn from the CPU generator (the same pairs on every device for one seed), then
+            # one copy that does not block the host: from pinned memory on a GPU.
             first = torch.randint(v, (b,), generator=self.generator)
             second = (first + torch.randint(1, v, (b,), generator=self.generator)) % v
+            which = _to_device(torch.cat([first, second]), device)
         else:
-            first, second = torch.zeros(b, dtype=torch.long), torch.ones(b, dtype=torch.long)
-        rows = torch.arange(b).repeat(2).to(views.device)
-        which = torch.cat([first, second]).to(views.device)
+            which = torch.arange(2, device=device).repeat_interleave(b)  # views 0 and 1
         inputs = [views[rows, which]]
         if gates is not None:
             inputs.append(gates[rows, which])
         return torch.stack(self.head(*inputs).split(b), dim=1)
+
+
+def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A host tensor on ``device`` without a blocking copy (pinned and non-blocking on CUDA)."""
+    if device.type == "cpu":
+        return t
+    if device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
 
 
 @dataclass
