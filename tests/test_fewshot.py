@@ -319,3 +319,47 @@ def test_out_features_and_residual_are_checked() -> None:
     Xw = np.random.default_rng(0).normal(size=(180, 64)).astype(np.float32)
     with pytest.raises(ValueError, match="out_features=None: the embedding is the input width"):
         FewShotHead(4, kind="glai", **TINY).fit(Xw, y)
+
+# -- non-finite and beyond-float32 input -------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_evaluate_refuses_a_transform_that_returns_non_finite_embeddings(bad: float) -> None:
+    # A transform returning NaN used to score 1 / n_way ("0.333").
+    X, y = _blobs(5, 20)
+
+    def broken(x: np.ndarray) -> np.ndarray:
+        z = x.copy()
+        z[4, 1] = bad
+        return z
+
+    with pytest.raises(ValueError, match=r"transform returned NaN or infinity for 1 of 100"):
+        evaluate(X, y, transform=broken, n_way=3, k_shot=1, n_query=5, n_tasks=5)
+    with pytest.raises(ValueError, match=r"transform returned NaN or infinity for 100 of 100"):
+        evaluate(X, y, transform=lambda x: np.full_like(x, np.nan), n_way=3, n_tasks=5)
+
+
+def test_evaluate_refuses_features_or_embeddings_beyond_float32() -> None:
+    X, y = _blobs(5, 20)
+    big = X.astype(np.float64)
+    big[0, 0] = 1e39
+    with pytest.raises(ValueError, match="X has values beyond float32's range"):
+        evaluate(big, y, n_way=3, n_tasks=5)
+    with pytest.raises(ValueError, match="transform returned NaN or infinity"):
+        evaluate(X, y, transform=lambda x: x.astype(np.float64) * 1e38, n_way=3, n_tasks=5)
+
+
+def test_few_shot_head_refuses_inf_and_values_beyond_float32() -> None:
+    # FewShotHead.fit used to train on inf (a float64 beyond float32's range, cast).
+    X, y = _blobs(6, 20)
+    big = X.astype(np.float64)
+    big[3, 2] = 1e39
+    with pytest.raises(ValueError, match="X has values beyond float32's range"):
+        FewShotHead(16, 4, kind="mlp", **TINY).fit(big, y)
+    inf = X.copy()
+    inf[3, 2] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        FewShotHead(16, 4, kind="mlp", **TINY).fit(inf, y)
+    head = FewShotHead(16, 4, kind="mlp", **TINY).fit(X, y)
+    with pytest.raises(ValueError, match="X has values beyond float32's range"):
+        head.transform(big)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from glai import validation
 from glai.fewshot.per_task import check_classifier, classifier_accuracies
 from glai.fewshot.prototypes import task_accuracies
 from glai.fewshot.tasks import RandomState, _check_labels, sample_tasks
@@ -34,6 +35,7 @@ def _check_X(X: Any, name: str = "X") -> np.ndarray:
                          f"got shape {X.shape}")  # fmt: skip
     if not np.isfinite(X).all():
         raise ValueError(f"{name} contains NaN or infinity")
+    validation.as_float32(name, X)  # scored in float32 by the heads: beyond its range is inf
     return X
 
 

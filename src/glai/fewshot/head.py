@@ -14,7 +14,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
-from glai import params
+from glai import params, validation
 from glai.block import GLAI
 from glai.fewshot.embedding import EmbeddingHead, zero_last_layer_
 from glai.fewshot.prototypes import _query_targets, prototype_logits, prototypes, task_accuracies
@@ -255,6 +255,7 @@ class FewShotHead(TransformerMixin, BaseEstimator):
         """Train on base classes: ``X [n_samples, n_features]``, ``y [n_samples]``."""
         self._validate_params()
         X, y = validate_data(self, X, y, dtype=[np.float32, np.float64])
+        X = validation.as_float32("X", X)  # finite in float64 may be inf in float32
         check_classification_targets(y)
         self.classes_, encoded = np.unique(y, return_inverse=True)
         need = self.k_shot + self.n_query
@@ -385,6 +386,7 @@ class FewShotHead(TransformerMixin, BaseEstimator):
         """Embeddings ``[n_samples, out_features_]`` (float32) of ``X [n_samples, n_features]``."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+        X = validation.as_float32("X", X)
         param = next(self.model_.parameters())
         x = torch.as_tensor(np.ascontiguousarray(X)).to(device=param.device, dtype=param.dtype)
         # Computed in float64 so that a row's embedding does not depend on the rows embedded
