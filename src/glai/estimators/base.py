@@ -249,7 +249,12 @@ class _Head(BaseEstimator):
         (scikit-learn's semantics): the MLP from its weights; GLAI keeps its frozen structure
         and re-solves only the quantitative phase, from its path weights (a closed-form solver
         re-solves on these data). ``X`` must have the fitted number of features and ``y`` the
-        fitted classes (new classes: :meth:`GLAIClassifier.partial_fit`) or targets.
+        fitted classes (new classes: :meth:`GLAIClassifier.partial_fit`) or targets, of the
+        type of ``classes_`` (the string ``"1"`` is not the class ``1``). A warm start (and
+        ``partial_fit``) is refused when a parameter that describes the fitted model was
+        changed since (``set_params``): ``hidden_layer_sizes``, and for GLAI ``rho``,
+        ``budget``, ``prune_dead`` and ``quant_optimizer`` -- it would keep training the old
+        model while ``get_params()`` reports another; refit with ``warm_start=False``.
         ``max_iter=0`` then keeps the model as it is.
 
         The fitted attributes are replaced all at once when fitting succeeds: a fit that fails
