@@ -161,7 +161,7 @@ def test_fit_head_without_validation_data_holds_nothing_out() -> None:
     assert history.choices.get("quant_optimizer") is None
     assert {r.phase for r in history.records} == {"structural", "quantitative"}
     assert all(r.val_score == pytest.approx(-r.val_loss) for r in history.records)
-    with pytest.raises(ValueError, match="X_val and y_val"):
+    with pytest.raises(ValueError, match="X_val was given without y_val"):
         fit_head(config, X, y, X_val=X)
 
 
