@@ -52,6 +52,7 @@ def test_few_shot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert g["head"].kind == "glai" and g["head"].transform(g["X"][:3]).shape == (3, 32)
     assert g["raw"]["n_tasks"] == g["scores"]["n_tasks"] == 200
     assert 0.25 < g["raw"]["accuracy"] <= 1  # 4-way tasks: chance is 0.25
+    assert g["per_task"]["protocol"] == "per-task classifier" and g["per_task"]["n_tasks"] == 20
 
 
 def test_retraining(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
