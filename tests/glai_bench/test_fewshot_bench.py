@@ -180,6 +180,8 @@ def test_report_aggregates_tests_and_markdown(report: tuple[dict[str, Any], Path
     lr = next(r for r in rep["runs"] if r["split"] == "a" and r["model"] == "lr")
     lr_acc = lr["tasks"]["3-way 1-shot"]["accuracy"]
     assert t["lr"]["vs_mlp"]["mean_diff"] == pytest.approx(lr_acc - np.mean(task_mlp))
+    # logistic regression and raw have no seed: their difference is a constant, untested
+    assert t["lr"]["vs_raw"]["t_pvalue"] is None and t["lr"]["vs_raw"]["n"] == 2
     assert len(rep["verdicts"]) == 5
     for v in rep["verdicts"]:
         assert v.count(" raw (") == 5 and v.count("pts vs raw, p=") == 5  # all but raw

@@ -236,6 +236,15 @@ def _accuracies(rs: list[Run], task: str, n_seeds: int, key: str = "accuracy") -
     return values * n_seeds if len(values) == 1 else values
 
 
+def _paired(a: list[float], b: list[float]) -> dict[str, Any]:
+    """:func:`paired_test`, without p-values where the differences do not vary over seeds
+    (two seedless models, or heads whose seeds agree): a test of a constant says nothing."""
+    test = paired_test(a, b)
+    if np.ptp(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)) < 1e-9:
+        test = {**test, "t_pvalue": None, "wilcoxon_pvalue": None}
+    return test
+
+
 def aggregate_fewshot(runs: list[dict[str, Any]], setting: FewShotSetting) -> dict[str, Any]:
     """Per split, task and model: accuracy over seeds, seconds per task, and paired tests over
     seeds against the MLP head of the same protocol (``vs_mlp``) and against the raw
@@ -270,8 +279,8 @@ def aggregate_fewshot(runs: list[dict[str, Any]], setting: FewShotSetting) -> di
                     "n_tasks": rs[0]["tasks"][task]["n_tasks"],
                     "seconds_per_task": summarize(
                         [r["tasks"][task]["seconds_per_task"] for r in rs]),
-                    "vs_raw": paired_test(acc, raw),
-                    "vs_mlp": paired_test(acc, _accuracies(by_model[ref], task, n_seeds)),
+                    "vs_raw": _paired(acc, raw),
+                    "vs_mlp": _paired(acc, _accuracies(by_model[ref], task, n_seeds)),
                 }  # fmt: skip
             split_out["tasks"][task] = t_out
         out[split] = split_out
