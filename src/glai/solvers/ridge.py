@@ -29,6 +29,8 @@ solves to the single-process answer.
 
 from __future__ import annotations
 
+import copy
+import hashlib
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -38,13 +40,14 @@ import torch
 
 from glai.path_model import PathModel
 from glai.solvers.gram import group_gram, path_kernel
+from glai.solvers.penalty import GroupStatistics, cv_scores, gcv_scores, row_folds
 
 if TYPE_CHECKING:
     from glai.solvers.base import SolverConfig
 
 __all__ = [
     "RidgeStatistics", "accumulate", "path_features", "ridge_candidates", "ridge_paths",
-    "ridge_unknowns", "solve",
+    "ridge_unknowns", "solve", "structure_digest",
 ]  # fmt: skip
 
 
@@ -75,7 +78,9 @@ class _Group:
     """Outputs that share one path set (same chains), and their statistics.
 
     ``full``, ``bias``: the gate columns of the first output's paths (they define ``phi``);
-    ``gram [D, D]``, ``cross [D, |outputs|]``.
+    ``gram [D, D]``, ``cross [D, |outputs|]``, ``target_sq [|outputs|]`` (``sum_i s_i y_ik^2``);
+    with folds, the same per fold: ``fold_gram [k, D, D]``, ``fold_cross [k, D, |outputs|]``,
+    ``fold_target_sq [k, |outputs|]`` (their sums are the totals).
     """
 
     outputs: list[int]
@@ -83,6 +88,14 @@ class _Group:
     bias: torch.Tensor
     gram: torch.Tensor
     cross: torch.Tensor
+    target_sq: torch.Tensor
+    fold_gram: torch.Tensor | None = None
+    fold_cross: torch.Tensor | None = None
+    fold_target_sq: torch.Tensor | None = None
+
+    def tensors(self) -> list[torch.Tensor]:
+        folded = [self.fold_gram, self.fold_cross, self.fold_target_sq]
+        return [self.gram, self.cross, self.target_sq] + [t for t in folded if t is not None]
 
 
 def output_columns(
@@ -101,13 +114,34 @@ def output_columns(
     return columns, keys
 
 
+def structure_digest(model: PathModel) -> str:
+    """SHA-256 of what defines ``phi`` and the outputs: the frozen gating network's weights and
+    biases (their bytes), the paths (``units``, ``output``) and the sizes. Equal digests: the
+    same gates on every input and the same paths (statistics of two such models add up)."""
+    h = hashlib.sha256()
+    sizes = (model.in_features, *model.hidden_features, model.out_features, model.num_full)
+    h.update(repr(sizes).encode())
+    for name, buf in sorted(model.named_buffers()):
+        h.update(name.encode())
+        h.update(str(buf.dtype).encode())
+        h.update(buf.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
 class RidgeStatistics:
     """Sufficient statistics of a path model's ridge problems: rows in, solutions out.
 
-    Per group of outputs sharing their paths: ``gram = sum_i s_i phi_i phi_i^T [D, D]`` and
-    ``cross = sum_i s_i phi_i Y_i[group]^T [D, |group|]``; and ``weight_sum = sum_i s_i``.
-    Sums commute, so :meth:`add` on chunks (or on ranks, then an all-reduce of
-    :meth:`tensors`) gives the statistics, hence the solution, of one pass over all rows.
+    Per group of outputs sharing their paths: ``gram = sum_i s_i phi_i phi_i^T [D, D]``,
+    ``cross = sum_i s_i phi_i Y_i[group]^T [D, |group|]`` and ``target_sq = sum_i s_i
+    Y_i[group]^2``; and ``weight_sum = sum_i s_i``. Sums commute, so :meth:`add` on chunks (or
+    on ranks, then an all-reduce of :meth:`tensors`; or :meth:`merge` of statistics gathered
+    apart) gives the statistics, hence the solution, of one pass over all rows; and
+    :meth:`subtract` of rows added before gives those of the rows that remain.
+
+    With ``folds=k`` the same sums are also kept per fold, the fold of a row being a hash of its
+    inputs' bytes (:func:`glai.solvers.penalty.row_folds`): :meth:`choose_alpha` then scores
+    penalties by exact k-fold cross-validation, and any way of gathering the same rows keeps the
+    same folds, hence chooses the same penalty. Memory: ``(k + 1) D^2`` numbers per group.
 
     Args:
         model: the path model whose paths define ``phi`` (its parameters are not read); None
@@ -115,13 +149,22 @@ class RidgeStatistics:
             for callers that hold them before the freeze builds the paths.
         dtype: of the products and sums. Default float64 (choice): statistics that keep
             growing over many ``partial_fit`` calls should not lose the early rows to float32
-            rounding; the model's dtype halves the cost of the products.
+            rounding, and a difference (:meth:`subtract`) is only as exact as the sums; the
+            model's dtype halves the cost of the products.
+        folds: 0 (no per-fold sums) or the ``k >= 2`` of k-fold cross-validation.
     """
 
     def __init__(
-        self, model: PathModel | None = None, *, dtype: torch.dtype | None = torch.float64
+        self,
+        model: PathModel | None = None,
+        *,
+        dtype: torch.dtype | None = torch.float64,
+        folds: int = 0,
     ) -> None:
+        if isinstance(folds, bool) or not isinstance(folds, int) or folds == 1 or folds < 0:
+            raise ValueError(f"folds must be 0 (none) or an int >= 2, got {folds!r}")
         self._dtype = dtype
+        self.folds = folds
         self.groups: list[_Group] = []
         if model is not None:
             self.bind(model)
@@ -141,13 +184,19 @@ class RidgeStatistics:
         outputs: dict[tuple[int, ...], list[int]] = {}
         for k, key in enumerate(self._keys):
             outputs.setdefault(key, []).append(k)
-        device, n0 = model.theta.device, self.in_features
+        device, n0, kf = model.theta.device, self.in_features, self.folds
+        zeros = partial(torch.zeros, dtype=self.dtype, device=device)
         for ks in outputs.values():
             full, bias = self._columns[ks[0]]
             dim = full.numel() * (n0 + 1) + bias.numel() + 1
-            zeros = partial(torch.zeros, dtype=self.dtype, device=device)
-            self.groups.append(_Group(ks, full, bias, zeros(dim, dim), zeros(dim, len(ks))))
-        self.weight_sum = torch.zeros((), dtype=self.dtype, device=device)
+            group = _Group(ks, full, bias, zeros(dim, dim), zeros(dim, len(ks)), zeros(len(ks)))
+            if kf:
+                group.fold_gram = zeros(kf, dim, dim)
+                group.fold_cross = zeros(kf, dim, len(ks))
+                group.fold_target_sq = zeros(kf, len(ks))
+            self.groups.append(group)
+        self.weight_sum = zeros(())
+        self.fold_weight = zeros(kf)
         return self
 
     def _follow(self, model: PathModel) -> None:
@@ -160,11 +209,28 @@ class RidgeStatistics:
         self.out_features = model.out_features
         self.num_full, self.num_paths = model.num_full, model.num_paths
         self._columns, self._keys = output_columns(model)
+        self.structure = structure_digest(model)
 
     @property
     def dims(self) -> list[int]:
         """Unknowns ``D`` of each group's problem."""
         return [g.gram.shape[0] for g in self.groups]
+
+    def empty_like(self) -> RidgeStatistics:
+        """Statistics of the same layout, folds and dtype, holding no row."""
+        if not self.bound:
+            return RidgeStatistics(dtype=self._dtype, folds=self.folds)
+        empty = copy.copy(self)
+        empty.groups = [
+            _Group(g.outputs.copy(), g.full, g.bias,
+                   *(None if t is None else torch.zeros_like(t) for t in (
+                       g.gram, g.cross, g.target_sq, g.fold_gram, g.fold_cross,
+                       g.fold_target_sq)))  # type: ignore[arg-type]
+            for g in self.groups
+        ]  # fmt: skip
+        empty.weight_sum = torch.zeros_like(self.weight_sum)
+        empty.fold_weight = torch.zeros_like(self.fold_weight)
+        return empty
 
     @torch.no_grad()
     def add(
@@ -184,6 +250,27 @@ class RidgeStatistics:
         (:func:`glai.solvers.gram.group_gram`: about one ``X~^T X~`` with few gates);
         ``pattern_by_pattern=False`` forms ``phi`` explicitly, ``chunk_size`` rows at a time
         (the reference the tests compare with)."""
+        self._check_rows(x, gates, targets, weight)
+        if not self.folds:
+            self._accumulate(x, gates, targets, weight, None, chunk_size, pattern_by_pattern)
+            return self
+        fold = torch.as_tensor(row_folds(x, self.folds), device=x.device)
+        for f in range(self.folds):
+            rows = (fold == f).nonzero().flatten()
+            if rows.numel():
+                w = None if weight is None else weight[rows]
+                self._accumulate(
+                    x[rows], gates[rows], targets[rows], w, f, chunk_size, pattern_by_pattern
+                )  # fmt: skip
+        return self
+
+    def _check_rows(
+        self,
+        x: torch.Tensor,
+        gates: torch.Tensor,
+        targets: torch.Tensor,
+        weight: torch.Tensor | None,
+    ) -> None:
         if not self.bound:
             raise ValueError("these statistics have no path model yet: bind(model) first")
         n = x.shape[0]
@@ -199,25 +286,47 @@ class RidgeStatistics:
             )
         if weight is not None and weight.shape != (n,):
             raise ValueError(f"weight must have shape [{n}], got {tuple(weight.shape)}")
+
+    def _accumulate(
+        self,
+        x: torch.Tensor,
+        gates: torch.Tensor,
+        targets: torch.Tensor,
+        weight: torch.Tensor | None,
+        fold: int | None,
+        chunk_size: int,
+        pattern_by_pattern: bool,
+    ) -> None:
+        """Add the products of these rows to the totals (and to fold ``fold``'s sums)."""
+        n = x.shape[0]
         x = x.to(self.dtype)
         w = None if weight is None else weight.to(self.dtype)
-        if pattern_by_pattern:
-            for g in self.groups:
-                y = targets[:, g.outputs].to(self.dtype)
+        for g in self.groups:
+            y = targets[:, g.outputs].to(self.dtype)
+            if pattern_by_pattern:
                 gram, cross = group_gram(x, gates, g.full, g.bias, y, w)
-                g.gram += gram
-                g.cross += cross
-        for i in range(0, n if not pattern_by_pattern else 0, chunk_size):
-            rows = slice(i, i + chunk_size)
-            wr = None if w is None else w[rows, None]
-            for g in self.groups:
-                phi = path_features(x[rows], gates[rows], g.full, g.bias)
-                y = targets[rows][:, g.outputs].to(self.dtype)
-                phi_w = phi if wr is None else phi * wr
-                g.gram += phi.t() @ phi_w
-                g.cross += phi_w.t() @ y
-        self.weight_sum += float(n) if weight is None else weight.to(self.dtype).sum()
-        return self
+            else:
+                gram, cross = torch.zeros_like(g.gram), torch.zeros_like(g.cross)
+                for i in range(0, n, chunk_size):
+                    rows = slice(i, i + chunk_size)
+                    phi = path_features(x[rows], gates[rows], g.full, g.bias)
+                    phi_w = phi if w is None else phi * w[rows, None]
+                    gram += phi.t() @ phi_w
+                    cross += phi_w.t() @ y[rows]
+            target_sq = (y * y).sum(0) if w is None else (w[:, None] * y * y).sum(0)
+            g.gram += gram
+            g.cross += cross
+            g.target_sq += target_sq
+            if fold is not None:
+                assert g.fold_gram is not None and g.fold_cross is not None
+                assert g.fold_target_sq is not None
+                g.fold_gram[fold] += gram
+                g.fold_cross[fold] += cross
+                g.fold_target_sq[fold] += target_sq
+        total = torch.tensor(float(n), dtype=self.dtype) if w is None else w.sum()
+        self.weight_sum += total.to(self.weight_sum.device)
+        if fold is not None:
+            self.fold_weight[fold] += total.to(self.fold_weight.device)
 
     def output_paths(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Output ``k``'s full and partial-bias paths, in the order of its unknowns."""
@@ -226,15 +335,72 @@ class RidgeStatistics:
     def tensors(self) -> list[torch.Tensor]:
         """Every accumulated tensor, in a fixed order (the same on every rank): summing each
         across ranks (``dist.all_reduce``, SUM) combines the ranks' statistics in place."""
-        return [t for g in self.groups for t in (g.gram, g.cross)] + [self.weight_sum]
+        return [t for g in self.groups for t in g.tensors()] + [self.weight_sum, self.fold_weight]
+
+    def _check_compatible(self, other: RidgeStatistics, verb: str) -> None:
+        if not (self.bound and other.bound):
+            raise ValueError(f"cannot {verb} statistics that have no path model yet")
+        if self.in_features != other.in_features or self._keys != other._keys:
+            raise ValueError(f"cannot {verb} statistics of different path sets")
+        if self.structure != other.structure:
+            raise ValueError(
+                f"cannot {verb} statistics of different structures: the frozen gates or paths "
+                "differ (not bit-identical), so the same rows have other path features; give "
+                "every site the same frozen structure (glai.share_structure)"
+            )
+        if self.folds != other.folds:
+            raise ValueError(
+                f"cannot {verb} statistics with {self.folds} and {other.folds} folds"
+            )
+        if self.dtype != other.dtype:
+            raise ValueError(f"cannot {verb} {self.dtype} and {other.dtype} statistics")
 
     def merge(self, other: RidgeStatistics) -> RidgeStatistics:
-        """Add ``other``'s rows (statistics of the same paths). Returns ``self``."""
-        mine, theirs = self.tensors(), other.tensors()
-        if [t.shape for t in mine] != [t.shape for t in theirs]:
-            raise ValueError("the statistics to merge belong to different path sets")
-        for a, b in zip(mine, theirs):
-            a += b.to(a.dtype)
+        """Add ``other``'s rows (statistics of the same structure: same gates, paths, folds and
+        dtype, else a ValueError). Returns ``self``."""
+        self._check_compatible(other, "merge")
+        for a, b in zip(self.tensors(), other.tensors()):
+            a += b.to(a.device)
+        return self
+
+    def subtract(self, other: RidgeStatistics) -> RidgeStatistics:
+        """Remove ``other``'s rows, which must have been added before. Returns ``self``.
+
+        Rows never added are refused where it shows: a total weight, a fold's weight, a
+        diagonal entry of a Gram matrix (``sum_i s_i phi_ij^2``: how much a gate was open, or
+        an input's energy through it) or a ``sum_i s_i y_ik^2`` (for one-hot labels the weight
+        of class ``k``) that would fall below zero, beyond float rounding. Rows with the same
+        sums but other values (the same row with another label that stays positive, say) are
+        not detectable from sums: the caller must pass rows it added.
+        """
+        self._check_compatible(other, "subtract")
+        checks = [("the total weight", self.weight_sum, other.weight_sum)]
+        if self.folds:
+            checks.append(("a fold's weight (the rows hash to folds)", self.fold_weight,
+                           other.fold_weight))  # fmt: skip
+        for g, h in zip(self.groups, other.groups):
+            checks.append(("a gate's or input's weight (a Gram diagonal)", g.gram.diagonal(),
+                           h.gram.diagonal()))  # fmt: skip
+            checks.append(("an output's sum of squared targets (a class's weight)",
+                           g.target_sq, h.target_sq))  # fmt: skip
+            if g.fold_gram is not None and h.fold_gram is not None:
+                assert g.fold_target_sq is not None and h.fold_target_sq is not None
+                checks.append(("a fold's Gram diagonal", g.fold_gram.diagonal(0, 1, 2),
+                               h.fold_gram.diagonal(0, 1, 2)))  # fmt: skip
+                checks.append(("a fold's sum of squared targets", g.fold_target_sq,
+                               h.fold_target_sq))  # fmt: skip
+        for what, mine, theirs in checks:
+            theirs = theirs.to(mine.device)
+            left = mine - theirs
+            slack = 1e-9 * (mine.abs() + theirs.abs()) + 1e-12
+            if bool((left < -slack).any()):
+                raise ValueError(
+                    f"these rows were not all added before: removing them makes {what} "
+                    "negative. Forget only rows that were fitted (the same inputs, targets "
+                    "and weights)"
+                )
+        for a, b in zip(self.tensors(), other.tensors()):
+            a -= b.to(a.device)
         return self
 
     def extend(self, model: PathModel) -> RidgeStatistics:
@@ -261,7 +427,42 @@ class RidgeStatistics:
                 )
             group.outputs.append(k)
             group.cross = torch.cat([group.cross, group.cross.new_zeros(len(group.cross), 1)], 1)
+            group.target_sq = torch.cat([group.target_sq, group.target_sq.new_zeros(1)])
+            if group.fold_cross is not None and group.fold_target_sq is not None:
+                fc, ft = group.fold_cross, group.fold_target_sq
+                group.fold_cross = torch.cat([fc, fc.new_zeros(*fc.shape[:2], 1)], 2)
+                group.fold_target_sq = torch.cat([ft, ft.new_zeros(len(ft), 1)], 1)
         return self
+
+    def penalty_scores(self, alphas: Sequence[float], rule: str = "kfold") -> torch.Tensor:
+        """Estimated squared prediction error per row for each ``alpha`` (lower is better):
+        ``rule="kfold"`` (exact k-fold cross-validation from the per-fold sums; needs
+        ``folds``) or ``"gcv"`` (generalised cross-validation from the totals);
+        :mod:`glai.solvers.penalty`."""
+        if rule == "gcv":
+            n = float(self.weight_sum)
+            return gcv_scores(
+                [GroupStatistics(g.gram, g.cross, g.target_sq, n) for g in self.groups], alphas
+            )  # fmt: skip
+        if rule != "kfold":
+            raise ValueError(f"rule must be 'kfold' or 'gcv', got {rule!r}")
+        if not self.folds:
+            raise ValueError("k-fold scores need statistics kept per fold: RidgeStatistics(folds=k)")
+        per_fold = []
+        for f in range(self.folds):
+            per_fold.append([
+                GroupStatistics(g.fold_gram[f], g.fold_cross[f], g.fold_target_sq[f],  # type: ignore[index]
+                                float(self.fold_weight[f]))
+                for g in self.groups
+            ])  # fmt: skip
+        return cv_scores(per_fold, alphas)
+
+    def choose_alpha(self, alphas: Sequence[float], rule: str = "kfold") -> float:
+        """The ``alpha`` of ``alphas`` with the lowest :meth:`penalty_scores` (the first of
+        equal scores). The same rows, however gathered, choose the same alpha."""
+        if not len(alphas):
+            raise ValueError("alphas must hold at least one penalty")
+        return float(alphas[int(torch.argmin(self.penalty_scores(alphas, rule)))])
 
     @torch.no_grad()
     def solve(
@@ -438,7 +639,8 @@ def accumulate(
         stats = RidgeStatistics(model) if statistics is None else statistics
         return stats.add(x, gates, targets, sample_weight)
     dtype = torch.float64 if statistics is None else statistics.dtype
-    rows = RidgeStatistics(model, dtype=dtype).add(x, gates, targets, sample_weight)
+    folds = 0 if statistics is None else statistics.folds
+    rows = RidgeStatistics(model, dtype=dtype, folds=folds).add(x, gates, targets, sample_weight)
     for t in rows.tensors():
         t.copy_(reduce(t))
     return rows if statistics is None else statistics.merge(rows)
