@@ -153,7 +153,10 @@ def main(argv: list[str] | None = None) -> None:
             x_tr, x_te, y_tr, y_te = train_test_split(X, y, test_size=0.3, random_state=seed,
                                                       stratify=y)  # fmt: skip
             sc = StandardScaler().fit(x_tr)
-            x_tr, x_te = sc.transform(x_tr).astype(np.float32), sc.transform(x_te).astype(np.float32)
+            x_tr, x_te = (
+                sc.transform(x_tr).astype(np.float32),
+                sc.transform(x_te).astype(np.float32),
+            )
             rows += run_case(name, x_tr, y_tr, None, None, x_te, y_te, seed,
                              ("glai", "raw", "random"), holdout_inside=True)  # fmt: skip
     for name in args.bench:

@@ -104,9 +104,7 @@ def gcv_scores(groups: Sequence[GroupStatistics], alphas: Sequence[float]) -> to
 
 
 @torch.no_grad()
-def cv_scores(
-    folds: Sequence[Sequence[GroupStatistics]], alphas: Sequence[float]
-) -> torch.Tensor:
+def cv_scores(folds: Sequence[Sequence[GroupStatistics]], alphas: Sequence[float]) -> torch.Tensor:
     """Exact k-fold cross-validated squared error per row for each alpha, ``[len(alphas)]``.
 
     Args:
@@ -150,7 +148,7 @@ def row_folds(x: np.ndarray | torch.Tensor, k: int) -> np.ndarray:
     share a fold.
     """
     a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-    a = np.ascontiguousarray(a.reshape(len(a), -1))
+    a = np.ascontiguousarray(a.reshape(len(a), int(np.prod(a.shape[1:]))))
     if a.dtype.itemsize not in (4, 8):
         a = a.astype(np.float64)
     words = a.view(np.uint32 if a.dtype.itemsize == 4 else np.uint64).astype(np.uint64)

@@ -447,7 +447,9 @@ class RidgeStatistics:
         if rule != "kfold":
             raise ValueError(f"rule must be 'kfold' or 'gcv', got {rule!r}")
         if not self.folds:
-            raise ValueError("k-fold scores need statistics kept per fold: RidgeStatistics(folds=k)")
+            raise ValueError(
+                "k-fold scores need statistics kept per fold: RidgeStatistics(folds=k)"
+            )
         per_fold = []
         for f in range(self.folds):
             per_fold.append([
