@@ -36,6 +36,7 @@ from glai.solvers.penalty import GroupStatistics, cv_scores, gcv_scores, row_fol
 from glai.solvers.ridge import path_features
 
 ALPHAS = tuple(10.0**e for e in range(-6, 2))
+FOLDS = (5, 10)
 
 
 def stats_of(phi: torch.Tensor, y1: torch.Tensor) -> GroupStatistics:
@@ -49,7 +50,9 @@ def solve(s: GroupStatistics, alpha: float) -> torch.Tensor:
     return torch.cholesky_solve(s.cross, torch.linalg.cholesky(a))
 
 
-def choose(phi: torch.Tensor, y: np.ndarray, x_rows: np.ndarray, k: int) -> dict[str, Any]:
+def choose(
+    phi: torch.Tensor, y: np.ndarray, x_rows: np.ndarray, k: int, fold_counts=(5, 10)
+) -> dict[str, Any]:
     """Alphas chosen by GCV and by k-fold CV on these rows."""
     y1 = torch.nn.functional.one_hot(torch.as_tensor(y), k).double()
     total = stats_of(phi, y1)
@@ -57,7 +60,7 @@ def choose(phi: torch.Tensor, y: np.ndarray, x_rows: np.ndarray, k: int) -> dict
     t = time.perf_counter()
     g = gcv_scores([total], ALPHAS)
     out["gcv"] = (ALPHAS[int(g.argmin())], time.perf_counter() - t)
-    for folds in (5, 10):
+    for folds in fold_counts:
         f = row_folds(x_rows, folds)
         t = time.perf_counter()
         per = [[stats_of(phi[f == j], y1[f == j])] for j in range(folds)]
@@ -108,7 +111,7 @@ def run_case(name: str, x_tr, y_tr, x_va, y_va, x_te, y_te, seed: int, kinds, bu
         if kind == "glai":
             glai_dim = p_tr.shape[1]
         p_te = phi_fn(x_te)
-        chosen = choose(p_tr, y_tr, x_tr, k)
+        chosen = choose(p_tr, y_tr, x_tr, k, FOLDS)
         total = chosen.pop("stats")
         test = {a: accuracy(p_te, solve(total, a), y_te) for a in ALPHAS}
         rec = {"data": name, "kind": kind, "seed": seed, "D": int(p_tr.shape[1])}
@@ -144,7 +147,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--bench", nargs="*", default=["fashion-effnet", "wordnet-minilm"])
     p.add_argument("--small", nargs="*", default=["iris", "wine", "breast_cancer", "digits"])
     p.add_argument("--out", default="penalty_choice.json")
+    p.add_argument("--folds", type=int, nargs="+", default=[5, 10])
     args = p.parse_args(argv)
+    global FOLDS
+    FOLDS = tuple(args.folds)
     torch.set_num_threads(1)
     rows: list[dict[str, Any]] = []
     for name in args.small:

@@ -42,6 +42,10 @@ from glai.estimators import (  # noqa: E402  (estimators build on everything abo
 
 __all__ += ["GLAIClassifier", "GLAIRegressor", "MLPHeadClassifier", "MLPHeadRegressor"]
 
+from glai.federated import merge, share_structure  # noqa: E402  (combines fitted estimators)
+
+__all__ += ["merge", "share_structure"]
+
 from glai.ssl import (  # noqa: E402  (a use of the block and the loop, like the estimators)
     GLAIProjectionHead,
     ProjectionHead,

@@ -45,6 +45,7 @@ from sklearn.utils._param_validation import Hidden, Interval, Options, StrOption
 from glai.device import is_device
 from glai.solvers import ITERATIVE_KINDS, solver_names
 from glai.solvers.auto import AUTO
+from glai.solvers.penalty import PENALTY_RULES
 from glai.structure import StopRule
 
 __all__ = [
@@ -369,6 +370,17 @@ PARAMS: dict[str, Param] = {
             "work is at most what Adam spends to its best epoch, else ``'adam'`` "
             "(:mod:`glai.solvers.auto`); ``'adam'`` also when no data are held out, since the "
             "closed form picks its penalty on validation data.",
+        ),
+        Param(
+            "quant_penalty", AUTO, (StrOptions({AUTO, *PENALTY_RULES}),), "str",
+            "How the closed form picks its ridge penalty among ``alphas``: ``'holdout'`` (each "
+            "candidate scored on the validation data), ``'kfold'`` (exact 5-fold "
+            "cross-validation from the sufficient statistics, kept per fold: no row held out) "
+            "or ``'gcv'`` (generalised cross-validation from the statistics); ``'auto'``: "
+            "``'holdout'`` when data are held out, else ``'kfold'`` (ours, beyond the paper; "
+            ":mod:`glai.solvers.penalty`). With ``'kfold'`` or ``'gcv'``, every re-solve "
+            "(``partial_fit``, ``forget``, :func:`glai.merge`, new classes) chooses again "
+            "from the statistics, the penalty a single fit on the same rows would choose.",
         ),
         Param(
             "quant_learning_rate", None, (Interval(Real, 0, None, closed="neither"), None),

@@ -15,6 +15,7 @@ from glai.estimators.base import _H, _Head
 from glai.path_model import PathModel
 from glai.solvers import get_solver
 from glai.solvers.auto import without_holdout
+from glai.solvers.penalty import PENALTY_FOLDS, resolve_penalty
 from glai.solvers.ridge import RidgeStatistics
 from glai.structure import StopRule, StructureMonitor
 from glai.training import History, TrainConfig, fit_glai
@@ -25,7 +26,8 @@ __all__ = ["GLAI_PARAMS", "GLAI_DEFAULTS"]
 # GLAI's own arguments, in signature order (after hidden_layer_sizes, before the heads' others).
 GLAI_PARAMS = (
     "rho", "budget", "structure_rule", "structure_check_every", "probe_size", "quant_optimizer",
-    "quant_learning_rate", "quant_warmup_steps", "quant_shrinkage", "prune_dead",
+    "quant_penalty", "quant_learning_rate", "quant_warmup_steps", "quant_shrinkage",
+    "prune_dead",
 )  # fmt: skip
 GLAI_DEFAULTS: dict[str, Any] = params.defaults(*GLAI_PARAMS)
 _G = GLAI_DEFAULTS
@@ -48,6 +50,7 @@ class _GLAIMixin(_Head):
         structure_check_every: int | str | None = _G["structure_check_every"],
         probe_size: int = _G["probe_size"],
         quant_optimizer: str = _G["quant_optimizer"],
+        quant_penalty: str = _G["quant_penalty"],
         quant_learning_rate: float | None = _G["quant_learning_rate"],
         quant_warmup_steps: int = _G["quant_warmup_steps"],
         quant_shrinkage: float = _G["quant_shrinkage"],
@@ -85,6 +88,7 @@ class _GLAIMixin(_Head):
         self.structure_check_every = structure_check_every
         self.probe_size = probe_size
         self.quant_optimizer = quant_optimizer
+        self.quant_penalty = quant_penalty
         self.quant_learning_rate = quant_learning_rate
         self.quant_warmup_steps = quant_warmup_steps
         self.quant_shrinkage = quant_shrinkage
@@ -104,13 +108,31 @@ class _GLAIMixin(_Head):
         if fitted is not None:
             closed = get_solver(fitted).kind == "closed_form"
             return "ridge" if rows_only and closed else fitted
+        # (choice) "auto" with nothing held out stays "adam" unless quant_penalty names a rule
+        # that needs no hold-out ("kfold", "gcv"): BENCHMARKS.md, "A penalty without a hold-out"
+        if self.quant_penalty in ("kfold", "gcv"):
+            return self.quant_optimizer
         return without_holdout(self.quant_optimizer, self._holdout)
+
+    def _penalty_rule(self) -> str:
+        """How the closed form picks its penalty: the rule that was fitted with, else
+        ``quant_penalty`` resolved for the data (:func:`glai.solvers.penalty.resolve_penalty`)."""
+        fitted = getattr(self, "quant_penalty_", None)
+        if fitted is not None:
+            return str(fitted)
+        return resolve_penalty(self.quant_penalty, bool(getattr(self, "_holdout", True)))
+
+    def _new_statistics(self, model: PathModel | None = None) -> RidgeStatistics:
+        """Empty statistics for the closed form, kept per fold for the ``"kfold"`` rule."""
+        folds = PENALTY_FOLDS if self._penalty_rule() == "kfold" else 0
+        return RidgeStatistics(model, folds=folds)
 
     def _quant_config(self, *, rows_only: bool = False) -> TrainConfig:
         quant_lr = params.quant_learning_rate(self._lr, self.quant_learning_rate)
         config = self._config(lr=quant_lr, optimizer=self._quant_solver(rows_only=rows_only))
         config.warmup_steps = self.quant_warmup_steps
         config.shrinkage = self.quant_shrinkage
+        config.penalty = self._penalty_rule()
         return config
 
     def _closed_form(self) -> bool:
@@ -144,9 +166,10 @@ class _GLAIMixin(_Head):
         )  # fmt: skip
         loss_fn, score_fn = self._train_losses()
         self.quant_optimizer_ = None  # a refit chooses again
+        self.quant_penalty_: str | None = None
         config = self._quant_config()
         # kept for partial_fit and new classes; bound to the paths at the freeze
-        stats = RidgeStatistics() if self._closed_form() else None
+        stats = self._new_statistics() if self._closed_form() else None
         history = fit_glai(
             model, *data, loss_fn=loss_fn, score_fn=score_fn, structural=self._config(),
             quantitative=config, monitor=monitor, generator=generator, sample_weight=weight,
@@ -167,9 +190,12 @@ class _GLAIMixin(_Head):
     ) -> None:
         closed = get_solver(str(self.quant_optimizer_)).kind == "closed_form"
         self.ridge_statistics_ = stats if closed else None
+        self.quant_penalty_ = config.penalty if closed else None
         choice = history.events.get("closed_form_choice")
         self.alpha_ = None
-        if closed and stats is not None and choice is not None:
+        if closed and stats is not None and config.penalty != "holdout":
+            self.alpha_ = stats.chosen_alpha  # chosen from the statistics by the solver
+        elif closed and stats is not None and choice is not None:
             scores = [r.val_score for r in history.records if r.phase == "quantitative"]
             first = 1 if self.quant_optimizer_ == "ridge-ce" else 0  # ridge-ce: init first
             ridge = scores[first : first + len(config.alphas)]
@@ -195,6 +221,12 @@ class _GLAIMixin(_Head):
                 "Raise max_iter"
             ))  # fmt: skip
         return messages
+
+    def _set_fitted_attributes(self, continued: bool = False, incremental: bool = False) -> None:
+        # path_model_ follows model_: retraining works on a copy of model_ (all or nothing),
+        # so a path_model_ set before would name the copy's predecessor
+        self.path_model_ = self._frozen_paths()
+        super()._set_fitted_attributes(continued=continued, incremental=incremental)
 
     def _frozen_paths(self) -> PathModel:
         path_model = self.model_.path_model

@@ -66,8 +66,9 @@ class GLAIClassifier(_Retraining, _ClassifierHead):
         ``classes``: every class to expect (scikit-learn's convention); those not in ``y``
         nor ``classes_`` get outputs at once. The first call on an unfitted estimator is
         ``fit(X, y)``, structural phase included, on this batch alone. On later calls, a
-        batch with new labels (or new ``classes``) goes to :meth:`add_classes`: the existing
-        outputs are left as they are; any other batch updates every output (see
+        batch with new labels (or new ``classes``) goes to :meth:`add_classes` (with the closed
+        form every output is re-solved on every row seen; with a gradient solver the existing
+        outputs are left as they are); any other batch updates every output (see
         :meth:`GLAIRegressor.partial_fit`: one re-solve with the closed form, exact over
         chunks; one epoch with a gradient solver).
         """
@@ -99,27 +100,35 @@ class GLAIClassifier(_Retraining, _ClassifierHead):
         sample_weight: Any = None,
         X_val: Any = None,
         y_val: Any = None,
+        refit_old: bool | None = None,
     ) -> GLAIClassifier:
         """Add the classes of ``y`` (and ``classes``) not in ``classes_`` to a fitted head.
 
-        Each output owns its paths, so new classes get new paths on the frozen gates
-        (:func:`glai.path_model.new_outputs`), fitted alone: the existing outputs' logits
-        stay bit-identical. ``classes_`` grows; the new classes follow the old, sorted.
+        New classes get new paths on the frozen gates (:func:`glai.path_model.new_outputs`).
+        ``classes_`` grows; the new classes follow the old, sorted.
 
         * closed-form ``quant_optimizer``: every row of ``X`` joins ``ridge_statistics_``,
-          which already hold the rows the old outputs were solved on, so the new outputs
-          also learn to stay at 0 on the old classes; they are solved at ``alpha_``.
-        * a gradient solver: the new outputs are trained (``max_iter``, early stopping on
-          ``(X_val, y_val)`` or a ``validation_fraction`` split) against the fixed logits of
-          the old ones. ``(X, y)`` should hold samples of the old classes as well (replay),
-          or the new classes learn to win everywhere.
-
-        A later ``partial_fit`` without new labels (closed form) re-solves every output on
-        all the rows seen: the full refit on the frozen structure.
+          which already hold the rows the old outputs were solved on (with target 0 for the
+          new classes), and every output is re-solved (``refit_old=None`` or True): the head
+          equals the joint closed-form fit on all rows seen, on the frozen structure, with no
+          old row stored or replayed (class-incremental learning without replay). With
+          ``refit_old=False`` only the new outputs are solved, at ``alpha_``, and the old
+          outputs' logits stay bit-identical.
+        * a gradient solver (``refit_old`` None or False): the new outputs are trained
+          (``max_iter``, early stopping on ``(X_val, y_val)`` or a ``validation_fraction``
+          split) against the fixed logits of the old ones, which stay bit-identical.
+          ``(X, y)`` should hold samples of the old classes as well (replay), or the new
+          classes learn to win everywhere.
         """
         check_is_fitted(self)
         self._validate_params()
         self._resolve_names()
+        if refit_old and getattr(self, "ridge_statistics_", None) is None:
+            raise ValueError(
+                "refit_old=True re-solves the old outputs on every row seen, which needs the "
+                f"closed form's statistics; this head's solver is {self.quant_optimizer_!r}: "
+                "pass refit_old=False (or None) to train the new outputs only"
+            )
         X, y = self._validate_more(X, y)
         check_classification_targets(y)
         wanted = np.unique(y) if classes is None else np.union1d(np.unique(classes), y)
@@ -131,7 +140,10 @@ class GLAIClassifier(_Retraining, _ClassifierHead):
             )
         validation.check_pair("X_val", X_val, "y_val", y_val)
         sw = validation.check_sample_weight(sample_weight, X)
-        self._on_the_side(lambda work: work._fit_new_classes(X, y, sw, X_val, y_val, new))
+        refit = getattr(self, "ridge_statistics_", None) is not None and refit_old is not False
+        self._on_the_side(
+            lambda work: work._fit_new_classes(X, y, sw, X_val, y_val, new, refit=refit)
+        )
         return self
 
     def _fit_new_classes(
@@ -142,6 +154,8 @@ class GLAIClassifier(_Retraining, _ClassifierHead):
         X_val: Any,
         y_val: Any,
         new: np.ndarray,
+        *,
+        refit: bool = False,
     ) -> None:
         self.classes_ = np.concatenate([self.classes_, new])
         target = self._encode_targets(y, fitting=False)
@@ -161,6 +175,8 @@ class GLAIClassifier(_Retraining, _ClassifierHead):
         )  # fmt: skip
         cast(GLAI, self.model_).set_path_model(joined)
         self.path_model_ = joined
+        if refit:  # every output on every row seen: the joint solve on the frozen structure
+            self._solve_statistics()
         history.events["structure_frozen_epoch"] = 0
         history.events["classes_added"] = new.tolist()
         self.history_, self.structure_frozen_epoch_ = history, 0

@@ -12,12 +12,14 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
 
 from glai import validation
 from glai.estimators.base import _as_float32
 from glai.estimators.glai_fit import _GLAIMixin
 from glai.solvers.ridge import RidgeStatistics
 from glai.training import History, fit_quantities, resolve_device
+from glai.training.closed_form import closed_form_targets
 
 __all__: list[str] = []
 
@@ -38,7 +40,7 @@ class _Retraining(_GLAIMixin):
         history = History()  # max_iter=0: nothing to train, the model stays as it is
         if self._max_iter > 0:
             path_model, config = self._frozen_paths(), self._quant_config()
-            stats = RidgeStatistics(path_model) if self._closed_form() else None
+            stats = self._new_statistics(path_model) if self._closed_form() else None
             loss_fn, score_fn = self._train_losses()
             history = fit_quantities(
                 path_model, *data, loss_fn=loss_fn, score_fn=score_fn, config=config,
@@ -79,10 +81,10 @@ class _Retraining(_GLAIMixin):
         )
         weight = None if sw is None else torch.as_tensor(sw).to(device, torch.float32)
         config = self._quant_config(rows_only=True)
-        if self._closed_form():
+        if self._closed_form() and config.penalty == "holdout":
             assert self.alpha_ is not None
             config = replace(config, alphas=(self.alpha_,))
-        else:
+        elif not self._closed_form():
             config = replace(config, max_epochs=1, patience=None)
         self._holdout = False  # the batch is its own "validation": no validation score
         loss_fn, score_fn = self._train_losses()
@@ -92,7 +94,90 @@ class _Retraining(_GLAIMixin):
             config=config, generator=torch.Generator().manual_seed(seed),
             sample_weight=weight, statistics=self.ridge_statistics_, verbose=bool(self.verbose),
         )  # fmt: skip
+        if self._closed_form() and config.penalty != "holdout":
+            self.alpha_ = self._kept_statistics("partial_fit").chosen_alpha
         history.events["structure_frozen_epoch"] = 0
         self.history_, self.structure_frozen_epoch_ = history, 0
         self._n_train = len(X)
         self._set_fitted_attributes(continued=True, incremental=True)
+
+    # -- the closed form's statistics: re-solve, forget ------------------------------------
+
+    def _kept_statistics(self, what: str) -> RidgeStatistics:
+        """``ridge_statistics_``, or a ValueError saying why ``what`` needs them."""
+        check_is_fitted(self)
+        stats = getattr(self, "ridge_statistics_", None)
+        if stats is None:
+            raise ValueError(
+                f"{what} needs the sufficient statistics of a closed-form quantitative phase, "
+                f"but this head's was solved by {self.quant_optimizer_!r} (a gradient solver "
+                "keeps no statistics); fit with quant_optimizer='ridge' (or 'ridge-ce')"
+            )
+        return stats
+
+    @torch.no_grad()
+    def _solve_statistics(self) -> None:
+        """Re-solve every output from ``ridge_statistics_`` (the ridge part of ``"ridge-ce"``):
+        at the penalty the statistics choose (``"kfold"``, ``"gcv"``) or at ``alpha_``."""
+        stats = self._kept_statistics("re-solving")
+        if self._penalty_rule() != "holdout":
+            self.alpha_ = stats.choose_alpha(self._quant_config().alphas, self._penalty_rule())
+        assert self.alpha_ is not None
+        (solution,) = stats.solve([self.alpha_])
+        path_model = self._frozen_paths()
+        for name, value in solution.items():
+            getattr(path_model, name).copy_(value.to(getattr(path_model, name).dtype))
+
+    def _statistics_of(
+        self, X: np.ndarray, y: np.ndarray, sample_weight: Any
+    ) -> RidgeStatistics:
+        """The statistics of rows ``(X, y)`` on this head's paths, computed as ``fit`` and
+        ``partial_fit`` computed them (the same float32 inputs, encoded targets and gates)."""
+        stats = self._kept_statistics("forget")
+        sw = validation.check_sample_weight(sample_weight, X)
+        path_model = self._frozen_paths()
+        device = path_model.theta.device
+        x = torch.as_tensor(_as_float32("X", X)).to(device)
+        t = torch.as_tensor(self._encode_targets(y, fitting=False)).to(
+            device=device, dtype=self._target_dtype
+        )
+        weight = None if sw is None else torch.as_tensor(sw).to(device, torch.float32)
+        targets = closed_form_targets(t, path_model.out_features, x.dtype)
+        return stats.empty_like().add(x, path_model.gates(x), targets, weight)
+
+    def forget(self: _G_EST, X: Any, y: Any, sample_weight: Any = None) -> _G_EST:
+        """Remove rows fitted before and re-solve: the head then equals the fit without them.
+
+        ``X [n, n_features]``, ``y`` and ``sample_weight`` must be rows this head was solved
+        on (by ``fit``'s training split, ``partial_fit``, new classes or :func:`glai.merge`),
+        with the same values: their statistics are subtracted from ``ridge_statistics_`` (in
+        float64) and every output is re-solved, so the path weights equal a closed-form fit
+        without those rows on the same frozen structure, up to float rounding (the penalty
+        too, with ``quant_penalty`` ``"kfold"`` or ``"gcv"``). Rows never seen are refused
+        where the sums show it (a class's or a gate's weight below zero; with ``"kfold"``,
+        per fold); rows given to ``fit`` as validation data were never solved on.
+
+        **The structure itself was learned with the forgotten rows** (the structural phase
+        saw them): forgetting makes the quantitative phase exact, not the gates. To forget
+        completely, learn the structure on other data (e.g. public or already-released
+        rows), then add the private rows with ``partial_fit`` on a
+        :func:`glai.share_structure` copy: forgetting those is then exact end to end.
+
+        Needs a closed-form quantitative phase (``ridge_statistics_``); after ``"ridge-ce"``
+        the ridge part is re-solved (the polish needs every row).
+        """
+        self._kept_statistics("forget")
+        X, y = self._validate_more(X, y)
+        self._check_continuable(y)
+
+        def remove(work: _Retraining) -> None:
+            rows = work._statistics_of(X, y, sample_weight)
+            work._kept_statistics("forget").subtract(rows)
+            work._solve_statistics()
+            work.history_ = History()
+            work.history_.events["forgotten_rows"] = int(len(X))
+            work._holdout = False
+            work._set_fitted_attributes(continued=True, incremental=True)
+
+        self._on_the_side(remove)
+        return self

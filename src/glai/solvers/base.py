@@ -36,6 +36,7 @@ class SolverConfig(Protocol):
     alphas: tuple[float, ...]
     patience: int | None
     polish_iter: int
+    penalty: str  # "holdout", or a rule that picks the alpha from the statistics
 
 
 OptimizerFactory = Callable[[Sequence[torch.nn.Parameter], SolverConfig], torch.optim.Optimizer]

@@ -40,7 +40,13 @@ import torch
 
 from glai.path_model import PathModel
 from glai.solvers.gram import group_gram, path_kernel
-from glai.solvers.penalty import GroupStatistics, cv_scores, gcv_scores, row_folds
+from glai.solvers.penalty import (
+    PENALTY_FOLDS,
+    GroupStatistics,
+    cv_scores,
+    gcv_scores,
+    row_folds,
+)
 
 if TYPE_CHECKING:
     from glai.solvers.base import SolverConfig
@@ -166,6 +172,7 @@ class RidgeStatistics:
         self._dtype = dtype
         self.folds = folds
         self.groups: list[_Group] = []
+        self.chosen_alpha: float | None = None  # the last choice of choose_alpha
         if model is not None:
             self.bind(model)
 
@@ -461,10 +468,12 @@ class RidgeStatistics:
 
     def choose_alpha(self, alphas: Sequence[float], rule: str = "kfold") -> float:
         """The ``alpha`` of ``alphas`` with the lowest :meth:`penalty_scores` (the first of
-        equal scores). The same rows, however gathered, choose the same alpha."""
+        equal scores). The same rows, however gathered, choose the same alpha; it is also kept
+        as ``chosen_alpha``."""
         if not len(alphas):
             raise ValueError("alphas must hold at least one penalty")
-        return float(alphas[int(torch.argmin(self.penalty_scores(alphas, rule)))])
+        self.chosen_alpha = float(alphas[int(torch.argmin(self.penalty_scores(alphas, rule)))])
+        return self.chosen_alpha
 
     @torch.no_grad()
     def solve(
@@ -595,12 +604,23 @@ def ridge_candidates(
     sample_weight: torch.Tensor | None = None,
     statistics: RidgeStatistics | None = None,
     reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    penalty: str = "holdout",
 ) -> Iterator[dict[str, torch.Tensor]]:
     """:func:`ridge_paths`, one ``alpha`` at a time (each after its own factorisation).
 
     With fewer rows than unknowns, no ``statistics`` to keep and no ``reduce``, the dual
     (kernel) form: the same solutions at ``O(N^2 (n_0 + |P_k|) + N^3 / 3)`` per output.
+    ``penalty="kfold"`` or ``"gcv"``: one candidate, at the alpha the statistics choose
+    (:meth:`RidgeStatistics.choose_alpha`; ``statistics`` default to new ones, per fold).
     """
+    if penalty != "holdout":
+        if statistics is None:
+            folds = PENALTY_FOLDS if penalty == "kfold" else 0
+            statistics = RidgeStatistics(model, dtype=torch.float64, folds=folds)
+        stats = accumulate(model, x, gates, targets, sample_weight, statistics, reduce)
+        (sol,) = stats.solve([stats.choose_alpha(alphas, penalty)])
+        yield {k: v.to(x.dtype) for k, v in sol.items()}
+        return
     if statistics is None and reduce is None and x.shape[0] < ridge_unknowns(model):
         if targets.shape != (x.shape[0], model.out_features):
             raise ValueError(
@@ -663,5 +683,5 @@ def solve(
     (accumulating into ``statistics`` when given, so the caller can add rows later)."""
     yield from ridge_candidates(
         model, x, gates, targets, config.alphas, sample_weight=sample_weight,
-        statistics=statistics, reduce=reduce,
+        statistics=statistics, reduce=reduce, penalty=getattr(config, "penalty", "holdout"),
     )  # fmt: skip

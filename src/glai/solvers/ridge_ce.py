@@ -41,6 +41,7 @@ from torch.func import functional_call
 
 from glai.path_model import PathModel
 from glai.solvers.gram import flat_parameters, unflatten
+from glai.solvers.penalty import PENALTY_FOLDS
 from glai.solvers.ridge import RidgeStatistics, accumulate, ridge_candidates, ridge_unknowns
 
 if TYPE_CHECKING:
@@ -278,16 +279,24 @@ def solve(
     _check_probabilities(targets)
     if statistics is None and reduce is None and x.shape[0] < ridge_unknowns(model):
         yield from ridge_candidates(
-            model, x, gates, targets, config.alphas, sample_weight=sample_weight
-        )
+            model, x, gates, targets, config.alphas, sample_weight=sample_weight,
+            penalty=getattr(config, "penalty", "holdout"),
+        )  # fmt: skip
         return
     start = flat_parameters(model).to(x.dtype)
     best_score = yield unflatten(model, start)
+    rule = getattr(config, "penalty", "holdout")
+    if rule != "holdout" and statistics is None:
+        statistics = RidgeStatistics(model, folds=PENALTY_FOLDS if rule == "kfold" else 0)
     system = path_system(
         model, x, gates, targets, sample_weight, statistics=statistics, reduce=reduce
     )
+    alphas = config.alphas
+    if rule != "holdout":  # the statistics choose the ridge penalty: one ridge candidate
+        assert statistics is not None
+        alphas = (statistics.choose_alpha(config.alphas, rule),)
     ridge_score, ridge = -float("inf"), None
-    for alpha in config.alphas:
+    for alpha in alphas:
         factors = system.factor(alpha)
         w = system.solve(factors).to(x.dtype)
         score = yield unflatten(model, w)

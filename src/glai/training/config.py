@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from glai.params import AUTO, AUTO_BATCH_SIZE, PARAMS
 from glai.solvers import get_solver
+from glai.solvers.penalty import PENALTY_RULES
 
 _D = {name: p.default for name, p in PARAMS.items()}
 
@@ -36,6 +37,11 @@ class TrainConfig:
             (2 or more dimensions: not the biases) added to each step's mean loss, ``B`` the
             minibatch size (the training rows for a full-batch solver). ``weight_decay`` is
             Adam's own decay of every parameter.
+        penalty: how a closed-form solver picks among ``alphas``: ``"holdout"`` (one
+            candidate per alpha, the best on the validation data kept by the loop), or from
+            the sufficient statistics alone, one candidate: ``"kfold"`` (exact k-fold
+            cross-validation, the statistics kept per fold) or ``"gcv"``
+            (:mod:`glai.solvers.penalty`; ours).
         shrinkage: **(beyond the paper)** ``lambda >= 0`` of a penalty
             ``lambda / 2 * ||w - w_start||^2`` on the trainable parameters ``w`` against their
             values ``w_start`` when the phase starts, added to the mean training loss. For a path
@@ -63,6 +69,7 @@ class TrainConfig:
     polish_iter: int = _D["polish_iter"]
     shuffle: bool = _D["shuffle"]
     l2: float = _D["alpha"]
+    penalty: str = "holdout"
 
     def __post_init__(self) -> None:
         if self.optimizer != AUTO:
@@ -70,6 +77,8 @@ class TrainConfig:
                 get_solver(self.optimizer)
             except ValueError as err:
                 raise ValueError(f"optimizer: {err} (or {AUTO!r})") from None
+        if self.penalty not in PENALTY_RULES:
+            raise ValueError(f"penalty must be one of {PENALTY_RULES}, got {self.penalty!r}")
         if self.polish_iter < 0:
             raise ValueError(f"polish_iter must be >= 0, got {self.polish_iter}")
         if not self.lr > 0:
