@@ -13,7 +13,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 __all__ = [
-    "Setting", "FewShotSetting", "RetrainSetting", "SSLSetting", "SETTINGS", "get_setting",
+    "Setting", "FewShotSetting", "RetrainSetting", "SSLSetting", "IncrementalSetting",
+    "FederatedSetting", "SETTINGS", "get_setting",
 ]  # fmt: skip
 
 
@@ -225,6 +226,114 @@ class RetrainSetting(Setting):
     first_classes: int | None = None
 
 
+@dataclass(frozen=True)
+class IncrementalSetting(Setting):
+    """A class-incremental setting (issue 18): ``base_classes`` first, then ``steps`` (classes
+    per step), no stored samples but ``replay_per_class`` for the replay baseline.
+
+    glai_chains: gates per output of the GLAI heads (the budget is this many paths per base
+        class; the random-feature ridge gets as many unknowns). mlp_epochs: epochs of the MLP
+        heads per step.
+    """
+
+    protocol: ClassVar[str] = "incremental"
+
+    base_classes: int = 2
+    steps: tuple[int, ...] = ()
+    glai_chains: int = 6
+    replay_per_class: int = 20
+    mlp_epochs: int = 20
+
+
+@dataclass(frozen=True)
+class FederatedSetting(Setting):
+    """A federated setting (issue 18): the training rows split over clients, label-skewed.
+
+    clients: numbers of clients; dirichlet: the concentrations ``beta`` of the per-class
+    Dirichlet split (small: each client holds few classes); rounds: FedAvg rounds scored;
+    local_epochs: each client's epochs per round; glai_chains: as for
+    :class:`IncrementalSetting` (the structure is learned on the validation split: a small
+    public set at the server).
+    """
+
+    protocol: ClassVar[str] = "federated"
+
+    clients: tuple[int, ...] = (10, 100)
+    dirichlet: tuple[float, ...] = (0.1, 1.0)
+    rounds: tuple[int, ...] = (1, 5, 20)
+    local_epochs: int = 1
+    glai_chains: int = 6
+
+
+# The quick feature subsets of wordnet-minilm and fashion-effnet (cached by their quick runs).
+_WORDNET: dict[str, Any] = {
+    "dataset": "wordnet",
+    "backbone": "all-MiniLM-L6-v2",
+    "val_fraction": 0.15 / 0.85,
+    "test_fraction": 0.15,
+    "n_train": 5000,
+    "n_val": 1500,
+    "n_test": 1500,
+}
+_FASHION: dict[str, Any] = {
+    "dataset": "fashion-mnist",
+    "backbone": "efficientnet-lite0",
+    "resolution": 64,
+    "val_fraction": 10_000 / 60_000,
+    "n_train": 5000,
+    "n_val": 1000,
+    "n_test": 2000,
+}
+_LINEAR_SETTINGS = (
+    IncrementalSetting(
+        name="wordnet-minilm-incremental",
+        description="all-MiniLM-L6-v2 WordNet gloss "
+        "embeddings (5,000 training rows), 41 classes: 11, then 3 steps of 10",
+        **_WORDNET,
+        base_classes=11,
+        steps=(10, 10, 10),
+        glai_chains=6,  # type: ignore[arg-type]
+        quick={"seeds": 2, "mlp_epochs": 5},
+    ),
+    IncrementalSetting(
+        name="wordnet-minilm-incremental-1class",
+        description="all-MiniLM-L6-v2 WordNet "
+        "gloss embeddings (5,000 training rows), 41 classes: 21, then 20 steps of one",
+        **_WORDNET,
+        base_classes=21,
+        steps=(1,) * 20,
+        glai_chains=6,  # type: ignore[arg-type]
+        quick={"seeds": 2, "mlp_epochs": 5},
+    ),
+    IncrementalSetting(
+        name="fashion-effnet-incremental",
+        description="EfficientNet-Lite0 Fashion-MNIST "
+        "features (5,000 training rows), 10 classes: 4, then 3 steps of 2",
+        **_FASHION,
+        base_classes=4,
+        steps=(2, 2, 2),
+        glai_chains=2,  # type: ignore[arg-type]
+        quick={"seeds": 2, "mlp_epochs": 5},
+    ),
+    FederatedSetting(
+        name="wordnet-minilm-federated",
+        description="all-MiniLM-L6-v2 WordNet gloss "
+        "embeddings (5,000 training rows, 41 classes) over label-skewed clients",
+        **_WORDNET,
+        glai_chains=6,  # type: ignore[arg-type]
+        quick={"seeds": 2, "clients": (10,), "dirichlet": (0.1,), "rounds": (1, 5)},
+    ),
+    FederatedSetting(
+        name="fashion-effnet-federated",
+        description="EfficientNet-Lite0 Fashion-MNIST "
+        "features (5,000 training rows, 10 classes) over label-skewed clients",
+        **_FASHION,
+        glai_chains=2,  # type: ignore[arg-type]
+        quick={"seeds": 2, "clients": (10,), "dirichlet": (0.1,), "rounds": (1, 5)},
+    ),
+)
+
+
 # Quick variants draw small subsets, so their features are extracted (and cached) on their own
 # in about a minute; "fashion-effnet"'s quick subsets are also what `glai demo` uses. The
 # classification settings' quick variants share 2 seeds and one rho besides "auto".
@@ -292,8 +401,14 @@ SETTINGS: dict[str, Setting] = {
             rhos=(4, 8, 16, 32),
             widths=(32, 128, 1024),
             budgets=(0.5, 2),
-            quick={**_QUICK, "n_train": 5000, "n_val": 1000, "n_test": 2000,
-                   "widths": (32, 1024), "budgets": (4,)},  # fmt: skip
+            quick={
+                **_QUICK,
+                "n_train": 5000,
+                "n_val": 1000,
+                "n_test": 2000,
+                "widths": (32, 1024),
+                "budgets": (4,),
+            },  # fmt: skip
         ),
         # Retraining (issue 9). 3,000 / 1,000 / 1,000 images keep the feature extraction of
         # both domains (10,000 images at 64 px) to ~8 min and 5 seeds of a scenario to ~5 min.
@@ -312,8 +427,11 @@ SETTINGS: dict[str, Setting] = {
             )
             for scenario, what, extra in (
                 ("halves", "the training data arrive in two halves", {}),
-                ("shift", "then the same images with Gaussian pixel noise (std 0.3)",
-                 {"shift": "noise-0.3"}),
+                (
+                    "shift",
+                    "then the same images with Gaussian pixel noise (std 0.3)",
+                    {"shift": "noise-0.3"},
+                ),
                 ("classes", "6 of the 10 classes first, then all", {"first_classes": 6}),
             )
         ),
@@ -367,9 +485,16 @@ SETTINGS: dict[str, Setting] = {
             n_test=2000,
             n_views=6,
             hidden=(512,),
-            quick={"n_train": 400, "n_val": 200, "n_test": 400, "n_views": 3, "seeds": 2,
-                   "ssl_max_epochs": 30},
+            quick={
+                "n_train": 400,
+                "n_val": 200,
+                "n_test": 400,
+                "n_views": 3,
+                "seeds": 2,
+                "ssl_max_epochs": 30,
+            },
         ),
+        *_LINEAR_SETTINGS,
     )
 }
 

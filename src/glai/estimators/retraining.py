@@ -128,11 +128,19 @@ class _Retraining(_GLAIMixin):
         for name, value in solution.items():
             getattr(path_model, name).copy_(value.to(getattr(path_model, name).dtype))
 
+    def statistics_of(self, X: Any, y: Any, sample_weight: Any = None) -> RidgeStatistics:
+        """The sufficient statistics of rows ``(X, y)`` on this head's frozen paths, without
+        solving: what a site sends to be summed (``RidgeStatistics.merge``, or an
+        ``all_reduce`` of its ``tensors()``). The same rows give the same sums as ``fit`` and
+        ``partial_fit`` add (float32 inputs, encoded targets, gates; folds by row content)."""
+        self._kept_statistics("statistics_of")
+        X, y = self._validate_more(X, y)
+        self._check_continuable(y)
+        return self._statistics_of(X, y, sample_weight)
+
     def _statistics_of(
         self, X: np.ndarray, y: np.ndarray, sample_weight: Any
     ) -> RidgeStatistics:
-        """The statistics of rows ``(X, y)`` on this head's paths, computed as ``fit`` and
-        ``partial_fit`` computed them (the same float32 inputs, encoded targets and gates)."""
         stats = self._kept_statistics("forget")
         sw = validation.check_sample_weight(sample_weight, X)
         path_model = self._frozen_paths()

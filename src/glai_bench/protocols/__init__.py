@@ -13,7 +13,9 @@ from typing import Any
 
 from glai_bench.protocols.base import Head, Options, Outcome, Protocol, Run
 from glai_bench.protocols.classification import Classification
+from glai_bench.protocols.federated import Federated
 from glai_bench.protocols.fewshot import FewShot
+from glai_bench.protocols.incremental import Incremental
 from glai_bench.protocols.retrain import Retrain
 from glai_bench.protocols.ssl import SSL
 from glai_bench.settings import Setting
@@ -21,7 +23,7 @@ from glai_bench.settings import Setting
 __all__ = ["PROTOCOLS", "protocol_for", "Protocol", "Head", "Options", "Outcome", "Run"]
 
 PROTOCOLS: dict[str, Protocol[Any]] = {
-    p.name: p for p in (Classification(), FewShot(), SSL(), Retrain())
+    p.name: p for p in (Classification(), FewShot(), SSL(), Retrain(), Incremental(), Federated())
 }
 
 
