@@ -65,8 +65,10 @@ def test_federated_merge_and_forget_are_exact() -> None:
     assert "5 clients, beta 0.5" in summary["aggregates"]
 
 
-@pytest.mark.parametrize("name", [n for n, s in SETTINGS.items()
-                                  if isinstance(s, (IncrementalSetting, FederatedSetting))])  # fmt: skip
+LINEAR = [n for n, s in SETTINGS.items() if isinstance(s, (IncrementalSetting, FederatedSetting))]
+
+
+@pytest.mark.parametrize("name", LINEAR)
 def test_linear_settings_are_registered_and_read_the_quick_feature_subsets(name: str) -> None:
     s = SETTINGS[name]
     assert protocol_for(s).name in ("incremental", "federated")

@@ -21,7 +21,14 @@ from glai_bench.settings import SETTINGS, Setting
 
 
 def test_every_setting_has_a_protocol() -> None:
-    assert set(PROTOCOLS) == {"classification", "fewshot", "ssl", "retrain"}
+    assert set(PROTOCOLS) == {
+        "classification",
+        "fewshot",
+        "ssl",
+        "retrain",
+        "incremental",
+        "federated",
+    }
     for setting in SETTINGS.values():
         assert protocol_for(setting).name == setting.protocol
         names = protocol_for(setting).head_names(setting)

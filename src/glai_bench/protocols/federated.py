@@ -35,7 +35,7 @@ import glai
 from glai import MLP, GLAIClassifier, MLPHeadClassifier
 from glai_bench.data import Splits, load_splits
 from glai_bench.linear_heads import RidgeHead, identity, random_relu, statistics_bytes, train_mlp
-from glai_bench.protocols.base import Options, Outcome, Protocol, Run
+from glai_bench.protocols.base import Head, Options, Outcome, Protocol, Run
 from glai_bench.protocols.incremental import UNTRAINED
 from glai_bench.runner import fit_on
 from glai_bench.settings import FederatedSetting
@@ -205,10 +205,22 @@ def federated_seed(setting: FederatedSetting, data: Splits, seed: int) -> list[R
     return runs
 
 
+def _fitted_together(context: Any) -> Run:
+    raise NotImplementedError("the federated heads are fitted together by federated_seed")
+
+
 class Federated(Protocol[FederatedSetting]):
     """The protocol of :class:`~glai_bench.settings.FederatedSetting` (module docstring)."""
 
     name = "federated"
+
+    def heads(self, setting: FederatedSetting) -> list[Head[Any]]:
+        """The heads' names; they are fitted together, per split, by :func:`federated_seed`
+        (they share the split and the GLAI structure)."""
+        names = ["glai-merged", "glai-untrained-merged", "ridge-raw-merged",
+                 "ridge-random-merged", *(f"fedavg-mlp-r{r}" for r in setting.rounds),
+                 "mlp-central"]  # fmt: skip
+        return [Head(n, _fitted_together) for n in names]
 
     def load(self, setting: FederatedSetting, options: Options) -> Splits:
         return load_splits(setting, **options.loading)
