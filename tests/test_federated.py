@@ -13,7 +13,7 @@ from sklearn.datasets import make_blobs, make_regression
 import glai
 from glai import GLAIClassifier, GLAIRegressor
 
-FAST = {"hidden_layer_sizes": 12, "max_epochs": 15, "learning_rate": 1e-2, "random_state": 0}
+FAST = {"hidden_layer_sizes": 12, "max_iter": 15, "learning_rate_init": 1e-2, "random_state": 0}
 KFOLD = {**FAST, "quant_optimizer": "ridge", "quant_penalty": "kfold", "validation_fraction": 0.0}
 
 
