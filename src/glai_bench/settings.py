@@ -401,14 +401,8 @@ SETTINGS: dict[str, Setting] = {
             rhos=(4, 8, 16, 32),
             widths=(32, 128, 1024),
             budgets=(0.5, 2),
-            quick={
-                **_QUICK,
-                "n_train": 5000,
-                "n_val": 1000,
-                "n_test": 2000,
-                "widths": (32, 1024),
-                "budgets": (4,),
-            },  # fmt: skip
+            quick={**_QUICK, "n_train": 5000, "n_val": 1000, "n_test": 2000,
+                   "widths": (32, 1024), "budgets": (4,)},  # fmt: skip
         ),
         # Retraining (issue 9). 3,000 / 1,000 / 1,000 images keep the feature extraction of
         # both domains (10,000 images at 64 px) to ~8 min and 5 seeds of a scenario to ~5 min.
@@ -427,11 +421,8 @@ SETTINGS: dict[str, Setting] = {
             )
             for scenario, what, extra in (
                 ("halves", "the training data arrive in two halves", {}),
-                (
-                    "shift",
-                    "then the same images with Gaussian pixel noise (std 0.3)",
-                    {"shift": "noise-0.3"},
-                ),
+                ("shift", "then the same images with Gaussian pixel noise (std 0.3)",
+                 {"shift": "noise-0.3"}),
                 ("classes", "6 of the 10 classes first, then all", {"first_classes": 6}),
             )
         ),
@@ -485,14 +476,8 @@ SETTINGS: dict[str, Setting] = {
             n_test=2000,
             n_views=6,
             hidden=(512,),
-            quick={
-                "n_train": 400,
-                "n_val": 200,
-                "n_test": 400,
-                "n_views": 3,
-                "seeds": 2,
-                "ssl_max_epochs": 30,
-            },
+            quick={"n_train": 400, "n_val": 200, "n_test": 400, "n_views": 3, "seeds": 2,
+                   "ssl_max_epochs": 30},
         ),
         *_LINEAR_SETTINGS,
     )
