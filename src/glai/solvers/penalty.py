@@ -16,10 +16,10 @@ both are textbook, Hastie, Tibshirani & Friedman, *Elements of Statistical Learn
       GCV(lam) = n RSS(lam) / (n - df(lam))^2,   df(lam) = sum_j e_j / (e_j + lam),  n = sum s_i;
 
 * **exact k-fold cross-validation** from per-fold statistics ``(G_f, B_f, T_f)``: fold ``f``
-  is predicted by the solve on the other folds, ``w_-f = (G - G_f + lam I)^-1 (B - B_f)``,
+  is predicted by the solve on the other folds, ``w(-f) = (G - G_f + lam I)^-1 (B - B_f)``,
   and scored by (1) on the fold's own statistics,
 
-      CV(lam) = sum_f [T_f - 2 sum_k w_-f,k . B_f,k + sum_k w_-f,k^T G_f w_-f,k] / n,
+      CV(lam) = sum_f [T_f - 2 sum_k w(-f)_k . B_f,k + sum_k w(-f)_k^T G_f w(-f)_k] / n,
 
   one Cholesky factorisation per fold and penalty. The fold of a row is a hash of its content
   (:func:`row_folds`), so that statistics summed in any chunks, merged across sites or with
