@@ -194,5 +194,7 @@ def warm_up(data: Splits, hidden: tuple[int, ...], device: str = "cpu") -> None:
     timed run pays first-call costs (allocator growth, kernel selection)."""
     idx = np.random.default_rng(0).permutation(len(data.y_train))[:512]
     X, y = data.X_train[idx], data.y_train[idx]
-    for cls in (MLPHeadClassifier, GLAIClassifier):
-        cls(hidden, max_iter=2, random_state=0, device=device).fit(X, y, X_val=X, y_val=y)
+    with warnings.catch_warnings():  # two epochs stop every phase early on purpose
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for cls in (MLPHeadClassifier, GLAIClassifier):
+            cls(hidden, max_iter=2, random_state=0, device=device).fit(X, y, X_val=X, y_val=y)
