@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
+from tqdm.auto import tqdm
+
 from glai_bench.settings import Setting
 
 __all__ = ["Run", "Head", "Options", "Outcome", "Protocol", "head_closure"]
@@ -93,6 +95,11 @@ class Options:
     def loading(self) -> dict[str, Any]:
         """The keyword arguments of the data loaders (``load_splits`` and its kin)."""
         return {"cache_dir": self.cache_dir, "device": self.device, "progress": self.progress}
+
+    def seed_bar(self, desc: str) -> Any:
+        """The seeds ``0 .. seeds - 1``, behind a progress bar named ``desc`` (hidden without
+        ``progress``): the loop of every protocol that runs one seed at a time."""
+        return tqdm(range(self.seeds), desc=desc, disable=not self.progress)
 
 
 @dataclass

@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 import glai
 from glai import MLP, GLAIClassifier, MLPHeadClassifier
@@ -227,7 +226,7 @@ class Federated(Protocol[FederatedSetting]):
 
     def run(self, setting: FederatedSetting, data: Splits, options: Options) -> Outcome:
         runs: list[Run] = []
-        for seed in tqdm(range(options.seeds), desc=setting.stem, disable=not options.progress):
+        for seed in options.seed_bar(setting.stem):
             runs += federated_seed(setting, data, seed)
         return Outcome(runs)
 

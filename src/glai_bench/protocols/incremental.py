@@ -33,7 +33,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from glai import MLP, GLAIClassifier, MLPHeadClassifier, StopRule
 from glai_bench.data import Splits, load_splits
@@ -250,7 +249,7 @@ class Incremental(Protocol[IncrementalSetting]):
 
     def run(self, setting: IncrementalSetting, data: Splits, options: Options) -> Outcome:
         runs: list[Run] = []
-        for seed in tqdm(range(options.seeds), desc=setting.stem, disable=not options.progress):
+        for seed in options.seed_bar(setting.stem):
             runs += incremental_seed(setting, data, seed)
         return Outcome(runs)
 

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from glai import GLAIClassifier, MLPHeadClassifier
 from glai_bench.data import Splits, load_splits
@@ -213,7 +212,7 @@ class Retrain(Protocol[RetrainSetting]):
         first, second = data
         warm_up(first, setting.hidden, options.device)
         runs: list[Run] = []
-        for seed in tqdm(range(options.seeds), desc=setting.stem, disable=not options.progress):
+        for seed in options.seed_bar(setting.stem):
             runs += run_retrain_seed(setting, first, second, seed, device=options.device)
         return Outcome(runs)
 
