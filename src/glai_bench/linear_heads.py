@@ -117,6 +117,12 @@ class RidgeHead:
         assert self.G is not None
         return 8 * (self.G.numel() + self.B.numel() + self.T.numel() + self.n.numel())
 
+    @property
+    def packed_nbytes(self) -> int:
+        """:attr:`nbytes` with each fold's symmetric Gram as its upper triangle."""
+        assert self.G is not None
+        return _packed_gram_bytes(self.G) + 8 * (self.B.numel() + self.T.numel() + self.n.numel())
+
 
 class NearestMean:
     """Nearest class mean: per class the sum of its features and its count."""
@@ -174,6 +180,25 @@ def train_mlp(
     return model
 
 
-def statistics_bytes(stats: object) -> int:
-    """Bytes of a :class:`~glai.solvers.ridge.RidgeStatistics` (every summed tensor)."""
-    return int(sum(t.numel() * t.element_size() for t in stats.tensors()))  # type: ignore[attr-defined]
+def statistics_bytes(stats: object, packed: bool = False) -> int:
+    """Bytes of a :class:`~glai.solvers.ridge.RidgeStatistics`: every summed tensor, or with
+    ``packed`` the least a site must send for the same solve: with per-fold statistics the
+    folds alone (the totals are their sums), and of each symmetric Gram ``[.., D, D]`` its upper
+    triangle, ``D (D + 1) / 2`` entries."""
+    if not packed:
+        return int(sum(t.numel() * t.element_size() for t in stats.tensors()))  # type: ignore[attr-defined]
+    total = 0
+    for g in stats.groups:  # type: ignore[attr-defined]
+        folded = g.fold_gram is not None
+        gram, *rest = (
+            (g.fold_gram, g.fold_cross, g.fold_target_sq) if folded
+            else (g.gram, g.cross, g.target_sq)
+        )  # fmt: skip
+        total += _packed_gram_bytes(gram) + sum(t.numel() * t.element_size() for t in rest)
+    extra = (stats.weight_sum, stats.fold_weight)  # type: ignore[attr-defined]
+    return int(total + sum(t.numel() * t.element_size() for t in extra))
+
+
+def _packed_gram_bytes(gram: torch.Tensor) -> int:
+    d = gram.shape[-1]
+    return int(gram.numel() // (d * d) * d * (d + 1) // 2 * gram.element_size())

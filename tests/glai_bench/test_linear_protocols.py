@@ -10,6 +10,7 @@ import pytest
 from sklearn.datasets import make_blobs
 
 from glai_bench.data import Splits
+from glai_bench.linear_heads import RidgeHead, identity
 from glai_bench.protocols import PROTOCOLS, Options, protocol_for
 from glai_bench.protocols.federated import dirichlet_split, federated_seed
 from glai_bench.protocols.incremental import aggregate_steps, incremental_seed
@@ -63,6 +64,27 @@ def test_federated_merge_and_forget_are_exact() -> None:
     assert by["fedavg-mlp-r2"]["bytes"] == 2 * by["fedavg-mlp-r1"]["bytes"]
     summary = PROTOCOLS["federated"].summarize(setting, type("O", (), {"runs": runs})())
     assert "5 clients, beta 0.5" in summary["aggregates"]
+    # packed: per-fold statistics only, Grams as triangles; less than everything kept
+    for name in ("glai-merged", "ridge-raw-merged", "ridge-random-merged"):
+        assert 0 < by[name]["bytes_packed"] < by[name]["bytes"]
+    assert by["fedavg-mlp-r1"]["bytes_packed"] == by["fedavg-mlp-r1"]["bytes"]
+
+
+def test_federated_exactness_is_checked_on_the_first_split_only() -> None:
+    setting = FederatedSetting(
+        name="toy-federated", description="blobs", dataset="none", hidden=(12,),
+        clients=(3, 4), dirichlet=(1.0,), rounds=(1,), glai_chains=2, max_epochs=10,
+    )  # fmt: skip
+    runs = [r for r in federated_seed(setting, _splits(), seed=1) if r["model"] == "glai-merged"]
+    assert [r["clients"] for r in runs] == [3, 4]
+    assert "merge_max_abs_diff" in runs[0] and "merge_max_abs_diff" not in runs[1]
+
+
+def test_packed_bytes_count_fold_triangles() -> None:
+    head = RidgeHead(identity, folds=5).add(np.eye(3, dtype=np.float32), np.arange(3), 3)
+    d = 4  # [x, 1]
+    assert head.nbytes == 8 * (5 * d * d + 5 * d * 3 + 5 * 3 + 5)
+    assert head.packed_nbytes == 8 * (5 * d * (d + 1) // 2 + 5 * d * 3 + 5 * 3 + 5)
 
 
 LINEAR = [n for n, s in SETTINGS.items() if isinstance(s, (IncrementalSetting, FederatedSetting))]

@@ -15,15 +15,19 @@ al., 2019: small ``beta``, each client holds few classes). Heads, per seed and s
 * ``mlp-central``: the MLP head on all rows at once (the reference).
 
 Bytes sent: uploads plus downloads, float64 statistics (every summed tensor) and float32
-weights; the GLAI structure's broadcast counts its buffers. The ``glai-merged`` run also records
-exactness and cost: the largest difference in predicted probabilities against one fit on the
-union of the clients' rows on the same structure, and after forgetting client 0's rows against
-the fit without them; the seconds of the merge, the forget, that refit and the MLP head's fit.
+weights; the GLAI structure's broadcast counts its buffers. ``bytes_packed``: the least the same
+solve needs (per-fold statistics only, each symmetric Gram as its upper triangle;
+:func:`~glai_bench.linear_heads.statistics_bytes`). The ``glai-merged`` run of each seed's
+first split also records exactness and cost: the largest difference in predicted probabilities
+against one fit on the union of the clients' rows on the same structure, and after forgetting
+client 0's rows against the fit without them; the seconds of the merge, the forget, that refit
+and the MLP head's fit.
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 import time
 from typing import Any
 
@@ -75,11 +79,12 @@ def _glai(setting: FederatedSetting, data: Splits, parts: list[np.ndarray], seed
         base.add_classes(data.X_val[:1], data.y_val[:1], classes=missing)
     holder = glai.share_structure(base)
     t0 = time.perf_counter()
-    up = 0
+    up = packed = 0
     for rows in parts:
         if len(rows):
             site = holder.statistics_of(data.X_train[rows], data.y_train[rows])
             up += statistics_bytes(site)
+            packed += statistics_bytes(site, packed=True)
             holder._kept_statistics("merge").merge(site)
     client_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -89,6 +94,7 @@ def _glai(setting: FederatedSetting, data: Splits, parts: list[np.ndarray], seed
     run: Run = {
         "accuracy": float((merged.predict(data.X_test) == data.y_test).mean()),
         "rounds": 1, "bytes": up + _structure_bytes(base) * len(used),
+        "bytes_packed": packed + _structure_bytes(base) * len(used),
         "alpha": merged.alpha_, "unknowns": max(merged._kept_statistics("dims").dims),
         "client_seconds": client_seconds, "merge_seconds": merge_seconds,
     }  # fmt: skip
@@ -116,16 +122,18 @@ def _glai(setting: FederatedSetting, data: Splits, parts: list[np.ndarray], seed
 def _ridge(data: Splits, parts: list[np.ndarray], features: Any, dim: int) -> Run:
     k = len(np.unique(data.y_train))
     total: RidgeHead | None = None
-    up = 0
+    up = packed = 0
     for rows in parts:
         if len(rows):
             site = RidgeHead(features).add(data.X_train[rows], data.y_train[rows], k)
             up += site.nbytes
+            packed += site.packed_nbytes
             total = site if total is None else total.merge(site)
     assert total is not None
     total.solve()
     acc = float((total.scores(data.X_test).argmax(1).numpy() == data.y_test).mean())
-    return {"accuracy": acc, "rounds": 1, "bytes": up, "alpha": total.alpha, "unknowns": dim}
+    return {"accuracy": acc, "rounds": 1, "bytes": up, "bytes_packed": packed,
+            "alpha": total.alpha, "unknowns": dim}
 
 
 def _fedavg(
@@ -158,6 +166,7 @@ def _fedavg(
             runs.append({
                 "model": f"fedavg-mlp-r{r}", "accuracy": float((pred == data.y_test).mean()),
                 "rounds": r, "bytes": 2 * 4 * n_params * len(used) * r,
+                "bytes_packed": 2 * 4 * n_params * len(used) * r,
                 "seconds": time.perf_counter() - t0,
             })  # fmt: skip
     return runs
@@ -173,35 +182,39 @@ def federated_seed(setting: FederatedSetting, data: Splits, seed: int) -> list[R
     )
     central = {"model": "mlp-central", "accuracy": float(mlp.score(data.X_test, data.y_test)),
                "rounds": 0, "bytes": 0, "seconds": time.perf_counter() - t0}  # fmt: skip
-    for clients in setting.clients:
-        for beta in setting.dirichlet:
-            parts = dirichlet_split(data.y_train, clients, beta, seed)
-            split: list[Run] = []
+    for i, (clients, beta) in enumerate(itertools.product(setting.clients, setting.dirichlet)):
+        # (choice) exactness and its costs on the first split only (3 more solves each)
+        parts = dirichlet_split(data.y_train, clients, beta, seed)
+        split: list[Run] = []
+        t0 = time.perf_counter()
+        g = _glai(setting, data, parts, seed, untrained=False, exact=i == 0)
+        g.update(model="glai-merged", seconds=time.perf_counter() - t0)
+        split.append(g)
+        t0 = time.perf_counter()
+        u = _glai(setting, data, parts, seed, untrained=True, exact=False)
+        u.update(model="glai-untrained-merged", seconds=time.perf_counter() - t0)
+        split.append(u)
+        dim = int(g["unknowns"])
+        ridges = (
+            ("ridge-raw-merged", identity, n0 + 1),
+            ("ridge-random-merged", random_relu(n0, dim - 1, seed), dim),
+        )
+        for name, feats, d in ridges:
             t0 = time.perf_counter()
-            g = _glai(setting, data, parts, seed, untrained=False, exact=True)
-            g.update(model="glai-merged", seconds=time.perf_counter() - t0)
-            split.append(g)
-            t0 = time.perf_counter()
-            u = _glai(setting, data, parts, seed, untrained=True, exact=False)
-            u.update(model="glai-untrained-merged", seconds=time.perf_counter() - t0)
-            split.append(u)
-            dim = int(g["unknowns"])
-            ridges = (
-                ("ridge-raw-merged", identity, n0 + 1),
-                ("ridge-random-merged", random_relu(n0, dim - 1, seed), dim),
-            )
-            for name, feats, d in ridges:
-                t0 = time.perf_counter()
-                r = _ridge(data, parts, feats, d)
-                r.update(model=name, seconds=time.perf_counter() - t0)
-                split.append(r)
-            split += _fedavg(setting, data, parts, seed)
-            split.append(dict(central))
-            for run in split:
-                run.update(seed=seed, clients=clients, beta=beta,
-                           nonempty_clients=sum(1 for p in parts if len(p)))  # fmt: skip
-            runs += split
+            r = _ridge(data, parts, feats, d)
+            r.update(model=name, seconds=time.perf_counter() - t0)
+            split.append(r)
+        split += _fedavg(setting, data, parts, seed)
+        split.append(dict(central))
+        for run in split:
+            run.update(seed=seed, clients=clients, beta=beta,
+                       nonempty_clients=sum(1 for p in parts if len(p)))  # fmt: skip
+        runs += split
     return runs
+
+
+def _mb(s: dict[str, Any] | None) -> str:
+    return "-" if s is None or s["mean"] is None else f"{s['mean'] / 1e6:.1f}"
 
 
 def _fitted_together(context: Any) -> Run:
@@ -243,9 +256,9 @@ class Federated(Protocol[FederatedSetting]):
                     rs = list(by[m].values())
                     out[key]["models"][m] = {
                         f: summarize([r.get(f) for r in rs])
-                        for f in ("accuracy", "rounds", "bytes", "seconds", "merge_max_abs_diff",
-                                  "forget_max_abs_diff", "merge_seconds", "forget_seconds",
-                                  "refit_seconds", "refit_without_seconds")
+                        for f in ("accuracy", "rounds", "bytes", "bytes_packed", "seconds",
+                                  "merge_max_abs_diff", "forget_max_abs_diff", "merge_seconds",
+                                  "forget_seconds", "refit_seconds", "refit_without_seconds")
                     }  # fmt: skip
                     seeds = sorted(set(by[m]) & set(by["glai-merged"]))
                     if m != "glai-merged":
@@ -265,8 +278,8 @@ class Federated(Protocol[FederatedSetting]):
             "seeds; Δ = glai-merged minus the head (paired t-test p).", "",
         ]  # fmt: skip
         for key, agg in report["aggregates"].items():
-            lines += [f"**{key}**", "", "| head | test acc % | Δ (p) | rounds | MB sent | s |",
-                      "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+            lines += [f"**{key}**", "", "| head | test acc % | Δ (p) | rounds | MB sent | "
+                      "MB packed | s |", "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
             for m, s in agg["models"].items():
                 c = agg["comparisons"].get(m)
                 delta = "-"
@@ -277,6 +290,7 @@ class Federated(Protocol[FederatedSetting]):
                 lines.append(
                     f"| {m} | {100 * acc['mean']:.2f} ± {100 * acc['std']:.2f} | {delta} | "
                     f"{s['rounds']['mean']:.0f} | {s['bytes']['mean'] / 1e6:.1f} | "
+                    f"{_mb(s.get('bytes_packed'))} | "
                     f"{s['seconds']['mean']:.2f} |"
                 )
             g = agg["models"].get("glai-merged", {})

@@ -133,7 +133,8 @@ def _glai(c: _Seed, name: str, untrained: bool) -> Run:
     run = _steps(c, name, update, lambda x, seen: box[0].predict(x),
                  lambda: statistics_bytes(box[0]._kept_statistics("bytes")))  # fmt: skip
     c.dim = max(box[0]._kept_statistics("dims").dims)
-    run.update(unknowns=c.dim, alpha=box[0].alpha_)
+    run.update(unknowns=c.dim, alpha=box[0].alpha_,
+               bytes_packed=statistics_bytes(box[0]._kept_statistics("bytes"), packed=True))
     return run
 
 
@@ -149,8 +150,10 @@ def _ridge(c: _Seed, name: str, random: bool) -> Run:
     def predict(x: np.ndarray, seen: int) -> np.ndarray:
         return head.scores(x)[:, :seen].argmax(1).numpy()
 
-    return _steps(c, name, update, predict, lambda: head.nbytes,
-                  unknowns=(c.dim if random else n0 + 1))  # fmt: skip
+    run = _steps(c, name, update, predict, lambda: head.nbytes,
+                 unknowns=(c.dim if random else n0 + 1))  # fmt: skip
+    run["bytes_packed"] = head.packed_nbytes
+    return run
 
 
 def _ncm(c: _Seed) -> Run:
@@ -264,7 +267,8 @@ def aggregate_steps(runs: list[Run], reference: str) -> dict[str, Any]:
     """Per head: mean and spread of each measure over seeds; paired tests (by seed) of the
     ``reference`` head's last and average accuracy against every other head's."""
     models = list(dict.fromkeys(r["model"] for r in runs))
-    keys = ("last_accuracy", "average_accuracy", "forgetting", "seconds_per_step", "bytes")
+    keys = ("last_accuracy", "average_accuracy", "forgetting", "seconds_per_step", "bytes",
+            "bytes_packed")
     out: dict[str, Any] = {"models": {}, "comparisons": {}}
     by = {m: {r["seed"]: r for r in runs if r["model"] == m} for m in models}
     for m in models:

@@ -1,0 +1,64 @@
+"""Run ``glai bench`` on exported feature folders instead of the feature cache.
+
+    PYTHONPATH=src python scripts/bench_exported.py --features DIR -- bench SETTING [ARGS ...]
+
+For a machine that reaches neither the data sets nor the backbones' weights: the incremental and
+federated settings read their splits from ``DIR/<source>/`` (``X.npy``, ``X_val.npy``,
+``X_test.npy``, ``y*.npy``, ``info.json``), the folders ``scripts/export_features.py`` writes
+(the quick subsets of ``wordnet-minilm`` and ``fashion-effnet``, standardised, float16, the same
+5,000-row subsets these settings draw). The arrays are cast to float32; the outcome's
+``data.info`` says which folder they came from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from glai_bench.cli import main
+from glai_bench.data import Splits
+from glai_bench.protocols.federated import Federated
+from glai_bench.protocols.incremental import Incremental
+
+# setting's dataset -> the exported folder holding its subsets
+SOURCES = {"wordnet": "wordnet-minilm", "fashion-mnist": "fashion-effnet"}
+
+
+def exported_splits(folder: Path) -> Splits:
+    """The six arrays of an exported folder, features as float32."""
+    if not (folder / "info.json").is_file():
+        raise SystemExit(f"--features: no exported folder at {folder} (no info.json)")
+    names = ("X", "y", "X_val", "y_val", "X_test", "y_test")
+    arr = {k: np.load(folder / f"{k}.npy") for k in names}
+    info = json.loads((folder / "info.json").read_text())
+    info["exported_from"] = str(folder)
+    x = {k: arr[k].astype(np.float32) for k in ("X", "X_val", "X_test")}
+    y = {k: arr[k].astype(np.int64) for k in ("y", "y_val", "y_test")}
+    return Splits(x["X"], y["y"], x["X_val"], y["y_val"], x["X_test"], y["y_test"], info)
+
+
+def main_exported(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--features", required=True, help="folder of exported settings")
+    parser.add_argument("rest", nargs=argparse.REMAINDER, help="-- then the glai arguments")
+    args = parser.parse_args(argv)
+    root = Path(args.features)
+    rest = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
+
+    def load(self: object, setting: object, options: object) -> Splits:
+        dataset = setting.dataset  # type: ignore[attr-defined]
+        if dataset not in SOURCES:
+            raise SystemExit(f"--features: no exported folder for data set {dataset!r}")
+        return exported_splits(root / SOURCES[dataset])
+
+    Incremental.load = load  # type: ignore[method-assign,assignment]
+    Federated.load = load  # type: ignore[method-assign,assignment]
+    return main(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main_exported(sys.argv[1:]))
