@@ -2,6 +2,7 @@
 with its penalty chosen from the statistics (issue 18).
 
     PYTHONPATH=src python scripts/auto_no_holdout.py [--splits 5] [--features DIR] [--out FILE]
+        [--data iris,wine,...] [--variants adam,auto-kfold,...]
 
 Data: scikit-learn's iris, wine, breast cancer and digits, and (with ``--features``, the folders
 ``scripts/export_features.py`` writes) 500- and 1,500-row subsets of the quick WordNet and
@@ -70,15 +71,22 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--features", default=None)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--data", default=None, help="comma-separated data names (default: all)")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
     sink = open(args.out, "w") if args.out else None  # noqa: SIM115
-    names = list(VARIANTS)
+    names = args.variants.split(",")
+    if names[0] != "adam" or not set(names) <= set(VARIANTS):
+        raise SystemExit(f"--variants: 'adam' first, then some of {', '.join(VARIANTS)}")
+    chosen = None if args.data is None else args.data.split(",")
     print("| data (rows) | " + " | ".join(names) + " | " +
           " | ".join(f"{m} - adam (p)" for m in names[1:]) + " |")  # fmt: skip
     print("|---|" + "---:|" * (2 * len(names) - 1))
     for data_name, (X, y) in datasets(args.features).items():
+        if chosen is not None and data_name not in chosen:
+            continue
         acc: dict[str, list[float]] = {m: [] for m in names}
         secs: dict[str, list[float]] = {m: [] for m in names}
         ran: dict[str, set[str]] = {m: set() for m in names}

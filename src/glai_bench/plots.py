@@ -39,6 +39,7 @@ __all__ = [
     "plot_mva_vs_rho",
     "plot_accuracy_vs_time",
     "plot_fewshot_accuracy",
+    "plot_incremental_steps",
     "plot_ssl_curves",
 ]
 
@@ -311,6 +312,26 @@ def plot_fewshot_accuracy(agg: dict[str, Any], path: PathLike, title: str) -> Pa
         ax.set_title(f"{title}: {split}")
         ax.set_ylim(max(0.0, 100 * lowest - 10), 112)  # room for the legend
         ax.legend(fontsize=7, loc="upper left", ncols=2)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_incremental_steps(
+    runs: Sequence[dict[str, Any]], bounds: Sequence[int], path: PathLike, *, title: str = ""
+) -> Path:
+    """Class-incremental bench: test accuracy on the classes seen after each step, mean over
+    seeds per head (the joint heads, scored once, as points at the last step)."""
+    fig = Figure(figsize=(6.5, 4.0))
+    ax = fig.subplots()
+    models = list(dict.fromkeys(r["model"] for r in runs))
+    for m in models:
+        accs = np.array([r["step_accuracy"] for r in runs if r["model"] == m])
+        xs = list(bounds)[-accs.shape[1] :]
+        ax.plot(xs, 100 * accs.mean(0), marker="o", ms=3, label=m)
+    ax.set_xlabel("classes seen")
+    ax.set_ylabel("test accuracy on the classes seen %")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     return _save(fig, path)
 

@@ -4,6 +4,7 @@ runs, the records hold what the tables read, and the closed-form heads are exact
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,7 +25,7 @@ def _splits(classes: int = 6, n: int = 900) -> Splits:
     return Splits(X[tr], y[tr], X[va], y[va], X[te], y[te], {"sizes": {}})
 
 
-def test_incremental_heads_run_and_the_closed_form_does_not_forget() -> None:
+def test_incremental_heads_run_and_the_closed_form_does_not_forget(tmp_path: Path) -> None:
     setting = IncrementalSetting(
         name="toy-incremental", description="blobs", dataset="none", hidden=(12,),
         base_classes=2, steps=(2, 2), glai_chains=2, mlp_epochs=3, max_epochs=10,
@@ -40,6 +41,10 @@ def test_incremental_heads_run_and_the_closed_form_does_not_forget() -> None:
     assert by["mlp-finetune"]["forgetting"] > by["glai-closed-form"]["forgetting"]
     agg = aggregate_steps(runs, "glai-closed-form")
     assert "ncm" in agg["comparisons"] and agg["models"]["ncm"]["last_accuracy"]["n"] == 1
+    assert 0 < by["ridge-raw"]["bytes_packed"] < by["ridge-raw"]["bytes"]
+    assert 0 < by["glai-closed-form"]["bytes_packed"] < by["glai-closed-form"]["bytes"]
+    files = protocol_for(setting).figures(setting, {"runs": runs}, tmp_path)
+    assert files["steps"].is_file() and files["steps"].stat().st_size > 0
 
 
 def test_dirichlet_split_covers_every_row_once() -> None:

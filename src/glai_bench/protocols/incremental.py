@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -258,6 +259,16 @@ class Incremental(Protocol[IncrementalSetting]):
 
     def summarize(self, setting: IncrementalSetting, outcome: Outcome) -> dict[str, Any]:
         return {"aggregates": aggregate_steps(outcome.runs, "glai-closed-form")}
+
+    def figures(
+        self, setting: IncrementalSetting, report: dict[str, Any], folder: Path
+    ) -> dict[str, Path]:
+        from glai_bench import plots
+
+        bounds = list(np.cumsum([setting.base_classes, *setting.steps]))
+        path = folder / f"{setting.stem}-steps.png"
+        return {"steps": plots.plot_incremental_steps(report["runs"], bounds, path,
+                                                      title=setting.stem)}  # fmt: skip
 
     def markdown(self, report: dict[str, Any]) -> str:
         return steps_markdown(report, "glai-closed-form")
