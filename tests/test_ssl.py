@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -12,12 +14,14 @@ from glai.mlp import MLP, BatchNormMLP, mlp_num_params
 from glai.ssl import (
     GLAIProjectionHead,
     ProjectionHead,
+    SSLHistory,
     fit_projection_head,
     nt_xent_loss,
 )
-from glai.ssl.fit import _ViewPairs
 from glai.structure import StopRule
 from glai.training import TrainConfig
+from glai.training.checkpoint import Checkpoint
+from glai.training.plans import PairHead, ViewPairPlan
 
 # -- NT-Xent -----------------------------------------------------------------------------------
 
@@ -190,14 +194,24 @@ def test_view_pairs_are_two_different_views_of_the_same_image() -> None:
     n, v = 50, 3
     # View j of image i is the number 10 i + j, so the pair says where it came from.
     views = (10 * torch.arange(n)[:, None] + torch.arange(v)[None]).float()[:, :, None]
-    pairs = _ViewPairs(torch.nn.Identity(), torch.Generator().manual_seed(0))
-    out = pairs(views)[:, :, 0]  # [n, 2]
-    assert torch.equal(out // 10, torch.arange(n)[:, None].expand(n, 2).float())
+    plan, y = ViewPairPlan(), torch.zeros(n)
+    idx = torch.arange(n).flip(0)  # a batch of every image, in another order
+    (pairs,), target = plan.batch([views], y, idx, torch.Generator().manual_seed(0), n)
+    assert pairs.shape == (n, 2, 1) and target.shape == (n,)
+    out = PairHead(torch.nn.Identity())(pairs)[:, :, 0]  # [n, 2]: the head keeps the layout
+    assert torch.equal(out, pairs[:, :, 0])
+    assert torch.equal(out // 10, idx[:, None].expand(n, 2).float())
     first, second = out[:, 0] % 10, out[:, 1] % 10
     assert bool((first != second).all())
     assert set(first.tolist()) == set(range(v))  # every view gets drawn
-    pairs.eval()
-    assert torch.equal(pairs(views)[:, :, 0] % 10, torch.tensor([[0.0, 1.0]]).expand(n, 2))
+    seen: list[torch.Tensor] = []
+
+    def score(o: torch.Tensor, _: torch.Tensor) -> float:
+        seen.append(o)
+        return 0.0
+
+    plan.validate(PairHead(torch.nn.Identity()), [views], y, lambda o, t: t, score)
+    assert torch.equal(seen[0][:, :, 0] % 10, torch.tensor([[0.0, 1.0]]).expand(n, 2))
 
 
 def test_glai_head_switches_phase_under_the_contrastive_loss() -> None:
@@ -306,7 +320,10 @@ def test_fit_rejects_bad_input() -> None:
         ({"views": views.clone().index_fill_(0, torch.tensor([3]), math.nan)}, "views holds NaN"),
         ({"temperature": 0.0}, "temperature must be > 0"),
         ({"probe_size": 0}, "probe_size must be a positive int"),
-        ({"config": TrainConfig(optimizer="lbfgs")}, "config.optimizer must be 'adam'"),
+        ({"config": TrainConfig(optimizer="ridge")}, r"config.optimizer='ridge' does not apply"),
+        ({"config": TrainConfig(optimizer="auto")}, r"config.optimizer='auto' does not apply"),
+        ({"structural": TrainConfig(optimizer="ridge-ce")}, r"structural.optimizer='ridge-ce'"),
+        ({"checkpoint": "x.ckpt"}, r"checkpoint needs random_state \(an int\), got None"),
     ]
     for change, match in cases:
         kwargs: dict[str, object] = {"views": views, "views_val": views_val, **change}
@@ -325,9 +342,10 @@ def test_view_pairs_copy_to_the_device_once_per_step_at_most(
 ) -> None:
     # Each step used to make blocking host-to-device copies of the pair indices (two in
     # training, two in eval). "meta" stands for a GPU: every .to() seen here is a copy there.
-    head = MLP(6, 8, 4).to("meta")
+    head = PairHead(MLP(6, 8, 4).to("meta"))
     views = torch.empty(10, 3, 6, device="meta")
-    pairs = _ViewPairs(head, torch.Generator().manual_seed(0))
+    plan, y = ViewPairPlan(), torch.zeros(10, device="meta")
+    idx = torch.arange(10, device="meta")
     calls: list[tuple] = []
     to = torch.Tensor.to
 
@@ -336,9 +354,85 @@ def test_view_pairs_copy_to_the_device_once_per_step_at_most(
         return to(self, *args, **kwargs)
 
     monkeypatch.setattr(torch.Tensor, "to", spy)
-    assert pairs.train()(views).shape == (10, 2, 4)
+    inputs, _ = plan.batch([views], y, idx, torch.Generator().manual_seed(0), 10)
+    assert head.train()(*inputs).shape == (10, 2, 4)
     from_host = [c for c in calls if c[0] == "cpu"]
     assert len(from_host) == 1  # the drawn pairs, once
     calls.clear()
-    assert pairs.eval()(views).shape == (10, 2, 4)
+    assert head.eval()(views[:, :2]).shape == (10, 2, 4)
     assert [c for c in calls if c[0] == "cpu"] == []  # views 0 and 1: made on the device
+
+
+# -- through the driver: solvers and checkpoints -------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["glai", "mlp"])
+def test_heads_train_with_lbfgs(kind: str) -> None:
+    views, views_val = _views(), _views(48)
+    torch.manual_seed(0)
+    head = ProjectionHead(12, 16, 8, kind=kind)
+    history = fit_projection_head(
+        head, views, views_val,
+        config=TrainConfig(optimizer="lbfgs", batch_size=96, max_epochs=3, patience=None,
+                           lbfgs_iter=5),
+        structural=TrainConfig(lr=3e-3, batch_size=32, max_epochs=4),
+        rule=StopRule(kind="epochs", epochs=2, min_epochs=1), probe_size=100, random_state=0,
+    )  # fmt: skip
+    last = "quantitative" if kind == "glai" else "mlp"
+    lbfgs = [r for r in history.records if r.phase == last]
+    assert len(lbfgs) == 3
+    # each L-BFGS epoch minimises one fixed draw of pairs: its loss falls below the first's
+    assert min(r.val_loss for r in lbfgs) < history.records[0].val_loss
+    assert all(math.isfinite(r.train_loss) for r in history.records)
+
+
+class _Killed(Exception):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("kind", "phase", "at"),
+    [("glai", "structural", 2), ("glai", "quantitative", 2), ("mlp", "mlp", 2)],
+)
+def test_a_resumed_fit_ends_as_an_uninterrupted_one(
+    kind: str, phase: str, at: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    views, views_val = _views(64), _views(32)
+    scores: list[float] = []
+
+    def run(checkpoint: Path | None) -> tuple[torch.nn.Module, SSLHistory]:
+        torch.manual_seed(4)
+        head = ProjectionHead(12, 16, 8, kind=kind)
+        history = fit_projection_head(
+            head, views, views_val, config=TrainConfig(lr=3e-3, batch_size=16, max_epochs=4),
+            rule=StopRule(kind="epochs", epochs=3, min_epochs=1), probe_size=100,
+            random_state=7, checkpoint=checkpoint, probe_fn=lambda h: float(len(scores)),
+        )  # fmt: skip
+        return head, history
+
+    whole, whole_history = run(None)
+    save = Checkpoint.save
+
+    def save_then_die(self: Checkpoint, ph: str, loop: dict[str, Any], history: Any) -> None:
+        save(self, ph, loop, history)
+        if ph == phase and loop["epochs"] == at:
+            raise _Killed
+
+    path = tmp_path / "ssl.pt"
+    monkeypatch.setattr(Checkpoint, "save", save_then_die)
+    with pytest.raises(_Killed):
+        run(path)
+    monkeypatch.undo()
+    head, history = run(path)
+    assert [r.val_loss for r in history.records] == [r.val_loss for r in whole_history.records]
+    assert len(history.probe_scores) == len(history.records)
+    for (k, a), (_, b) in zip(whole.state_dict().items(), head.state_dict().items()):
+        assert torch.equal(a, b), k
+    # another temperature is another run: its checkpoint is refused
+    with pytest.raises(ValueError, match="written by another configuration"):
+        fit_projection_head(
+            ProjectionHead(12, 16, 8, kind=kind), views, views_val, temperature=0.3,
+            random_state=7, checkpoint=path,
+            config=TrainConfig(lr=3e-3, batch_size=16, max_epochs=4),
+            rule=StopRule(kind="epochs", epochs=3, min_epochs=1), probe_size=100,
+        )  # fmt: skip

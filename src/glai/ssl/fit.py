@@ -1,10 +1,17 @@
-"""Training a projection head on pairs of views with NT-Xent (both of GLAI's phases)."""
+"""Training a projection head on pairs of views with NT-Xent, through the two-phase driver.
+
+:func:`fit_projection_head` is :func:`~glai.training.fit_glai` (or
+:func:`~glai.training.fit_mlp`) with a :class:`~glai.training.plans.ViewPairPlan` and the
+NT-Xent loss: the SSL heads get the driver's checkpoints, DDP and iterative solvers.
+"""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -12,54 +19,16 @@ from torch import nn
 from glai import params
 from glai.block import GLAI
 from glai.mlp import MLP
+from glai.solvers import ITERATIVE_KINDS, get_solver, solver_names
 from glai.ssl.loss import _nt_xent_per_pair
 from glai.structure import StopRule, StructureMonitor
-from glai.training import EpochRecord, History, TrainConfig, train_epochs
+from glai.training import EpochRecord, History, TrainConfig, fit_glai, fit_mlp
+from glai.training.checkpoint import DATA_KEY, Checkpoint, data_digest
+from glai.training.plans import ViewPairPlan
 
 __all__ = ["SSLHistory", "fit_projection_head"]
 
 _D = params.defaults("temperature", "structure_rule", "probe_size")
-
-
-class _ViewPairs(nn.Module):
-    """Embeds two different views of each image with ``head``.
-
-    ``views: [B, V, n_0]`` (and, for a path model, their gates ``[B, V, P]``) ->
-    ``[B, 2, n_L]``. In training mode each image gets a pair of distinct views drawn from
-    ``generator`` (new pairs every epoch); in eval mode views 0 and 1, so held-out losses are
-    comparable across epochs. Both views go through the head as one batch of ``2B``.
-    """
-
-    def __init__(self, head: nn.Module, generator: torch.Generator) -> None:
-        super().__init__()
-        self.head = head
-        self.generator = generator
-
-    def forward(self, views: torch.Tensor, gates: torch.Tensor | None = None) -> torch.Tensor:
-        b, v = views.shape[:2]
-        device = views.device
-        rows = torch.arange(b, device=device).repeat(2)
-        if self.training:
-            # Drawn from the CPU generator (the same pairs on every device for one seed), then
-            # one copy that does not block the host: from pinned memory on a GPU.
-            first = torch.randint(v, (b,), generator=self.generator)
-            second = (first + torch.randint(1, v, (b,), generator=self.generator)) % v
-            which = _to_device(torch.cat([first, second]), device)
-        else:
-            which = torch.arange(2, device=device).repeat_interleave(b)  # views 0 and 1
-        inputs = [views[rows, which]]
-        if gates is not None:
-            inputs.append(gates[rows, which])
-        return torch.stack(self.head(*inputs).split(b), dim=1)
-
-
-def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """A host tensor on ``device`` without a blocking copy (pinned and non-blocking on CUDA)."""
-    if device.type == "cpu":
-        return t
-    if device.type == "cuda":
-        return t.pin_memory().to(device, non_blocking=True)
-    return t.to(device)
 
 
 @dataclass
@@ -99,6 +68,17 @@ def _check_views(name: str, views: torch.Tensor, in_features: int) -> None:
         raise ValueError(f"{name} holds NaN or infinite values")
 
 
+def _check_solver(name: str, config: TrainConfig) -> None:
+    """NT-Xent has no closed form: refuse the closed-form solvers and "auto" by name."""
+    if config.optimizer == "auto" or get_solver(config.optimizer).kind == "closed_form":
+        raise ValueError(
+            f"{name}.optimizer={config.optimizer!r} does not apply to SSL heads: NT-Xent is not "
+            "a least-squares loss against per-row targets, so no closed-form solver fits it "
+            f"(nor 'auto', which may choose one); choose one of "
+            f"{', '.join(solver_names(ITERATIVE_KINDS))}"
+        )
+
+
 def fit_projection_head(
     head: MLP | GLAI,
     views: torch.Tensor,
@@ -111,29 +91,38 @@ def fit_projection_head(
     probe_size: int = _D["probe_size"],
     random_state: int | None = None,
     probe_fn: Callable[[nn.Module], float] | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+    verbose: bool = False,
 ) -> SSLHistory:
     """Train a projection head on pairs of views with NT-Xent; returns one history.
 
-    Every epoch draws, for every image, two different views out of its ``V`` (precomputed
-    features of augmented views). Validation: NT-Xent of views 0 and 1 of ``views_val``, in
-    blocks of ``config.batch_size`` images (the loss depends on the number of negatives, so it
-    is computed at the training batch size); the record's ``val_score`` is minus that loss.
+    Every step draws, for every image of its minibatch, two different views out of its ``V``
+    (precomputed features of augmented views; :class:`~glai.training.plans.ViewPairPlan`).
+    Validation: NT-Xent of views 0 and 1 of ``views_val``, in blocks of ``config.batch_size``
+    images (the loss depends on the number of negatives, so it is computed at the training
+    batch size); the record's ``val_score`` is minus that loss.
 
     * MLP head (a :class:`~glai.mlp.MLP`): one phase ``"mlp"``, early stopping on the held-out
-      loss, best epoch kept.
-    * GLAI head (phase ``"structural"``): the structural network is trained until the path
-      distance ``m_t`` on a fixed probe of ``probe_size`` training views is stable under
-      ``rule`` (config ``structural``, no early stopping); then ``head.freeze_structure(probe)``
-      and the gates of every view are computed once; then the paths are trained with
-      ``config`` (early stopping, best epoch kept).
+      loss, best epoch kept (:func:`~glai.training.fit_mlp`).
+    * GLAI head (phase ``"structural"``): :func:`~glai.training.fit_glai`. The structural
+      network is trained until the path distance ``m_t`` on a fixed probe of ``probe_size``
+      training views is stable under ``rule`` (config ``structural``, no early stopping); then
+      ``head.freeze_structure(probe)`` and the gates of every view are computed once; then the
+      paths are trained with ``config`` (early stopping, best epoch kept).
+
+    Any minibatch or full-batch solver trains either phase (``"adam"``, ``"lbfgs"``: a
+    full-batch epoch draws one pair per image for the whole epoch, so that its line search
+    sees one loss). The closed-form solvers and ``"auto"`` are refused: NT-Xent is not a
+    least-squares loss. Under ``torch.distributed`` (the driver's DDP) ``views`` is this rank's
+    shard of the images; (choice) NT-Xent's negatives are then the images of this rank's part
+    of each minibatch, not gathered over the ranks.
 
     Args:
         head: what :func:`ProjectionHead` returns; trained in place.
         views: training views ``[N, V, n_0]``, ``V >= 2``.
         views_val: held-out views ``[M, V', n_0]``, ``V' >= 2``.
         temperature: NT-Xent's ``tau``.
-        config: the MLP's / the quantitative phase's hyper-parameters (Adam only: the view
-            pairs are random, which a full-batch line search does not allow).
+        config: the MLP's / the quantitative phase's hyper-parameters.
         structural: the structural phase's (default: ``config``).
         rule: when the structure counts as stable.
         probe_size: views in the probe of ``m_t`` and of dead-path removal.
@@ -143,12 +132,15 @@ def fit_projection_head(
             validation into :attr:`SSLHistory.probe_scores`; its time is taken off the clock.
             ``head`` is in training mode: embed in eval mode (e.g. with
             :func:`~glai.training.predict_batched`).
+        checkpoint: a file: a checkpoint is written there after every epoch of either phase
+            and an existing one (of the same head, data, settings and ``random_state``, which
+            it then requires) is resumed; the resumed run ends as an uninterrupted one.
+        verbose: a progress bar.
     """
     config = TrainConfig() if config is None else config
     structural = config if structural is None else structural
-    for name, c in (("config", config), ("structural", structural)):
-        if c.optimizer != "adam":
-            raise ValueError(f"{name}.optimizer must be 'adam' for SSL heads, got {c.optimizer!r}")
+    _check_solver("config", config)
+    _check_solver("structural", structural)
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
         raise ValueError(f"temperature must be a number > 0, got {temperature!r}")
     if not temperature > 0:
@@ -161,6 +153,13 @@ def fit_projection_head(
         raise ValueError("a GLAI head must be in phase 'structural' to be fitted from scratch")
     _check_views("views", views, head.in_features)
     _check_views("views_val", views_val, head.in_features)
+    if checkpoint is not None and (
+        isinstance(random_state, bool) or not isinstance(random_state, int)
+    ):
+        raise ValueError(
+            f"checkpoint needs random_state (an int), got {random_state!r}: a resumed run "
+            "replays the same probe, minibatches and view pairs"
+        )
 
     generator = torch.Generator()
     generator.manual_seed(
@@ -175,50 +174,47 @@ def fit_projection_head(
         blocks = out.split(batch)
         return torch.cat([_nt_xent_per_pair(o[:, 0], o[:, 1], tau) for o in blocks])
 
+    ckpt = None
+    if checkpoint is not None:
+        ckpt = Checkpoint(checkpoint, {
+            "kind": "ssl-" + type(head).__name__, "in_features": head.in_features,
+            "out_features": head.out_features,
+            "n_params": sum(p.numel() for p in head.parameters()),
+            "temperature": tau, "config": asdict(config), "structural": asdict(structural),
+            "rule": repr(rule), "probe_size": probe_size, "random_state": random_state,
+            DATA_KEY: data_digest(views, views_val),
+        })  # fmt: skip
+        state = ckpt.load()
+        if state is not None:  # the probe scores of the epochs already run
+            history.probe_scores[:] = state["extra"].get("probe_scores", [])
+
     def score_fn(out: torch.Tensor, y: torch.Tensor) -> float:
         if probe_fn is not None:
             t0 = time.perf_counter()
             history.probe_scores.append(float(probe_fn(head)))
             history.start += time.perf_counter() - t0  # the probe is not training
+            if ckpt is not None:
+                ckpt.extra["probe_scores"] = list(history.probe_scores)
         return -float(loss_fn(out, y).mean())
 
     n, m = views.shape[0], views_val.shape[0]
     y = torch.zeros(n, device=views.device)  # no labels: the loop only needs N and a device
     y_val = torch.zeros(m, device=views.device)
-
+    plan = ViewPairPlan()
+    common: dict[str, Any] = {
+        "loss_fn": loss_fn, "score_fn": score_fn, "generator": generator, "verbose": verbose,
+        "checkpoint": ckpt, "plan": plan, "history": history,
+    }  # fmt: skip
     if isinstance(head, MLP):
-        train_epochs(
-            _ViewPairs(head, generator), (views,), y, (views_val,), y_val, loss_fn=loss_fn,
-            score_fn=score_fn, config=config, history=history, phase="mlp", generator=generator,
-        )  # fmt: skip
+        fit_mlp(head, views, y, views_val, y_val, config=config, **common)
         return history
 
     assert head.structure is not None
     flat = views.flatten(0, 1)
     pick = torch.randperm(flat.shape[0], generator=generator)[:probe_size].to(views.device)
     monitor = StructureMonitor(flat[pick], rule)
-    monitor.update(head.structure)  # reference patterns at initialisation
-    struct_config = TrainConfig(**{**asdict(structural), "patience": None})
-    struct_config.max_epochs = min(monitor.rule.max_epochs, structural.max_epochs)
-    train_epochs(
-        _ViewPairs(head.structure, generator), (views,), y, (views_val,), y_val,
-        loss_fn=loss_fn, score_fn=score_fn, config=struct_config, history=history,
-        phase="structural", generator=generator, monitor=monitor, monitored=head.structure,
-        keep_best=False,
-    )  # fmt: skip
-    t0 = history.elapsed()
-    head.freeze_structure(monitor.probe_x)
-    assert head.path_model is not None
-
-    def view_gates(v: torch.Tensor) -> torch.Tensor:
-        return head.gates(v.flatten(0, 1)).view(v.shape[0], v.shape[1], -1)  # [N, V, P]
-
-    gates, gates_val = view_gates(views), view_gates(views_val)
-    history.events["freeze_seconds"] = history.elapsed() - t0
-    history.events["structure_frozen_epoch"] = len(history.records)
-    train_epochs(
-        _ViewPairs(head.path_model, generator), (views, gates), y, (views_val, gates_val),
-        y_val, loss_fn=loss_fn, score_fn=score_fn, config=config, history=history,
-        phase="quantitative", generator=generator,
+    fit_glai(
+        head, views, y, views_val, y_val, structural=structural, quantitative=config,
+        monitor=monitor, **common,
     )  # fmt: skip
     return history

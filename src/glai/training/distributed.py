@@ -180,12 +180,20 @@ def all_reduce_grads(params: Sequence[torch.Tensor], world: int) -> None:
 class EpochPlan:
     """One epoch's minibatches on this rank: local row indices per global minibatch, and the
     factors ``world / sum_{i in B_b} w_i`` that turn a local weighted sum into this rank's share
-    of the global weighted mean (module docstring)."""
+    of the global weighted mean (module docstring). ``sizes``: the row count of each global
+    minibatch (the same on every rank; a batch plan draws per-row randomness for that many)."""
 
-    def __init__(self, batches: list[torch.Tensor], scale: torch.Tensor, total: torch.Tensor):
+    def __init__(
+        self,
+        batches: list[torch.Tensor],
+        scale: torch.Tensor,
+        total: torch.Tensor,
+        sizes: list[int] | None = None,
+    ):
         self.batches = batches
         self.scale = scale  # [n_batches], on the data's device
         self.total = total  # sum_i w_i over the epoch (N without weights), a 0-d tensor
+        self.sizes = [len(b) for b in batches] if sizes is None else sizes
 
 
 def plan_epoch(
@@ -224,4 +232,5 @@ def plan_epoch(
         denom = sum_over_ranks(denom, world)
     # A minibatch whose weights are all 0 contributes nothing (rather than 0 / 0).
     scale = torch.where(denom > 0, world / denom.clamp_min(1e-30), torch.zeros_like(denom))
-    return EpochPlan(batches, scale, denom.sum())
+    sizes = [min(batch_size, n - b * batch_size) for b in range(n_batches)]
+    return EpochPlan(batches, scale, denom.sum(), sizes)

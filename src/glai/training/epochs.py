@@ -15,7 +15,8 @@ from torch import nn
 
 from glai.solvers import ITERATIVE_KINDS, Solver, get_solver, solver_names
 from glai.training.config import TrainConfig
-from glai.training.distributed import all_reduce_grads, plan_epoch, sum_over_ranks
+from glai.training.distributed import all_reduce_grads, sum_over_ranks
+from glai.training.plans import BatchPlan, MinibatchPlan
 
 __all__ = [
     "LossFn",
@@ -54,42 +55,47 @@ def minibatch_epoch(
     after_step: StepHook | None = None,
     penalty: Penalty | None = None,
     shuffle: bool = True,
+    plan: BatchPlan | None = None,
 ) -> EpochFn:
-    """An epoch of minibatch steps over a fresh permutation of the ``n_global`` rows (with
-    ``shuffle=False``, over the rows in their order, every epoch).
+    """An epoch of minibatch steps over the batches of ``plan`` (default: a
+    :class:`~glai.training.plans.MinibatchPlan`, a fresh permutation of the ``n_global`` rows
+    cut into minibatches of ``batch_size``; with ``shuffle=False``, the rows in their order).
 
-    Each step minimises the weighted mean loss of one global minibatch; under several ranks
-    ``model`` is the DDP wrapper, this rank holds rows ``[lo, lo + len(y))`` and its loss is its
-    share of that mean (:mod:`glai.training.distributed`). No host synchronisation per step.
+    Each step minimises the weighted mean loss of one global minibatch,
+    ``loss_fn(model(*inputs_b), target_b)`` with ``(inputs_b, target_b)`` what the plan makes
+    of the batch; under several ranks ``model`` is the DDP wrapper, this rank holds rows
+    ``[lo, lo + len(y))`` and its loss is its share of that mean
+    (:mod:`glai.training.distributed`). No host synchronisation per step.
 
     ``penalty()`` is added to every step's loss (DDP averages it over the ranks: counted
     once; the reported training loss leaves it out). ``after_step`` runs after every
     optimiser step; when it returns True the epoch ends there, its loss the weighted mean over
     the minibatches it took.
     """
-    n_local, device = y.shape[0], y.device
+    plan = MinibatchPlan() if plan is None else plan
+    device = y.device
 
     def epoch() -> float:
-        if shuffle:
-            order = torch.randperm(n_global, generator=generator).to(device)
-        else:
-            order = torch.arange(n_global, device=device)
-        plan = plan_epoch(order, lo, n_local, batch_size, sample_weight, world)
+        ep = plan.epoch(
+            generator, y=y, lo=lo, n_global=n_global, world=world, batch_size=batch_size,
+            shuffle=shuffle, sample_weight=sample_weight,
+        )  # fmt: skip
         total = torch.zeros((), device=device)
-        seen = plan.total
-        for b, idx in enumerate(plan.batches):
-            losses = loss_fn(model(*(t[idx] for t in inputs)), y[idx])
+        seen = ep.total
+        for b, idx in enumerate(ep.batches):
+            batch_inputs, target = plan.batch(inputs, y, idx, generator, ep.sizes[b])
+            losses = loss_fn(model(*batch_inputs), target)
             if sample_weight is not None:
                 losses = losses * sample_weight[idx]
             summed = losses.sum()
             optimizer.zero_grad(set_to_none=True)
-            step_loss = summed * plan.scale[b]
+            step_loss = summed * ep.scale[b]
             (step_loss if penalty is None else step_loss + penalty()).backward()
             optimizer.step()
             total += summed.detach()
             if after_step is not None and after_step():
                 # the weight of the minibatches taken: world / scale per minibatch
-                scale = plan.scale[: b + 1]
+                scale = ep.scale[: b + 1]
                 seen = torch.where(scale > 0, world / scale.clamp_min(1e-30), 0.0).sum()
                 break
         return float(sum_over_ranks(total, world) / seen)
@@ -108,28 +114,34 @@ def full_batch_epoch(
     n_global: int,
     world: int,
     penalty: Penalty | None = None,
+    plan: BatchPlan | None = None,
+    generator: torch.Generator | None = None,
+    lo: int = 0,
 ) -> EpochFn:
     """An epoch of one optimiser step whose closure evaluates the whole training set: the
     global weighted mean, its gradient summed over the ranks' shards, plus ``penalty()``
-    (added once over the ranks)."""
-    if sample_weight is None:
-        total = torch.tensor(float(n_global), device=y.device)
-    else:
-        total = sum_over_ranks(sample_weight.sum(), world)
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad(set_to_none=True)
-        losses = loss_fn(model(*inputs), y)
-        if sample_weight is not None:
-            losses = losses * sample_weight
-        loss = losses.sum() / total
-        if penalty is not None:
-            loss = loss + penalty() / world  # the ranks' gradients are summed
-        loss.backward()
-        all_reduce_grads(params, world)
-        return sum_over_ranks(loss.detach().clone(), world)
+    (added once over the ranks). What the loss sees is ``plan.full_batch`` of the data, made
+    once per epoch (from ``generator``), so that every evaluation of a line search sees the
+    same loss."""
+    plan = MinibatchPlan() if plan is None else plan
+    total = plan.full_batch_total(n_global, sample_weight, world, y.device)
 
     def epoch() -> float:
+        gen = torch.Generator() if generator is None else generator  # (a plan that draws)
+        data, target = plan.full_batch(inputs, y, gen, lo=lo, n_global=n_global)
+
+        def closure() -> torch.Tensor:
+            optimizer.zero_grad(set_to_none=True)
+            losses = loss_fn(model(*data), target)
+            if sample_weight is not None:
+                losses = losses * sample_weight
+            loss = losses.sum() / total
+            if penalty is not None:
+                loss = loss + penalty() / world  # the ranks' gradients are summed
+            loss.backward()
+            all_reduce_grads(params, world)
+            return sum_over_ranks(loss.detach().clone(), world)
+
         step_loss = cast(torch.Tensor, optimizer.step(closure))  # type: ignore[arg-type]
         return float(step_loss.detach())
 

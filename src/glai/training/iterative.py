@@ -31,7 +31,8 @@ from glai.training.epochs import (
     sum_penalties,
 )
 from glai.training.history import History
-from glai.training.records import loop_state, record_epoch, snapshot, validate
+from glai.training.plans import BatchPlan, MinibatchPlan
+from glai.training.records import loop_state, record_epoch, snapshot
 from glai.training.stopping import EarlyStopping
 
 __all__ = ["train_epochs"]
@@ -58,6 +59,7 @@ def train_epochs(
     checkpoint: Checkpoint | None = None,
     resume: dict[str, Any] | None = None,
     optimizer: torch.optim.Optimizer | None = None,
+    plan: BatchPlan | None = None,
 ) -> int:
     """Train ``model(*train_inputs)`` against ``y``, one record per epoch into ``history``.
 
@@ -85,9 +87,19 @@ def train_epochs(
     (scikit-learn's ``partial_fit``). ``config.shuffle`` and ``config.l2`` (scikit-learn's
     ``alpha``) apply as :class:`TrainConfig` says.
 
+    ``plan`` (:mod:`glai.training.plans`; default :class:`~glai.training.plans.MinibatchPlan`,
+    i.i.d. minibatches of rows): what each epoch's batches are, what the model and the loss
+    see of them, and how the validation data are scored (e.g. view pairs, episodes).
+
     Returns the number of optimiser steps of this phase (one per full-batch epoch).
     """
     solver = iterative_solver(config)
+    plan = MinibatchPlan() if plan is None else plan
+    if sample_weight is not None and not plan.weighted:
+        raise ValueError(
+            f"sample_weight does not apply to a {type(plan).__name__} (its batches are not "
+            "weighted rows); pass sample_weight=None"
+        )
     watched = model if monitored is None else monitored
     if monitor is not None and not isinstance(watched, MLP):
         raise TypeError(
@@ -142,12 +154,12 @@ def train_epochs(
     if solver.kind == "minibatch":
         run_epoch = minibatch_epoch(
             net, optimizer, train_inputs, y, sample_weight, loss_fn, config.batch_size,
-            generator, lo, n_global, world, after_step, penalty, config.shuffle,
+            generator, lo, n_global, world, after_step, penalty, config.shuffle, plan,
         )  # fmt: skip
     else:
         run_epoch = full_batch_epoch(
             model, optimizer, params, train_inputs, y, sample_weight, loss_fn, n_global, world,
-            penalty,
+            penalty, plan, generator, lo,
         )  # fmt: skip
     stopping = EarlyStopping(config.patience, config.tol)
     best_state: dict[str, torch.Tensor] | None = None
@@ -168,7 +180,7 @@ def train_epochs(
         train_loss = run_epoch()
         if solver.kind != "minibatch":
             steps += 1
-        _, val_loss, val_score = validate(model, val_inputs, y_val, loss_fn, score_fn)
+        val_loss, val_score = plan.validate(model, val_inputs, y_val, loss_fn, score_fn)
         if monitor is not None and every is None:
             stable = check()
         m_t = monitor.history[-1] if monitor is not None and monitor.history else None

@@ -13,7 +13,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from glai.block import GLAI
-from glai.solvers import get_solver
+from glai.solvers import ITERATIVE_KINDS, get_solver, solver_names
 from glai.solvers.auto import choose_solver
 from glai.solvers.ridge import RidgeStatistics
 from glai.structure import StructureMonitor
@@ -25,6 +25,7 @@ from glai.training.distributed import broadcast_tensor, rank_and_world, sum_over
 from glai.training.epochs import LossFn, ScoreFn
 from glai.training.history import History
 from glai.training.iterative import train_epochs
+from glai.training.plans import BatchPlan, MinibatchPlan
 from glai.training.records import resume_from
 
 __all__ = ["fit_mlp", "fit_glai"]
@@ -45,14 +46,20 @@ def fit_mlp(
     verbose: bool = False,
     checkpoint: Checkpoint | None = None,
     optimizer: torch.optim.Optimizer | None = None,
+    plan: BatchPlan | None = None,
+    history: History | None = None,
 ) -> History:
     """Train a plain network (the baseline) with early stopping; returns its history.
 
     With ``checkpoint``, a checkpoint is written after every epoch, and training resumes from
     an existing one (same configuration, or a ValueError). ``optimizer``: step this one (its
     state carries over, as scikit-learn's ``partial_fit`` wants) instead of a new one.
+    ``plan``: the batching (:mod:`glai.training.plans`; default i.i.d. minibatches of rows);
+    the network trained is ``plan.wrap(model)``. ``history``: fill this (empty) history, e.g.
+    a subclass that records more, instead of a new :class:`History`.
     """
-    history = History()
+    plan = MinibatchPlan() if plan is None else plan
+    history = History() if history is None else history
     state = resume_from(checkpoint, history)
     if state is not None and state["phase"] != "mlp":
         raise ValueError(
@@ -61,10 +68,10 @@ def fit_mlp(
         )
     with tqdm(total=config.max_epochs, desc="mlp", disable=not verbose, leave=False) as bar:
         train_epochs(
-            model, (X,), y, (X_val,), y_val, loss_fn=loss_fn, score_fn=score_fn,
+            plan.wrap(model), (X,), y, (X_val,), y_val, loss_fn=loss_fn, score_fn=score_fn,
             config=config, history=history, phase="mlp", generator=generator,
             sample_weight=sample_weight, progress=bar, checkpoint=checkpoint,
-            resume=None if state is None else state["loop"], optimizer=optimizer,
+            resume=None if state is None else state["loop"], optimizer=optimizer, plan=plan,
         )  # fmt: skip
     return history
 
@@ -87,6 +94,8 @@ def fit_glai(
     statistics: RidgeStatistics | None = None,
     verbose: bool = False,
     checkpoint: Checkpoint | None = None,
+    plan: BatchPlan | None = None,
+    history: History | None = None,
 ) -> History:
     """GLAI's two phases on frozen inputs; returns one history across both.
 
@@ -105,10 +114,28 @@ def fit_glai(
     rank's shard; the probe is rank 0's ``monitor.probe_x``, sent to every rank, so that
     ``m_t`` and the paths built at the freeze are the same everywhere. With ``checkpoint``, a
     checkpoint is written after every epoch of either phase and an existing one is resumed.
+
+    ``plan`` (:mod:`glai.training.plans`): the batching of both phases, default i.i.d.
+    minibatches of rows; :class:`~glai.training.plans.ViewPairPlan` (SSL) and
+    :class:`~glai.training.plans.EpisodePlan` (few-shot) train the same two phases on pairs of
+    views or on episodes. Each phase trains ``plan.wrap`` of its network (the structure, then
+    the path model); gates are ``plan.gates(model, X)``. A plan whose loss has no closed form
+    (``plan.closed_form`` False) refuses a closed-form ``quantitative.optimizer`` and
+    ``"auto"``. ``history``: fill this (empty) history instead of a new :class:`History`.
     """
     if model.phase != "structural":
         raise ValueError("model must be in phase 'structural' to be fitted from scratch")
-    history = History()
+    plan = MinibatchPlan() if plan is None else plan
+    if not plan.closed_form and (
+        quantitative.optimizer == AUTO or get_solver(quantitative.optimizer).kind == "closed_form"
+    ):
+        raise ValueError(
+            f"quantitative.optimizer={quantitative.optimizer!r}: the loss of a "
+            f"{type(plan).__name__} is not a least-squares or per-row target loss, so the "
+            "closed-form solvers (and 'auto', which may choose one) do not apply; choose one "
+            f"of {', '.join(solver_names(ITERATIVE_KINDS))}"
+        )
+    history = History() if history is None else history
     state = resume_from(checkpoint, history)
     if state is not None and state["phase"] not in ("structural", "quantitative"):
         raise ValueError(
@@ -130,11 +157,12 @@ def fit_glai(
                 # (max_epochs=0: no structural training at all, whatever the interval)
                 struct_config.max_epochs = min(monitor.rule.max_epochs, structural.max_epochs)
             steps = train_epochs(
-                model.structure, (X,), y, (X_val,), y_val, loss_fn=loss_fn, score_fn=score_fn,
-                config=struct_config, history=history, phase="structural",
+                plan.wrap(model.structure), (X,), y, (X_val,), y_val, loss_fn=loss_fn,
+                score_fn=score_fn, config=struct_config, history=history, phase="structural",
                 generator=generator, sample_weight=sample_weight, monitor=monitor,
-                keep_best=False, progress=bar, checkpoint=checkpoint,
-                resume=None if state is None else state["loop"],
+                monitored=model.structure, keep_best=False, progress=bar,
+                checkpoint=checkpoint, resume=None if state is None else state["loop"],
+                plan=plan,
             )  # fmt: skip
             history.events["structure_steps"] = steps
             t0 = history.elapsed()
@@ -144,7 +172,8 @@ def fit_glai(
             quant_resume = None
         else:  # resume in the quantitative phase: the paths are rebuilt from the checkpoint
             saved = state["loop"]
-            model.load_state_dict({f"path_model.{k}": v for k, v in saved["model"].items()})
+            n = len(plan.prefix)  # the keys of plan.wrap(path_model) start with it
+            model.load_state_dict({f"path_model.{k[n:]}": v for k, v in saved["model"].items()})
             model.to(X.device)
             monitor.load_state_dict(state["extra"]["monitor"])
             t0 = history.elapsed()
@@ -152,7 +181,7 @@ def fit_glai(
                 checkpoint.extra.update(state["extra"])
             quant_resume = saved
         assert model.path_model is not None
-        gates, gates_val = model.gates(X), model.gates(X_val)
+        gates, gates_val = plan.gates(model, X), plan.gates(model, X_val)
         if quantitative.optimizer == AUTO:
             # every rank decides on the rows of all ranks, so all pick the same solver
             n_rows = int(sum_over_ranks(torch.tensor(float(X.shape[0]), device=X.device), world))
@@ -178,9 +207,9 @@ def fit_glai(
             )  # fmt: skip
             return history
         train_epochs(
-            model.path_model, (X, gates), y, (X_val, gates_val), y_val, loss_fn=loss_fn,
-            score_fn=score_fn, config=quantitative, history=history, phase="quantitative",
-            generator=generator, sample_weight=sample_weight, progress=bar,
-            checkpoint=checkpoint, resume=quant_resume,
+            plan.wrap(model.path_model), (X, gates), y, (X_val, gates_val), y_val,
+            loss_fn=loss_fn, score_fn=score_fn, config=quantitative, history=history,
+            phase="quantitative", generator=generator, sample_weight=sample_weight,
+            progress=bar, checkpoint=checkpoint, resume=quant_resume, plan=plan,
         )  # fmt: skip
     return history
