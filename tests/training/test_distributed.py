@@ -19,11 +19,13 @@ import torch.multiprocessing as mp
 
 from glai.block import GLAI
 from glai.run import RunConfig, fit_head
-from glai.structure import StructureMonitor
+from glai.ssl import ProjectionHead, fit_projection_head
+from glai.structure import StopRule, StructureMonitor
 from glai.training import TrainConfig, fit_glai
 from glai.training.checkpoint import Checkpoint, read_checkpoint
 from glai.training.distributed import gather_rows, plan_epoch, shard_bounds, shard_offset
 from glai.training.losses import accuracy, cross_entropy
+from glai.training.plans import EpisodePlan
 
 pytestmark = pytest.mark.skipif(not dist.is_available(), reason="torch.distributed unavailable")
 
@@ -67,6 +69,35 @@ def _initial_paths(d: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     )  # fmt: skip
     assert model.path_model is not None
     return _state(model.path_model)
+
+
+def _episodic(d: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A GLAI block trained on episodes (glai.training.plans.EpisodePlan), both phases."""
+    plan = EpisodePlan(n_way=3, k_shot=2, n_query=3, episodes=4)
+    plan.val_episodes = plan.draw(d["y_val"], 5, torch.Generator().manual_seed(1))
+    torch.manual_seed(0)
+    model = GLAI(6, 8, 4)
+    monitor = StructureMonitor(d["X"][:40], rule="epochs")
+    fit_glai(
+        model, d["X"], d["y"], d["X_val"], d["y_val"], loss_fn=plan.loss, score_fn=plan.score,
+        structural=TrainConfig(lr=1e-2, max_epochs=2), monitor=monitor, plan=plan,
+        quantitative=TrainConfig(lr=1e-2, max_epochs=2, patience=None),
+        generator=torch.Generator().manual_seed(0),
+    )  # fmt: skip
+    return _state(model)
+
+
+def _ssl(rank: int, world: int) -> dict[str, torch.Tensor]:
+    """A GLAI projection head on this rank's shard of the images."""
+    views = torch.randn(40, 3, 6, generator=torch.Generator().manual_seed(2))
+    lo, hi = shard_bounds(40, rank, world)
+    torch.manual_seed(0)
+    head = ProjectionHead(6, 8, 4)
+    fit_projection_head(
+        head, views[lo:hi], views[:10], config=TrainConfig(batch_size=8, max_epochs=2),
+        rule=StopRule(kind="epochs", epochs=1, min_epochs=1), probe_size=20, random_state=0,
+    )  # fmt: skip
+    return _state(head)
 
 
 class _Killed(Exception):
@@ -116,6 +147,8 @@ def _scenarios(rank: int, world: int, tmp: Path) -> dict[str, Any]:
                         d["y_val"], sample_weight=d["w"])  # fmt: skip
     out["glai_ridge"] = _state(model)
     out["paths"] = _initial_paths(d)
+    out["episodes"] = _episodic(d)
+    out["ssl"] = _ssl(rank, world)
     if dist.is_initialized():
         dist.barrier()
     for phase, at in (("structural", 2), ("quantitative", 1)):
@@ -181,7 +214,7 @@ def test_one_process_plan_is_the_permutation_in_minibatches() -> None:
 # -- two processes ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["mlp_weighted", "glai", "glai_ridge"])
+@pytest.mark.parametrize("name", ["mlp_weighted", "glai", "glai_ridge", "episodes"])
 def test_two_ranks_train_the_single_process_model(
     ranks: list[dict[str, Any]], single: dict[str, Any], name: str
 ) -> None:
@@ -202,6 +235,12 @@ def test_full_batch_lbfgs_reduces_loss_and_gradients_over_ranks(
     # search amplifies the rounding of the loss sums; even one process on the same rows in
     # reverse order ends elsewhere after a few dozen evaluations.)
     assert all(torch.equal(v, ranks[1]["mlp_lbfgs"][k]) for k, v in ranks[0]["mlp_lbfgs"].items())
+
+
+def test_an_ssl_head_trains_under_ddp_the_same_on_every_rank(ranks: list[dict[str, Any]]) -> None:
+    first, second = ranks[0]["ssl"], ranks[1]["ssl"]
+    assert "path_model.theta" in first  # both phases ran
+    assert all(torch.equal(v, second[k]) for k, v in first.items())
 
 
 def test_glai_runs_both_phases_under_ddp(ranks: list[dict[str, Any]]) -> None:
