@@ -206,3 +206,38 @@ def test_an_episodic_run_resumed_from_its_checkpoint_ends_as_an_uninterrupted_on
     assert [r.val_loss for r in history.records] == [r.val_loss for r in whole_history.records]
     for (k, a), (_, b) in zip(whole.state_dict().items(), resumed.state_dict().items()):
         assert torch.equal(a, b), k
+
+
+def test_a_registered_toy_solver_trains_every_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    # One file and one line add a solver (here a line of the registry, plain SGD); the view
+    # pairs and the episodes train with it through the same driver as the rows.
+    from glai.solvers import SOLVERS
+    from glai.solvers.base import Solver
+    from glai.ssl import ProjectionHead, fit_projection_head
+
+    def sgd(params: Any, config: Any) -> torch.optim.Optimizer:
+        return torch.optim.SGD(params, lr=config.lr)
+
+    monkeypatch.setitem(SOLVERS, "toy-sgd", Solver("toy-sgd", "minibatch", "plain SGD", sgd))
+    x, y, xv, yv = _episode_data()
+    plan = EpisodePlan(n_way=3, k_shot=2, n_query=3, episodes=5)
+    plan.val_episodes = plan.draw(yv, 10, torch.Generator().manual_seed(1))
+    model = GLAI(6, 16, 4)
+    history = fit_glai(
+        model, x, y, xv, yv, loss_fn=plan.loss, score_fn=plan.score, plan=plan,
+        structural=TrainConfig(optimizer="toy-sgd", lr=0.05, max_epochs=2),
+        quantitative=TrainConfig(optimizer="toy-sgd", lr=0.05, max_epochs=2, patience=None),
+        monitor=StructureMonitor(x[:60], rule=StopRule(kind="epochs", epochs=2, min_epochs=1)),
+        generator=torch.Generator().manual_seed(0),
+    )  # fmt: skip
+    assert [r.phase for r in history.records] == ["structural"] * 2 + ["quantitative"] * 2
+    views = x[:40, None] + 0.3 * torch.randn(40, 3, 6)
+    head = ProjectionHead(6, 16, 4)
+    before = {k: v.clone() for k, v in head.state_dict().items()}
+    ssl = fit_projection_head(
+        head, views, views[:20],
+        config=TrainConfig(optimizer="toy-sgd", batch_size=8, max_epochs=2),
+        rule=StopRule(kind="epochs", epochs=1, min_epochs=1), probe_size=50, random_state=0,
+    )  # fmt: skip
+    assert [r.phase for r in ssl.records] == ["structural", "quantitative", "quantitative"]
+    assert before.keys() != head.state_dict().keys()  # frozen: the paths replaced the network

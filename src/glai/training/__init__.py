@@ -5,6 +5,8 @@
 * :mod:`~glai.training.epochs`: one epoch per solver kind (minibatch, full batch);
 * :mod:`~glai.training.iterative`: :func:`train_epochs`, the gradient loop (early stopping,
   ``m_t`` checks, checkpoints);
+* :mod:`~glai.training.plans`: the batching of the loop as a plug-in (i.i.d. rows, view pairs
+  for SSL, few-shot episodes);
 * :mod:`~glai.training.closed_form`: :func:`closed_form_epochs`, a closed-form phase;
 * :mod:`~glai.training.two_phase`: :func:`fit_mlp`, :func:`fit_glai`, whole runs;
 * :mod:`~glai.training.stopping`, :mod:`~glai.training.records`, :mod:`~glai.training.predict`

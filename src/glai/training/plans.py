@@ -330,6 +330,10 @@ class EpisodePlan(BatchPlan):
     episodes ``val_episodes`` ``[T, N*K + N*Q]`` of rows of the validation data (draw them once
     with :meth:`draw` on the validation labels, or pass those of another sampler).
 
+    A full-batch solver (``"lbfgs"``) minimises the mean loss of ``episodes`` tasks drawn once
+    per epoch (:meth:`full_batch`). The closed-form solvers do not apply (``closed_form`` is
+    False: the prototype loss has no per-row targets).
+
     Under several ranks every rank draws the same episodes over the global rows and gathers
     their inputs (:func:`~glai.training.distributed.gather_rows`), so each computes the whole
     episode's loss: DDP's gradient average is then the single-process gradient.
