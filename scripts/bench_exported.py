@@ -1,13 +1,16 @@
 """Run ``glai bench`` on exported feature folders instead of the feature cache.
 
-    PYTHONPATH=src python scripts/bench_exported.py --features DIR -- bench SETTING [ARGS ...]
+    PYTHONPATH=src python scripts/bench_exported.py --features DIR [--set SETTING FIELD=V,..]
+        -- bench SETTING [ARGS ...]
 
 For a machine that reaches neither the data sets nor the backbones' weights: the incremental and
 federated settings read their splits from ``DIR/<source>/`` (``X.npy``, ``X_val.npy``,
 ``X_test.npy``, ``y*.npy``, ``info.json``), the folders ``scripts/export_features.py`` writes
 (the quick subsets of ``wordnet-minilm`` and ``fashion-effnet``, standardised, float16, the same
 5,000-row subsets these settings draw). The arrays are cast to float32; the outcome's
-``data.info`` says which folder they came from.
+``data.info`` says which folder they came from. ``--set SETTING FIELD=V1,V2`` replaces a
+tuple field of a registered setting for this run (e.g. ``clients=100``; the JSON's config
+records the fields that ran).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +27,7 @@ from glai_bench.cli import main
 from glai_bench.data import Splits
 from glai_bench.protocols.federated import Federated
 from glai_bench.protocols.incremental import Incremental
+from glai_bench.settings import SETTINGS
 
 # setting's dataset -> the exported folder holding its subsets
 SOURCES = {"wordnet": "wordnet-minilm", "fashion-mnist": "fashion-effnet"}
@@ -41,11 +46,32 @@ def exported_splits(folder: Path) -> Splits:
     return Splits(x["X"], y["y"], x["X_val"], y["y_val"], x["X_test"], y["y_test"], info)
 
 
+def override(name: str, assignments: list[str]) -> None:
+    """Replace tuple fields of ``SETTINGS[name]`` (values cast like the current ones)."""
+    if name not in SETTINGS:
+        raise SystemExit(f"--set: unknown setting {name!r}")
+    setting = SETTINGS[name]
+    names = {f.name for f in fields(setting)}
+    changes = {}
+    for item in assignments:
+        key, _, text = item.partition("=")
+        current = getattr(setting, key, None) if key in names else None
+        if not isinstance(current, tuple) or not current:
+            raise SystemExit(f"--set: {key!r} is not a tuple field of {name!r}")
+        kind = type(current[0])
+        changes[key] = tuple(kind(v) for v in text.split(","))
+    SETTINGS[name] = replace(setting, **changes)
+
+
 def main_exported(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--features", required=True, help="folder of exported settings")
+    parser.add_argument("--set", nargs="+", default=None, metavar="X",
+                        help="SETTING FIELD=V1,V2 ...: tuple fields replaced")  # fmt: skip
     parser.add_argument("rest", nargs=argparse.REMAINDER, help="-- then the glai arguments")
     args = parser.parse_args(argv)
+    if args.set:
+        override(args.set[0], args.set[1:])
     root = Path(args.features)
     rest = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
 
