@@ -298,15 +298,41 @@ def test_validation_holds_out_base_classes_and_falls_back_to_samples() -> None:
     tr, va, what = head._split(y, np.random.default_rng(0))
     assert what == "classes" and len(np.unique(y[va])) == 2  # a fifth of 10, at least 2
     assert not set(y[tr]) & set(y[va]) and len(tr) + len(va) == len(y)
-    tr, va, what = FewShotHead(16, validation="samples", **TINY)._split(
-        y, np.random.default_rng(0)
-    )
+    tr, va, what = FewShotHead(16, validation="samples", **TINY)._split(y, np.random.default_rng(0))
     assert what == "samples" and set(y[va]) == set(y[tr]) and not set(tr) & set(va)
     # 3 classes: holding out 2 leaves 1 to train on, so samples of each class are held out
     y3 = np.repeat(np.arange(3), 60)
     assert head._split(y3, np.random.default_rng(0))[2] == "samples"
     fitted = FewShotHead(16, kind="mlp", **TINY).fit(*_blobs(3, 60))
     assert fitted.validation_ == "samples"
+
+
+@pytest.mark.parametrize("kind", ["mlp", "glai"])
+def test_candidate_scales_are_chosen_on_the_held_out_classes(kind: str) -> None:
+    # Each candidate trains on the same episodes as a head fitted with that scale alone; the
+    # one kept has the highest validation score on the held-out base classes.
+    X, y = _blobs(10, 30)
+    candidates = (1.0, 4.0, 30.0)
+    head = FewShotHead(16, kind=kind, scale=candidates, **TINY).fit(X, y)
+    alone = {s: FewShotHead(16, kind=kind, scale=s, **TINY).fit(X, y) for s in candidates}
+    expected = {
+        s: max(v for v in (h.best_val_score_, h.identity_val_score_) if v is not None)
+        for s, h in alone.items()
+    }
+    assert head.scale_scores_ == pytest.approx(expected)
+    chosen = max(candidates, key=lambda s: (expected[s], -candidates.index(s)))
+    assert head.scale_ == chosen and head.validation_ == "classes"
+    np.testing.assert_array_equal(head.transform(X), alone[chosen].transform(X))
+    assert head.fit_seconds_ >= alone[chosen].fit_seconds_ * 0.5  # every candidate's cost
+    one = FewShotHead(16, kind=kind, scale=[4.0], **TINY).fit(X, y)
+    np.testing.assert_array_equal(one.transform(X), alone[4.0].transform(X))
+    assert alone[4.0].scale_ == 4.0 and alone[4.0].scale_scores_ is None
+
+
+@pytest.mark.parametrize("bad", [[], [1.0, -2.0], [np.nan], [0.0]])
+def test_bad_candidate_scales_are_refused(bad: list[float]) -> None:
+    with pytest.raises(ValueError, match="scale as a sequence must hold"):
+        FewShotHead(16, scale=bad, **TINY).fit(*_blobs(6, 30))
 
 
 def test_out_features_and_residual_are_checked() -> None:
@@ -319,6 +345,7 @@ def test_out_features_and_residual_are_checked() -> None:
     Xw = np.random.default_rng(0).normal(size=(180, 64)).astype(np.float32)
     with pytest.raises(ValueError, match="out_features=None: the embedding is the input width"):
         FewShotHead(4, kind="glai", **TINY).fit(Xw, y)
+
 
 # -- non-finite and beyond-float32 input -------------------------------------------------------
 

@@ -440,10 +440,15 @@ PARAMS: dict[str, Param] = {
             "``out_features`` is the input width.",
         ),
         Param(
-            "scale", 10.0, (Interval(Real, 0, None, closed="neither"), None), "float or None",
+            "scale", 10.0, (Interval(Real, 0, None, closed="neither"), None, "array-like"),
+            "float, None or sequence of float",
             "**(beyond the paper)** Embeddings normalised to squared norm ``scale``: the "
             "prototype logits are ``scale`` times squared distances of unit vectors (a cosine "
-            "prototype loss). None: the raw embedding, squared Euclidean distances.",
+            "prototype loss; ``scale`` is the inverse temperature). None: the raw embedding, "
+            "squared Euclidean distances. A sequence: candidate scales, one head trained per "
+            "candidate on the same episodes, the one kept whose best check scores highest on "
+            "the validation tasks (held-out base classes by default; ties: the first); "
+            "``scale_`` is the one chosen, ``scale_scores_`` each candidate's score.",
         ),
         Param(
             "validation", "classes", (StrOptions({"classes", "samples"}),),

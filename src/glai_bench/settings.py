@@ -124,7 +124,9 @@ class FewShotSetting(Setting):
         tasks: ``(n_way, k_shot)`` pairs scored; n_query, n_tasks per pair.
     Heads, episodic (a :class:`glai.fewshot.FewShotHead` per kind; None: the library's
     default): out_features, episodes, n_way_train, k_shot_train, n_query_train; glai_budget,
-    the GLAI head's path budget (None: the library's, the matched count).
+    the GLAI head's path budget (None: the library's, the matched count); scales, candidate
+    temperatures (``FewShotHead(scale=...)``, chosen on held-out base classes; None: the
+    library's one scale).
     Per-task classifiers (fitted on each task's support set, estimator defaults):
         per_task_tasks: how many of the ``n_tasks`` tasks they score, the first ones (None:
         all; a fit per task and seed costs far more than nearest class mean).
@@ -149,6 +151,7 @@ class FewShotSetting(Setting):
     n_query_train: int | None = None
     glai_budget: int | None = None
     per_task_tasks: int | None = None
+    scales: tuple[float, ...] | None = None
 
     def fewshot_kwargs(self) -> dict[str, Any]:
         """:class:`glai.fewshot.FewShotHead` arguments this setting sets."""
@@ -156,6 +159,8 @@ class FewShotSetting(Setting):
             "episodes": "episodes", "n_way_train": "n_way", "k_shot_train": "k_shot",
             "n_query_train": "n_query", "learning_rate": "learning_rate", "patience": "patience",
         })  # fmt: skip
+        if self.scales is not None:
+            kw["scale"] = list(self.scales)
         return {"out_features": self.out_features, **kw}
 
 

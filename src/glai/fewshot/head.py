@@ -4,11 +4,12 @@ classes."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from numbers import Real
+from typing import Any, cast
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -150,7 +151,9 @@ class FewShotHead(TransformerMixin, BaseEstimator):
     :class:`glai.MLP` inside ``model_``), ``residual_``, ``out_features_``,
     ``validation_`` (what was held out: ``"classes"``, ``"samples"`` or ``"none"``),
     ``identity_val_score_`` (residual heads: the start's validation score; None otherwise),
-    ``kept_identity_`` (whether the head returned to it); GLAI only:
+    ``kept_identity_`` (whether the head returned to it), ``scale_`` (the scale used: the
+    one chosen among candidates), ``scale_scores_`` (candidate -> validation score; None for
+    one scale); GLAI only:
     ``structure_frozen_epoch_``, ``path_distance_``.
     """
 
@@ -163,7 +166,7 @@ class FewShotHead(TransformerMixin, BaseEstimator):
         *,
         kind: str = _D["kind"],
         residual: bool | str = _D["residual"],
-        scale: float | None = _D["scale"],
+        scale: float | Sequence[float] | None = _D["scale"],
         n_way: int = _D["n_way"],
         k_shot: int = _D["k_shot"],
         n_query: int = _D["n_query"],
@@ -209,9 +212,7 @@ class FewShotHead(TransformerMixin, BaseEstimator):
         self.device = device
         self.random_state = random_state
 
-    def _split(
-        self, y: np.ndarray, rng: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray, str]:
+    def _split(self, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, str]:
         """Indices (train, val) and what was held out.
 
         ``"classes"``: ``validation_fraction`` of the base classes (at least 2), when at least
@@ -251,9 +252,64 @@ class FewShotHead(TransformerMixin, BaseEstimator):
             )
         return d, residual
 
+    def _candidate_scales(self) -> list[float] | None:
+        """The candidate scales when ``scale`` is a sequence (refused unless non-empty, finite
+        and positive); None for one scale."""
+        if self.scale is None or isinstance(self.scale, Real):
+            return None
+        values = np.asarray(self.scale, dtype=np.float64).ravel()
+        if values.size == 0 or not np.all(np.isfinite(values)) or np.any(values <= 0):
+            raise ValueError(
+                "scale as a sequence must hold at least one finite positive float (candidate "
+                f"squared norms of the embedding), got {self.scale!r}"
+            )
+        return [float(v) for v in values]
+
     def fit(self, X: Any, y: Any) -> FewShotHead:
-        """Train on base classes: ``X [n_samples, n_features]``, ``y [n_samples]``."""
+        """Train on base classes: ``X [n_samples, n_features]``, ``y [n_samples]``.
+
+        With candidate scales (``scale`` a sequence), one head per candidate is trained with
+        the same seed (the same held-out classes, validation tasks and training episodes)
+        and the one whose validation score ``max(best check, start)`` is highest is kept:
+        the temperature is selected with the check, on the held-out base classes.
+        """
         self._validate_params()
+        candidates = self._candidate_scales()
+        if candidates is not None:
+            return self._fit_scales(X, y, candidates)
+        return self._fit_one(X, y)
+
+    def _fit_scales(self, X: Any, y: Any, candidates: list[float]) -> FewShotHead:
+        # an int seed as given (scale=[s] fits as scale=s), else one drawn for all candidates
+        seed = (
+            self.random_state
+            if isinstance(self.random_state, int | np.integer)
+            else int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        )
+        fitted, scores = [], []
+        for s in candidates:
+            head = clone(self).set_params(scale=s, random_state=seed)._fit_one(X, y)
+            score = max(
+                v for v in (head.best_val_score_, head.identity_val_score_, -np.inf)
+                if v is not None
+            )  # fmt: skip
+            fitted.append(head)
+            scores.append(float(score))
+        best = fitted[int(np.argmax(scores))]  # ties: the first candidate
+        self.__dict__.update({k: v for k, v in vars(best).items() if k.endswith("_")})
+        self.scale_ = best.model_.scale
+        self.scale_scores_: dict[float, float] | None = dict(
+            zip(candidates, scores, strict=True)
+        )
+        # the selection's cost: every candidate's training
+        self.fit_seconds_ = float(sum(h.fit_seconds_ for h in fitted))
+        return self
+
+    def _one_scale(self) -> float | None:
+        """``scale`` when it is one value (None or a float)."""
+        return None if self.scale is None else float(cast(float, self.scale))
+
+    def _fit_one(self, X: Any, y: Any) -> FewShotHead:
         X, y = validate_data(self, X, y, dtype=[np.float32, np.float64])
         X = validation.as_float32("X", X)  # finite in float64 may be inf in float32
         check_classification_targets(y)
@@ -291,7 +347,7 @@ class FewShotHead(TransformerMixin, BaseEstimator):
                 network = MLP(X.shape[1], self.hidden_layer_sizes, d, device=device)
                 if residual:
                     zero_last_layer_(network)
-                model = EmbeddingHead(network, residual=residual, scale=self.scale)
+                model = EmbeddingHead(network, residual=residual, scale=self._one_scale())
                 start = self._start_score(model, (x_val,), val)
                 best = train_episodes(
                     model, (x_train,), y_train, (x_val,), val, lr=self.learning_rate,
@@ -310,6 +366,8 @@ class FewShotHead(TransformerMixin, BaseEstimator):
         model.eval()
         self.model_, self.network_, self.history_ = model, model.network, history
         self.out_features_, self.residual_, self.validation_ = d, residual, held_out
+        self.scale_ = self._one_scale()
+        self.scale_scores_ = None
         self.fit_seconds_ = history.records[-1].seconds if history.records else 0.0
         self.n_iter_ = len(history.records)
         best_record = history.best(phase=history.final_phase)
@@ -352,7 +410,7 @@ class FewShotHead(TransformerMixin, BaseEstimator):
         assert block.structure is not None
         if residual:
             zero_last_layer_(block.structure)
-        model = EmbeddingHead(block, residual=residual, scale=self.scale)
+        model = EmbeddingHead(block, residual=residual, scale=self._one_scale())
         start = self._start_score(model, (x_val,), val)
         probe_idx = common["rng"].permutation(len(x))[: self.probe_size]
         monitor = StructureMonitor(x[torch.as_tensor(probe_idx)], rule=self.structure_rule)

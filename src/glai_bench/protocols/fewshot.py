@@ -43,6 +43,7 @@ from glai_bench.stats import paired_test, summarize
 
 __all__ = ["HEADS", "MODELS", "FewShot", "task_name", "run_split", "aggregate_fewshot"]
 
+
 def task_name(n_way: int, k_shot: int) -> str:
     return f"{n_way}-way {k_shot}-shot"
 
@@ -150,6 +151,10 @@ def _fit_head(kind: str, c: SplitContext) -> Run:
         "validation": head.validation_,
         "residual": bool(head.residual_),
         "out_features": int(head.out_features_),
+        "scale": head.scale_,
+        "scale_scores": None
+        if head.scale_scores_ is None
+        else [[float(k), float(v)] for k, v in head.scale_scores_.items()],
         "tasks": scores,
         "history": head.history_.to_dicts(),
     }
@@ -370,8 +375,7 @@ class FewShot(Protocol[FewShotSetting]):
                 f"samples), {info['novel_classes']} novel classes ({info['novel_samples']} "
                 "samples).",
                 "",
-                "| protocol | model | params | train s | " + " | ".join(tasks)
-                + " | s / task |",
+                "| protocol | model | params | train s | " + " | ".join(tasks) + " | s / task |",
                 "|---|---|---:|---:|" + "---:|" * len(tasks) + "---:|",
             ]
             for model, protocol, label, _ in MODELS:

@@ -1,0 +1,82 @@
+"""Research (issue 17): the episodic heads' temperature (``FewShotHead(scale=...)``), fixed or
+chosen with the check on tasks of held-out base classes.
+
+For each seed and head kind, trains :class:`glai.fewshot.FewShotHead` with each fixed scale
+and with ``scale=CANDIDATES`` (one head per candidate on the same episodes, the one kept whose
+best check scores highest on the held-out base classes), on the base classes of a bench
+setting (its class split, feature cache and input standardisation), and scores nearest class
+mean on novel tasks (the bench's task seeds). Prints accuracy % ± 95% interval over tasks,
+the chosen scale and the training seconds.
+
+Usage (one thread, niced)::
+
+    OMP_WAIT_POLICY=PASSIVE PYTHONPATH=src nice -n 19 .venv/bin/python \
+        scripts/fewshot_scales.py --split lexname --seeds 2 --episodes 300 --tasks 300
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+
+from glai.fewshot import FewShotHead, evaluate
+from glai_bench.fewshot_data import FEWSHOT_LOADERS, split_for
+from glai_bench.settings import get_setting
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--setting", default="wordnet-minilm-fewshot")
+    p.add_argument("--split", default="lexname")
+    p.add_argument("--seeds", type=int, default=1)
+    p.add_argument("--episodes", type=int, default=300)
+    p.add_argument("--tasks", type=int, default=300)
+    p.add_argument("--kinds", default="mlp,glai")
+    p.add_argument("--scales", default="3,10,30", help="fixed scales, also the candidates")
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    s = get_setting(args.setting)
+    data = FEWSHOT_LOADERS[s.dataset](s, None, "cpu", False)
+    base, novel, _, _ = split_for(s, data.labelings[args.split], args.split)
+    y = data.labelings[args.split].y
+    Xb, Xn = data.X[base], data.X[novel]
+    mean, std = Xb.mean(0, dtype=np.float64), Xb.std(0, dtype=np.float64)
+    std[std == 0] = 1.0
+
+    def inputs(X: np.ndarray) -> np.ndarray:
+        return (((X - mean) / std) if s.standardize else X).astype(np.float32)
+
+    shapes = [(w, k, s.split_seed + 1000 * (i + 1)) for i, (w, k) in enumerate(s.tasks)
+              if w <= len(np.unique(y[novel]))]  # fmt: skip
+    scales = [float(v) for v in args.scales.split(",")]
+    kwargs = {**s.fewshot_kwargs(), "episodes": args.episodes}
+    budget = {} if s.glai_budget is None else {"budget": s.glai_budget}
+    print(f"{args.setting} {args.split}: raw", end="")
+    for w, k, seed in shapes:
+        r = evaluate(Xn, y[novel], n_way=w, k_shot=k, n_query=s.n_query, n_tasks=args.tasks,
+                     random_state=seed)  # fmt: skip
+        print(f"  {w}w{k}s {100 * r['accuracy']:.2f} ±{100 * r['ci95']:.2f}", end="")
+    print(flush=True)
+    for seed in range(args.seeds):
+        for kind in args.kinds.split(","):
+            extra = budget if kind == "glai" else {}
+            for scale in [*scales, tuple(scales)]:
+                head = FewShotHead(s.hidden, kind=kind, scale=scale, random_state=seed,
+                                   **kwargs, **extra).fit(inputs(Xb), y[base])  # fmt: skip
+                cells = []
+                for w, k, task_seed in shapes:
+                    r = evaluate(Xn, y[novel], transform=lambda X, h=head: h.transform(inputs(X)),
+                                 n_way=w, k_shot=k, n_query=s.n_query, n_tasks=args.tasks,
+                                 random_state=task_seed)  # fmt: skip
+                    cells.append(f"{w}w{k}s {100 * r['accuracy']:.2f} ±{100 * r['ci95']:.2f}")
+                label = "chosen" if isinstance(scale, tuple) else "fixed"
+                print(f"seed {seed} {kind} {label} scale={head.scale_:g} "
+                      f"scores={head.scale_scores_} "
+                      f"kept_identity={head.kept_identity_} {head.fit_seconds_:.1f}s  "
+                      + "  ".join(cells), flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
