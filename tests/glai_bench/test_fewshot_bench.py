@@ -114,6 +114,13 @@ def test_the_setting_is_data() -> None:
     assert isinstance(quick, FewShotSetting) and quick.is_quick and quick.seeds < s.seeds
 
 
+def test_a_setting_passes_candidate_scales_to_the_heads() -> None:
+    s = SETTINGS["wordnet-minilm-fewshot"]
+    assert isinstance(s, FewShotSetting) and "scale" not in s.fewshot_kwargs()  # the default
+    kw = replace(s, scales=(3.0, 10.0)).fewshot_kwargs()
+    assert kw["scale"] == [3.0, 10.0]
+
+
 def test_report_runs_every_model_on_the_same_tasks(report: tuple[dict[str, Any], Path]) -> None:
     rep, out = report
     runs = rep["runs"]

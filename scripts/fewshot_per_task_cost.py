@@ -1,0 +1,78 @@
+"""Research (issue 17): seconds per task of per-task classifiers at their defaults on 5 to 100
+support samples (``glai.fewshot.evaluate(classifier=...)``'s protocol).
+
+On a bench setting's novel classes (its class split, feature cache and base standardisation),
+fits a clone of each classifier on the support set of ``--tasks`` tasks of 5-way 1-, 5- and
+20-shot (5, 25 and 100 samples; 15 queries per class) and prints the accuracy % and seconds
+per task, side by side in one process (ratios are what a shared machine can compare).
+Classifiers: logistic regression, ``MLPHeadClassifier()``, ``GLAIClassifier()`` (no hold-out
+below 2,000 rows: Adam), and ``GLAIClassifier(quant_optimizer="ridge", quant_penalty=RULE)``,
+the closed form with a penalty chosen without a hold-out (``--closed-tasks`` tasks: it is slow).
+
+Usage (one thread, niced)::
+
+    OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE PYTHONPATH=src nice -n 19 .venv/bin/python \
+        scripts/fewshot_per_task_cost.py --split lexname --tasks 10 --closed-tasks 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+import torch
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+
+from glai import GLAIClassifier, MLPHeadClassifier
+from glai.fewshot import classifier_accuracies, sample_tasks
+from glai_bench.fewshot_data import FEWSHOT_LOADERS, split_for
+from glai_bench.settings import get_setting
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--setting", default="wordnet-minilm-fewshot")
+    p.add_argument("--split", default="lexname")
+    p.add_argument("--tasks", type=int, default=10)
+    p.add_argument("--closed-tasks", type=int, default=1)
+    p.add_argument("--rules", default="kfold,gcv")
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    s = get_setting(args.setting)
+    data = FEWSHOT_LOADERS[s.dataset](s, None, "cpu", False)
+    base, novel, _, _ = split_for(s, data.labelings[args.split], args.split)
+    y = data.labelings[args.split].y
+    Xb = data.X[base]
+    mean, std = Xb.mean(0, dtype=np.float64), Xb.std(0, dtype=np.float64)
+    std[std == 0] = 1.0
+    X = ((data.X[novel] - mean) / std if s.standardize else data.X[novel]).astype(np.float32)
+    yn = y[novel]
+    models = {
+        "logistic regression": (LogisticRegression(max_iter=1000), args.tasks),
+        "MLPHeadClassifier()": (MLPHeadClassifier(random_state=0), args.tasks),
+        "GLAIClassifier()": (GLAIClassifier(random_state=0), args.tasks),
+    }
+    for rule in args.rules.split(","):
+        est = GLAIClassifier(random_state=0, quant_optimizer="ridge", quant_penalty=rule)
+        models[f"GLAIClassifier(ridge, {rule})"] = (est, args.closed_tasks)
+    GLAIClassifier(random_state=0).fit(X[:50], yn[:50] % 2)  # warm-up, untimed
+    for k in (1, 5, 20):
+        tasks = sample_tasks(yn, n_way=5, k_shot=k, n_query=15, n_tasks=args.tasks,
+                             random_state=s.split_seed + k)  # fmt: skip
+        for name, (est, n) in models.items():
+            cut = tasks if n >= args.tasks else type(tasks)(
+                tasks.support[:n], tasks.query[:n], tasks.classes[:n]
+            )  # fmt: skip
+            t0 = time.perf_counter()
+            accs, _ = classifier_accuracies(X, yn, cut, est)
+            seconds = (time.perf_counter() - t0) / len(cut)
+            print(f"5-way {k}-shot ({5 * k} samples)  {name:32s} {len(cut):3d} tasks  "
+                  f"acc {100 * accs.mean():6.2f}  {seconds:8.3f} s/task", flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
