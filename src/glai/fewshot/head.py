@@ -298,9 +298,7 @@ class FewShotHead(TransformerMixin, BaseEstimator):
         best = fitted[int(np.argmax(scores))]  # ties: the first candidate
         self.__dict__.update({k: v for k, v in vars(best).items() if k.endswith("_")})
         self.scale_ = best.model_.scale
-        self.scale_scores_: dict[float, float] | None = dict(
-            zip(candidates, scores, strict=True)
-        )
+        self.scale_scores_: dict[float, float] | None = dict(zip(candidates, scores, strict=True))
         # the selection's cost: every candidate's training
         self.fit_seconds_ = float(sum(h.fit_seconds_ for h in fitted))
         return self
