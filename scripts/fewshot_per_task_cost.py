@@ -28,6 +28,8 @@ from sklearn.linear_model import LogisticRegression
 
 from glai import GLAIClassifier, MLPHeadClassifier
 from glai.fewshot import classifier_accuracies, sample_tasks
+from glai.solvers.penalty import PENALTY_FOLDS
+from glai.solvers.ridge import ridge_unknowns
 from glai_bench.fewshot_data import FEWSHOT_LOADERS, split_for
 from glai_bench.settings import get_setting
 
@@ -56,10 +58,12 @@ def main() -> None:
         "MLPHeadClassifier()": (MLPHeadClassifier(random_state=0), args.tasks),
         "GLAIClassifier()": (GLAIClassifier(random_state=0), args.tasks),
     }
-    for rule in args.rules.split(","):
+    for rule in filter(None, args.rules.split(",")):
         est = GLAIClassifier(random_state=0, quant_optimizer="ridge", quant_penalty=rule)
         models[f"GLAIClassifier(ridge, {rule})"] = (est, args.closed_tasks)
-    GLAIClassifier(random_state=0).fit(X[:50], yn[:50] % 2)  # warm-up, untimed
+    warm = sample_tasks(yn, n_way=5, k_shot=1, n_query=1, n_tasks=1, random_state=0)
+    rows = warm.support[0].ravel()
+    GLAIClassifier(random_state=0).fit(X[rows], yn[rows])  # warm-up, untimed
     for k in (1, 5, 20):
         tasks = sample_tasks(yn, n_way=5, k_shot=k, n_query=15, n_tasks=args.tasks,
                              random_state=s.split_seed + k)  # fmt: skip
@@ -72,6 +76,13 @@ def main() -> None:
             seconds = (time.perf_counter() - t0) / len(cut)
             print(f"5-way {k}-shot ({5 * k} samples)  {name:32s} {len(cut):3d} tasks  "
                   f"acc {100 * accs.mean():6.2f}  {seconds:8.3f} s/task", flush=True)  # fmt: skip
+        # what the closed form would solve for on this support set: D ridge unknowns
+        rows = tasks.support[0].ravel()
+        fitted = GLAIClassifier(random_state=0).fit(X[rows], yn[rows])
+        d = ridge_unknowns(fitted.path_model_)
+        print(f"5-way {k}-shot: GLAIClassifier() paths {fitted.path_model_.num_paths}, ridge "
+              f"unknowns D = {d}, k-fold statistics {(PENALTY_FOLDS + 1) * d * d * 8 / 1e9:.1f} "
+              "GB (float64)", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":
