@@ -82,11 +82,12 @@ def test_solve_reads_the_alphas_of_the_config() -> None:
     got = list(solve(model, x, gates, targets, config))
     want = ridge_paths(model, x, gates, targets, [1e-3, 1.0])
     assert len(got) == 2
-    for a, b in zip(got, want):
+    for a, b, alpha in zip(got, want, (1e-3, 1.0)):
+        assert a.penalty == alpha  # each candidate carries the penalty it was solved at
         for name in ("theta", "beta", "beta0"):
-            torch.testing.assert_close(a[name], b[name])
+            torch.testing.assert_close(a.parameters()[name], b[name])
     # a stronger penalty shrinks the solution
-    assert got[1]["theta"].norm() < got[0]["theta"].norm()
+    assert got[1].theta.norm() < got[0].theta.norm()
 
 
 def test_ridge_fits_an_exactly_representable_target() -> None:

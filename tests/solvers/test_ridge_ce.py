@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from glai import MLP, freeze
-from glai.solvers import ridge_ce
+from glai.solvers import Candidate, ridge_ce
 from glai.solvers.gram import flat_parameters, unflatten
 from glai.solvers.ridge_ce import path_system
 from glai.training import TrainConfig
@@ -95,14 +95,19 @@ def test_solve_scores_init_and_ridge_then_polishes_the_best(init_score: float) -
         model, x, gates, targets, system, system.factor(alpha), system.penalties(alpha), start, 1
     )
     torch.testing.assert_close(flat_parameters_of(polished), one_step)
+    # the penalties they report: none for the init, each ridge solution's alpha, and for the
+    # polish the best ridge solution's (the alpha a re-solve of the statistics uses)
+    assert (init.penalty, first.penalty, second.penalty, polished.penalty) == (
+        None, 1e-3, 1e-1, 1e-3
+    )  # fmt: skip
     # patience 2: two polish iterates without a better score than 0.9 end the stream
     stream.send(0.8)
     with pytest.raises(StopIteration):
         stream.send(0.8)
 
 
-def flat_parameters_of(params: dict[str, torch.Tensor]) -> torch.Tensor:
-    return torch.cat([params["theta"].flatten(), params["beta"], params["beta0"]])
+def flat_parameters_of(candidate: Candidate) -> torch.Tensor:
+    return torch.cat([candidate.theta.flatten(), candidate.beta, candidate.beta0])
 
 
 def test_zero_sample_weights_are_the_same_as_dropping_the_samples() -> None:

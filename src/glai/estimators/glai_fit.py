@@ -7,16 +7,15 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.base import is_classifier
 from torch import nn
 
 from glai import params
 from glai.block import GLAI
 from glai.estimators.base import _H, _Head
 from glai.path_model import PathModel
-from glai.solvers import get_solver
-from glai.solvers.auto import without_holdout
-from glai.solvers.penalty import PENALTY_FOLDS, resolve_penalty
-from glai.solvers.ridge import RidgeStatistics
+from glai.solvers import Solver, Statistics, get_solver
+from glai.solvers.auto import closed_form_for, resolve_penalty, without_holdout
 from glai.structure import StopRule, StructureMonitor
 from glai.training import History, TrainConfig, fit_glai
 from glai.training.config import AUTO
@@ -103,29 +102,37 @@ class _GLAIMixin(_Head):
         ``rows_only`` updates of a closed form, which re-solve the kept statistics exactly:
         the polish of ``"ridge-ce"`` needs every row); before, ``quant_optimizer``, with
         ``"auto"`` kept for :func:`glai.fit_glai` to resolve after the freeze, except that it
-        means ``"adam"`` when no data are held out (:func:`glai.solvers.auto.without_holdout`)."""
+        means ``"adam"`` when no data are held out and ``quant_penalty`` needs a hold-out
+        (:func:`glai.solvers.auto.without_holdout`)."""
         fitted = getattr(self, "quant_optimizer_", None)
         if fitted is not None:
             closed = get_solver(fitted).kind == "closed_form"
             return "ridge" if rows_only and closed else fitted
-        # (choice) "auto" with nothing held out stays "adam" unless quant_penalty names a rule
-        # that needs no hold-out ("kfold", "gcv"): BENCHMARKS.md, "A penalty without a hold-out"
-        if self.quant_penalty in ("kfold", "gcv"):
-            return self.quant_optimizer
-        return without_holdout(self.quant_optimizer, self._holdout)
+        return without_holdout(self.quant_optimizer, self._holdout, self.quant_penalty)
 
     def _penalty_rule(self) -> str:
         """How the closed form picks its penalty: the rule that was fitted with, else
-        ``quant_penalty`` resolved for the data (:func:`glai.solvers.penalty.resolve_penalty`)."""
+        ``quant_penalty`` resolved for the data (:func:`glai.solvers.auto.resolve_penalty`)."""
         fitted = getattr(self, "quant_penalty_", None)
         if fitted is not None:
             return str(fitted)
         return resolve_penalty(self.quant_penalty, bool(getattr(self, "_holdout", True)))
 
-    def _new_statistics(self, model: PathModel | None = None) -> RidgeStatistics:
-        """Empty statistics for the closed form, kept per fold for the ``"kfold"`` rule."""
-        folds = PENALTY_FOLDS if self._penalty_rule() == "kfold" else 0
-        return RidgeStatistics(model, folds=folds)
+    def _closed_form_solver(self) -> Solver | None:
+        """The closed-form solver that runs (or that ``"auto"`` may pick), else None."""
+        name = self._quant_solver()
+        if name == AUTO:
+            name = closed_form_for(is_classifier(self))
+        solver = get_solver(name)
+        return solver if solver.kind == "closed_form" else None
+
+    def _new_statistics(self, model: PathModel | None = None) -> Statistics | None:
+        """Empty statistics from the closed-form solver (None for one that keeps none, or a
+        gradient solver), bound to ``model`` when given."""
+        solver = self._closed_form_solver()
+        if solver is None or solver.new_statistics is None:
+            return None
+        return solver.new_statistics(model, self._penalty_rule())
 
     def _quant_config(self, *, rows_only: bool = False) -> TrainConfig:
         quant_lr = params.quant_learning_rate(self._lr, self.quant_learning_rate)
@@ -169,7 +176,7 @@ class _GLAIMixin(_Head):
         self.quant_penalty_: str | None = None
         config = self._quant_config()
         # kept for partial_fit and new classes; bound to the paths at the freeze
-        stats = self._new_statistics() if self._closed_form() else None
+        stats = self._new_statistics()
         history = fit_glai(
             model, *data, loss_fn=loss_fn, score_fn=score_fn, structural=self._config(),
             quantitative=config, monitor=monitor, generator=generator, sample_weight=weight,
@@ -186,25 +193,16 @@ class _GLAIMixin(_Head):
         return model, history
 
     def _keep_statistics(
-        self, history: History, stats: RidgeStatistics | None, config: TrainConfig
+        self, history: History, stats: Statistics | None, config: TrainConfig
     ) -> None:
+        """After a closed-form solve: keep its statistics, its penalty rule and the penalty
+        the solver reported for the candidate kept (``alpha_``)."""
         closed = get_solver(str(self.quant_optimizer_)).kind == "closed_form"
         self.ridge_statistics_ = stats if closed else None
         self.quant_penalty_ = config.penalty if closed else None
-        choice = history.events.get("closed_form_choice")
-        self.alpha_ = None
-        if closed and stats is not None and config.penalty != "holdout":
-            self.alpha_ = stats.chosen_alpha  # chosen from the statistics by the solver
-        elif closed and stats is not None and choice is not None:
-            scores = [r.val_score for r in history.records if r.phase == "quantitative"]
-            first = 1 if self.quant_optimizer_ == "ridge-ce" else 0  # ridge-ce: init first
-            ridge = scores[first : first + len(config.alphas)]
-            # the penalty of the candidate kept; past the ridge candidates (the init, or the
-            # polish), that of the best ridge solution, which the polish used
-            i = int(choice) - first
-            if not 0 <= i < len(config.alphas):
-                i = max(range(len(ridge)), key=lambda j: (ridge[j], -j))
-            self.alpha_ = config.alphas[i]
+        penalty = history.events.get("closed_form_penalty")
+        kept = closed and stats is not None and penalty is not None
+        self.alpha_ = float(penalty) if kept else None
 
     def _solved_in_closed_form(self) -> bool:
         return get_solver(str(self.quant_optimizer_)).kind == "closed_form"

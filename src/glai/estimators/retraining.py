@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 from glai import validation
 from glai.estimators.base import _as_float32
 from glai.estimators.glai_fit import _GLAIMixin
-from glai.solvers.ridge import RidgeStatistics
+from glai.solvers import Statistics, get_solver
 from glai.training import History, fit_quantities, resolve_device
 from glai.training.closed_form import closed_form_targets
 
@@ -40,7 +40,7 @@ class _Retraining(_GLAIMixin):
         history = History()  # max_iter=0: nothing to train, the model stays as it is
         if self._max_iter > 0:
             path_model, config = self._frozen_paths(), self._quant_config()
-            stats = self._new_statistics(path_model) if self._closed_form() else None
+            stats = self._new_statistics(path_model)
             loss_fn, score_fn = self._train_losses()
             history = fit_quantities(
                 path_model, *data, loss_fn=loss_fn, score_fn=score_fn, config=config,
@@ -94,8 +94,8 @@ class _Retraining(_GLAIMixin):
             config=config, generator=torch.Generator().manual_seed(seed),
             sample_weight=weight, statistics=self.ridge_statistics_, verbose=bool(self.verbose),
         )  # fmt: skip
-        if self._closed_form() and config.penalty != "holdout":
-            self.alpha_ = self._kept_statistics("partial_fit").chosen_alpha
+        if self._closed_form():  # the penalty the solver reports (chosen again by a rule)
+            self.alpha_ = float(history.events["closed_form_penalty"])
         history.events["structure_frozen_epoch"] = 0
         self.history_, self.structure_frozen_epoch_ = history, 0
         self._n_train = len(X)
@@ -103,7 +103,7 @@ class _Retraining(_GLAIMixin):
 
     # -- the closed form's statistics: re-solve, forget ------------------------------------
 
-    def _kept_statistics(self, what: str) -> RidgeStatistics:
+    def _kept_statistics(self, what: str) -> Statistics:
         """``ridge_statistics_``, or a ValueError saying why ``what`` needs them."""
         check_is_fitted(self)
         stats = getattr(self, "ridge_statistics_", None)
@@ -117,18 +117,22 @@ class _Retraining(_GLAIMixin):
 
     @torch.no_grad()
     def _solve_statistics(self) -> None:
-        """Re-solve every output from ``ridge_statistics_`` (the ridge part of ``"ridge-ce"``):
-        at the penalty the statistics choose (``"kfold"``, ``"gcv"``) or at ``alpha_``."""
+        """Re-solve every output from ``ridge_statistics_`` with the solver's ``refit`` (the
+        ridge part of ``"ridge-ce"``): at the penalty the statistics choose (``"kfold"``,
+        ``"gcv"``) or at ``alpha_``."""
         stats = self._kept_statistics("re-solving")
-        if self._penalty_rule() != "holdout":
-            self.alpha_ = stats.choose_alpha(self._quant_config().alphas, self._penalty_rule())
-        assert self.alpha_ is not None
-        (solution,) = stats.solve([self.alpha_])
+        refit = get_solver(str(self.quant_optimizer_)).refit
+        assert refit is not None  # kept statistics come from a solver that refits them
+        rule, alpha = self._penalty_rule(), self.alpha_
+        assert rule != "holdout" or alpha is not None
+        alphas = self._quant_config().alphas if alpha is None or rule != "holdout" else (alpha,)
+        (solution,) = refit(stats, alphas, rule, None)
+        self.alpha_ = solution.penalty
         path_model = self._frozen_paths()
-        for name, value in solution.items():
+        for name, value in solution.parameters().items():
             getattr(path_model, name).copy_(value.to(getattr(path_model, name).dtype))
 
-    def statistics_of(self, X: Any, y: Any, sample_weight: Any = None) -> RidgeStatistics:
+    def statistics_of(self, X: Any, y: Any, sample_weight: Any = None) -> Statistics:
         """The sufficient statistics of rows ``(X, y)`` on this head's frozen paths, without
         solving: what a site sends to be summed (``RidgeStatistics.merge``, or an
         ``all_reduce`` of its ``tensors()``). The same rows give the same sums as ``fit`` and
@@ -138,9 +142,7 @@ class _Retraining(_GLAIMixin):
         self._check_continuable(y)
         return self._statistics_of(X, y, sample_weight)
 
-    def _statistics_of(
-        self, X: np.ndarray, y: np.ndarray, sample_weight: Any
-    ) -> RidgeStatistics:
+    def _statistics_of(self, X: np.ndarray, y: np.ndarray, sample_weight: Any) -> Statistics:
         stats = self._kept_statistics("forget")
         sw = validation.check_sample_weight(sample_weight, X)
         path_model = self._frozen_paths()

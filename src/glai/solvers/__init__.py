@@ -9,20 +9,26 @@ one of three kinds:
   minibatch (data parallel under ``torch.distributed``);
 * ``"full_batch"``: the same factory; the optimiser is stepped once per epoch with a closure
   that evaluates the loss on the whole training set (e.g. L-BFGS);
-* ``"closed_form"``: ``solve(model, x, gates, targets, config, sample_weight=None,
-  statistics=None)`` is a generator of candidate parameter dicts of a
-  :class:`~glai.path_model.PathModel` (e.g. one per regularisation strength); the loop records
+* ``"closed_form"``: ``solve(model, x, gates, targets, config, *, sample_weight=None)`` is a
+  generator of :class:`Candidate` s, parameters of a :class:`~glai.path_model.PathModel` with
+  the penalty each was solved at (e.g. one per regularisation strength); the loop records
   each as it arrives, sends its validation score back into the generator
   (``score = yield candidate``), so that a solver may continue from its best candidate so far,
-  and keeps the best. Closed-form solvers only fit a path model's quantitative phase. Under
-  ``torch.distributed`` the loop also passes ``reduce=``, a sum over the ranks to apply to the
-  solver's sufficient statistics (each rank holds a shard of the rows). ``statistics``
-  (:class:`~glai.solvers.ridge.RidgeStatistics`), when given, receives the rows and is kept by
-  the caller, so later rows (``partial_fit``) add to them.
+  keeps the best and reports its penalty (``history.events["closed_form_penalty"]``, the
+  estimators' ``alpha_``). Closed-form solvers only fit a path model's quantitative phase.
+  Under ``torch.distributed`` the loop also passes ``reduce=``, a sum over the ranks to apply
+  to the solver's sufficient statistics (each rank holds a shard of the rows). A solver that
+  keeps statistics (:class:`Statistics`, e.g. :class:`~glai.solvers.ridge.RidgeStatistics`)
+  registers ``new_statistics`` and ``refit``: the caller asks it for empty statistics, passes
+  them as ``statistics=`` (they receive the rows and the caller keeps them, so later rows,
+  ``partial_fit``, add to them), and re-solves them with ``refit`` (new outputs, forgotten
+  rows) without the old rows.
 
 Adding a solver: write ``solvers/NAME.py`` with its factory or ``solve`` function, then add one
-line to :data:`SOLVERS` below. The hyper-parameters a solver reads come from
-:class:`glai.training.TrainConfig`; list them in :class:`SolverConfig`.
+line to :data:`SOLVERS` below (``tests/solvers/test_toy_solver.py`` does exactly that for a
+closed-form one and fits every head with it). The hyper-parameters a solver reads come from
+:class:`glai.training.TrainConfig`; list them in :class:`SolverConfig`. The ``"auto"`` rule
+and the rules for fitting without a hold-out live in :mod:`glai.solvers.auto`.
 """
 
 from __future__ import annotations
@@ -33,11 +39,13 @@ from glai.solvers import adam, lbfgs, ridge, ridge_ce
 from glai.solvers.base import (
     ITERATIVE_KINDS,
     KINDS,
+    Candidate,
     ClosedFormSolve,
     OptimizerFactory,
     Solver,
     SolverConfig,
     SolverKind,
+    Statistics,
 )
 from glai.solvers.ridge import RidgeStatistics, path_features, ridge_paths, ridge_unknowns
 
@@ -45,12 +53,14 @@ __all__ = [
     "ITERATIVE_KINDS",
     "RidgeStatistics",
     "KINDS",
+    "Candidate",
     "ClosedFormSolve",
     "OptimizerFactory",
     "SOLVERS",
     "Solver",
     "SolverConfig",
     "SolverKind",
+    "Statistics",
     "get_solver",
     "solver_names",
     # the ridge solver's building blocks, importable from here as before the registry
@@ -66,10 +76,12 @@ SOLVERS: dict[str, Solver] = {
         Solver("lbfgs", "full_batch", "L-BFGS, strong-Wolfe line search, one step per epoch "
                "of lbfgs_iter iterations", make_optimizer=lbfgs.make_optimizer),
         Solver("ridge", "closed_form", "closed-form ridge on the path features, one solve per "
-               "value of alphas (path models only)", solve=ridge.solve),
+               "value of alphas (path models only)", solve=ridge.solve,
+               new_statistics=ridge.new_statistics, refit=ridge.refit),
         Solver("ridge-ce", "closed_form", "ridge, then an L-BFGS cross-entropy polish "
                "preconditioned by the ridge factor (path-model classifiers only)",
-               solve=ridge_ce.solve),
+               solve=ridge_ce.solve, new_statistics=ridge.new_statistics,
+               refit=ridge.refit),
     )
 }  # fmt: skip
 

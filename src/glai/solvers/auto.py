@@ -1,4 +1,11 @@
-"""``quant_optimizer="auto"``: pick the quantitative solver from the problem's size.
+"""``quant_optimizer="auto"`` and fitting without a hold-out: the solver rules, in one place.
+
+* :func:`choose_solver`: what ``"auto"`` stands for after the freeze (below);
+* :func:`closed_form_for`: the closed-form solver ``"auto"`` may pick (what its statistics are
+  kept for before the choice);
+* :func:`without_holdout`: what ``"auto"`` stands for before the freeze when no rows are held
+  out for validation;
+* :func:`resolve_penalty`: how the closed form picks its penalty (``quant_penalty``).
 
 **(choice, ours)** After the freeze the problem is known: ``N`` training samples, ``K``
 outputs, ``D`` unknowns per output (``|P_k| (n_0 + 1) + |Q_k| + 1``), ``m`` gate columns.
@@ -30,9 +37,13 @@ import torch
 
 from glai.path_model import PathModel
 from glai.solvers.gram import best_group_size
+from glai.solvers.penalty import PENALTY_RULES
 from glai.solvers.ridge import output_columns, ridge_unknowns
 
-__all__ = ["AUTO", "AutoCosts", "choose_solver", "closed_form_cost", "without_holdout"]
+__all__ = [
+    "AUTO", "AutoCosts", "POLISH_PASSES", "choose_solver", "closed_form_cost",
+    "closed_form_for", "resolve_penalty", "without_holdout",
+]  # fmt: skip
 
 AUTO = "auto"
 
@@ -53,10 +64,12 @@ class AutoCosts:
 # on Fashion features (BENCHMARKS.md). STEP_OVERHEAD: a minibatch epoch over a full-batch
 # cross-entropy pass of the same model, 1.9 on one CPU thread (0.88 s vs 0.46 s; 9.8 s vs
 # 5.2 s loaded) and 55-84 on an H200 (0.33-0.51 s vs 0.006 s). POLISH_PASSES: the polish
-# peaked after 6-7 iterations on WordNet (BENCHMARKS.md, "The closed-form step").
+# runs to its best iterate and POLISH_PATIENCE more; in the 5-seed WordNet rerun it ran 10-14
+# full-batch passes (best at the 6th-11th), so 12 (BENCHMARKS.md, "The `auto` rule").
+POLISH_PASSES = 12.0
 CONSTANTS: dict[str, tuple[float, float, float]] = {
-    "cpu": (10.0, 2.0, 8.0),
-    "cuda": (10.0, 50.0, 8.0),
+    "cpu": (10.0, 2.0, POLISH_PASSES),
+    "cuda": (10.0, 50.0, POLISH_PASSES),
 }
 
 
@@ -99,13 +112,33 @@ def choose_solver(
     )  # fmt: skip
     adam = adam_epochs * overhead * 6.0 * n_samples * k * unknowns
     if closed <= adam:
-        return AutoCosts(closed, adam, "ridge-ce" if classifier else "ridge")
+        return AutoCosts(closed, adam, closed_form_for(classifier))
     return AutoCosts(closed, adam, "adam")
 
 
-def without_holdout(optimizer: str, holdout: bool) -> str:
+def closed_form_for(classifier: bool) -> str:
+    """The closed-form solver ``"auto"`` picks when it picks one: ``"ridge-ce"`` for a
+    classifier (the polish fits its cross-entropy), ``"ridge"`` for a regressor (its squared
+    loss is the ridge objective)."""
+    return "ridge-ce" if classifier else "ridge"
+
+
+def without_holdout(optimizer: str, holdout: bool, penalty: str = AUTO) -> str:
     """The quantitative solver ``optimizer`` stands for before the freeze: ``"auto"`` means
     ``"adam"`` when no data are held out (choice: the closed form picks its penalty on
-    validation data, and on the training loss would always pick the weakest); otherwise it
-    stays, for :func:`choose_solver` to resolve after the freeze."""
-    return "adam" if optimizer == AUTO and not holdout else optimizer
+    validation data, and on the training loss would always pick the weakest), unless
+    ``penalty`` (``quant_penalty``) names a rule that needs no hold-out (``"kfold"``,
+    ``"gcv"``: BENCHMARKS.md, "A penalty without a hold-out"); otherwise it stays, for
+    :func:`choose_solver` to resolve after the freeze."""
+    needs_holdout = penalty not in ("kfold", "gcv")
+    return "adam" if optimizer == AUTO and not holdout and needs_holdout else optimizer
+
+
+def resolve_penalty(value: str, holdout: bool) -> str:
+    """The rule ``quant_penalty`` stands for: ``"auto"`` is ``"holdout"`` when rows are held
+    out for validation, else ``"kfold"`` (ours: the closed form then needs no hold-out)."""
+    if value == AUTO:
+        return "holdout" if holdout else "kfold"
+    if value not in PENALTY_RULES:
+        raise ValueError(f"penalty rule must be 'auto' or one of {PENALTY_RULES}, got {value!r}")
+    return value

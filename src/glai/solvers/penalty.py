@@ -40,7 +40,7 @@ import torch
 
 __all__ = [
     "PENALTY_FOLDS", "PENALTY_RULES", "GroupStatistics", "cv_scores", "gcv_scores",
-    "penalty_scale", "resolve_penalty", "row_folds",
+    "penalty_scale", "row_folds",
 ]  # fmt: skip
 
 # How the closed form picks its penalty among ``alphas``: on held-out rows (each candidate
@@ -145,16 +145,6 @@ def cv_scores(folds: Sequence[Sequence[GroupStatistics]], alphas: Sequence[float
                 sse = _residual(w, held.gram.double(), held.cross.double(), held.target_sq.double())
                 scores[i] += float(sse.sum())
     return scores / max(n, 1e-12)
-
-
-def resolve_penalty(value: str, holdout: bool) -> str:
-    """The rule ``quant_penalty`` stands for: ``"auto"`` is ``"holdout"`` when rows are held
-    out for validation, else ``"kfold"`` (ours: the closed form then needs no hold-out)."""
-    if value == "auto":
-        return "holdout" if holdout else "kfold"
-    if value not in PENALTY_RULES:
-        raise ValueError(f"penalty rule must be 'auto' or one of {PENALTY_RULES}, got {value!r}")
-    return value
 
 
 _MIX = (0xBF58476D1CE4E5B9, 0x94D049BB133111EB)  # splitmix64's multipliers

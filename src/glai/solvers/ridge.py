@@ -34,11 +34,11 @@ import hashlib
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING
 
 import torch
 
 from glai.path_model import PathModel
+from glai.solvers.base import Candidate, SolverConfig
 from glai.solvers.gram import group_gram, path_kernel
 from glai.solvers.penalty import (
     PENALTY_FOLDS,
@@ -48,12 +48,9 @@ from glai.solvers.penalty import (
     row_folds,
 )
 
-if TYPE_CHECKING:
-    from glai.solvers.base import SolverConfig
-
 __all__ = [
-    "RidgeStatistics", "accumulate", "path_features", "ridge_candidates", "ridge_paths",
-    "ridge_unknowns", "solve", "structure_digest",
+    "RidgeStatistics", "accumulate", "new_statistics", "path_features", "refit",
+    "ridge_candidates", "ridge_paths", "ridge_unknowns", "solve", "structure_digest",
 ]  # fmt: skip
 
 
@@ -558,7 +555,7 @@ def _dual_candidates(
     targets: torch.Tensor,
     alphas: Sequence[float],
     sample_weight: torch.Tensor | None,
-) -> Iterator[dict[str, torch.Tensor]]:
+) -> Iterator[Candidate]:
     """The same ridge solutions through the kernel ``K = Phi_k Phi_k^T [N, N]`` (``N < D``):
     ``c = S^1/2 (S^1/2 K S^1/2 + lam I)^-1 S^1/2 Y``, ``w_k = Phi_k^T c``, with ``lam = alpha
     mean(diag(Phi_k^T S Phi_k)) = alpha trace(S K) / D`` as in the primal form."""
@@ -590,7 +587,7 @@ def _dual_candidates(
             sol["beta"][full] = a_full.sum(0)
             sol["beta"][bias] = (gates[:, bias].double() * c[:, None]).sum(0)
             sol["beta0"][k] = c.sum()
-        yield {name: value.to(x.dtype) for name, value in sol.items()}
+        yield Candidate.of(sol, alpha, x.dtype)
 
 
 @torch.no_grad()
@@ -605,8 +602,9 @@ def ridge_candidates(
     statistics: RidgeStatistics | None = None,
     reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
     penalty: str = "holdout",
-) -> Iterator[dict[str, torch.Tensor]]:
-    """:func:`ridge_paths`, one ``alpha`` at a time (each after its own factorisation).
+) -> Iterator[Candidate]:
+    """:func:`ridge_paths`, one ``alpha`` at a time (each after its own factorisation), as
+    :class:`~glai.solvers.base.Candidate` s that carry their ``alpha``.
 
     With fewer rows than unknowns, no ``statistics`` to keep and no ``reduce``, the dual
     (kernel) form: the same solutions at ``O(N^2 (n_0 + |P_k|) + N^3 / 3)`` per output.
@@ -618,8 +616,7 @@ def ridge_candidates(
             folds = PENALTY_FOLDS if penalty == "kfold" else 0
             statistics = RidgeStatistics(model, dtype=torch.float64, folds=folds)
         stats = accumulate(model, x, gates, targets, sample_weight, statistics, reduce)
-        (sol,) = stats.solve([stats.choose_alpha(alphas, penalty)])
-        yield {k: v.to(x.dtype) for k, v in sol.items()}
+        yield from _solutions(stats, (stats.choose_alpha(alphas, penalty),), x.dtype)
         return
     if statistics is None and reduce is None and x.shape[0] < ridge_unknowns(model):
         if targets.shape != (x.shape[0], model.out_features):
@@ -630,9 +627,16 @@ def ridge_candidates(
         yield from _dual_candidates(model, x, gates, targets, alphas, sample_weight)
         return
     stats = accumulate(model, x, gates, targets, sample_weight, statistics, reduce)
+    yield from _solutions(stats, alphas, x.dtype)
+
+
+def _solutions(
+    stats: RidgeStatistics, alphas: Sequence[float], dtype: torch.dtype
+) -> Iterator[Candidate]:
+    """One candidate per ``alpha``, each solved (factorised) only when asked for."""
     for alpha in alphas:
         (sol,) = stats.solve([alpha])
-        yield {k: v.to(x.dtype) for k, v in sol.items()}
+        yield Candidate.of(sol, alpha, dtype)
 
 
 def accumulate(
@@ -678,10 +682,35 @@ def solve(
     sample_weight: torch.Tensor | None = None,
     statistics: RidgeStatistics | None = None,
     reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
-) -> Generator[dict[str, torch.Tensor], float, None]:
+) -> Generator[Candidate, float, None]:
     """The registry's entry point: :func:`ridge_candidates` for each of ``config.alphas``
     (accumulating into ``statistics`` when given, so the caller can add rows later)."""
     yield from ridge_candidates(
         model, x, gates, targets, config.alphas, sample_weight=sample_weight,
         statistics=statistics, reduce=reduce, penalty=getattr(config, "penalty", "holdout"),
     )  # fmt: skip
+
+
+def new_statistics(model: PathModel | None, penalty: str) -> RidgeStatistics:
+    """Empty float64 statistics for :func:`solve` to fill (bound to ``model`` when given; an
+    unbound one binds to the first model it sees), kept per fold for the ``"kfold"`` rule."""
+    return RidgeStatistics(model, folds=PENALTY_FOLDS if penalty == "kfold" else 0)
+
+
+@torch.no_grad()
+def refit(
+    statistics: RidgeStatistics,
+    alphas: Sequence[float],
+    penalty: str = "holdout",
+    outputs: Sequence[int] | None = None,
+) -> list[Candidate]:
+    """The ridge solutions of the kept ``statistics`` alone, in their dtype (float64): one per
+    ``alpha`` (``penalty="holdout"``), or one at the alpha the rule chooses (``"kfold"``,
+    ``"gcv"``: :meth:`RidgeStatistics.choose_alpha`). With ``outputs``, only those outputs'
+    entries are solved (the rest are zero)."""
+    if penalty != "holdout":
+        alphas = (statistics.choose_alpha(alphas, penalty),)
+    return [
+        Candidate.of(sol, alpha)
+        for sol, alpha in zip(statistics.solve(alphas, outputs=outputs), alphas)
+    ]

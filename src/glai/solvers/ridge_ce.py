@@ -33,19 +33,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
 from glai.path_model import PathModel
+from glai.solvers.base import Candidate, SolverConfig
 from glai.solvers.gram import flat_parameters, unflatten
-from glai.solvers.penalty import PENALTY_FOLDS
-from glai.solvers.ridge import RidgeStatistics, accumulate, ridge_candidates, ridge_unknowns
-
-if TYPE_CHECKING:
-    from glai.solvers.base import SolverConfig
+from glai.solvers.ridge import (
+    RidgeStatistics,
+    accumulate,
+    new_statistics,
+    ridge_candidates,
+    ridge_unknowns,
+)
 
 __all__ = ["PathSystem", "path_system", "cross_entropy_and_grad", "polish", "solve"]
 
@@ -272,10 +274,14 @@ def solve(
     sample_weight: torch.Tensor | None = None,
     statistics: RidgeStatistics | None = None,
     reduce: Reduce | None = None,
-) -> Generator[dict[str, torch.Tensor], float, None]:
+) -> Generator[Candidate, float, None]:
     """The registry's entry point (module docstring): the frozen network's paths, the ridge
     candidates, then the polish of the best of them. ``statistics``, ``reduce``: as for
-    :func:`~glai.solvers.ridge.ridge_candidates` (the polish sums its passes over the ranks)."""
+    :func:`~glai.solvers.ridge.ridge_candidates` (the polish sums its passes over the ranks).
+
+    Each candidate carries its penalty: the network's own paths none, each ridge solution its
+    ``alpha``, the polish iterates the ``alpha`` of the best ridge solution (their own penalty
+    is ``POLISH_PENALTY_FACTOR`` times it), which a re-solve of the statistics uses."""
     _check_probabilities(targets)
     if statistics is None and reduce is None and x.shape[0] < ridge_unknowns(model):
         yield from ridge_candidates(
@@ -284,10 +290,10 @@ def solve(
         )  # fmt: skip
         return
     start = flat_parameters(model).to(x.dtype)
-    best_score = yield unflatten(model, start)
+    best_score = yield Candidate.of(unflatten(model, start))
     rule = getattr(config, "penalty", "holdout")
     if rule != "holdout" and statistics is None:
-        statistics = RidgeStatistics(model, folds=PENALTY_FOLDS if rule == "kfold" else 0)
+        statistics = new_statistics(model, rule)
     system = path_system(
         model, x, gates, targets, sample_weight, statistics=statistics, reduce=reduce
     )
@@ -299,16 +305,15 @@ def solve(
     for alpha in alphas:
         factors = system.factor(alpha)
         w = system.solve(factors).to(x.dtype)
-        score = yield unflatten(model, w)
+        score = yield Candidate.of(unflatten(model, w), alpha)
         if score > ridge_score:
             ridge_score, ridge = score, (alpha, factors, w)
     assert ridge is not None
-    alpha, factors, w = ridge
+    ridge_alpha, factors, w = ridge
     if ridge_score >= best_score:
         best_score, start = ridge_score, w
-    alpha *= POLISH_PENALTY_FACTOR
-    factors = system.factor(alpha)
-    lam = system.penalties(alpha).to(x.dtype)
+    factors = system.factor(ridge_alpha * POLISH_PENALTY_FACTOR)
+    lam = system.penalties(ridge_alpha * POLISH_PENALTY_FACTOR).to(x.dtype)
     since_best = 0
     patience = POLISH_PATIENCE
     if config.patience is not None:
@@ -317,7 +322,7 @@ def solve(
         model, x, gates, targets, system, factors, lam, start, config.polish_iter,
         sample_weight, reduce=reduce,
     ):  # fmt: skip
-        score = yield unflatten(model, iterate)
+        score = yield Candidate.of(unflatten(model, iterate), ridge_alpha)
         since_best = 0 if score > best_score else since_best + 1
         best_score = max(best_score, score)
         if since_best >= patience:

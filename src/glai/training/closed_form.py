@@ -11,8 +11,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from glai.path_model import PathModel
-from glai.solvers import get_solver
-from glai.solvers.ridge import RidgeStatistics
+from glai.solvers import Candidate, Statistics, get_solver
 from glai.training.checkpoint import Checkpoint
 from glai.training.config import TrainConfig
 from glai.training.device import synchronize
@@ -45,7 +44,7 @@ def closed_form_epochs(
     config: TrainConfig,
     history: History,
     sample_weight: torch.Tensor | None = None,
-    statistics: RidgeStatistics | None = None,
+    statistics: Statistics | None = None,
     progress: tqdm | None = None,
     checkpoint: Checkpoint | None = None,
     resume: dict[str, Any] | None = None,
@@ -57,8 +56,9 @@ def closed_form_epochs(
     ``targets [N, n_L]`` are what the solver fits (one-hot labels for a classifier). Under
     ``torch.distributed`` the training rows are this rank's shard and the solver sums its
     statistics over the ranks (``reduce``), so every rank gets the single-process solution.
-    With ``statistics`` the solver accumulates into it (the caller keeps it to add rows later).
-    ``history.events["closed_form_choice"]`` is the index of the candidate kept. A checkpoint
+    With ``statistics`` (from the solver's ``new_statistics``) the solver accumulates into it
+    (the caller keeps it to add rows later). ``history.events["closed_form_choice"]`` is the
+    index of the candidate kept, ``"closed_form_penalty"`` its penalty. A checkpoint
     is written once, after the solve; ``resume`` from it only reloads the result.
     """
     solver = get_solver(config.optimizer)
@@ -106,7 +106,7 @@ _TRAIN_LOSS_ROWS = 8192
 
 def keep_best_candidate(
     model: nn.Module,
-    candidates: Iterable[dict[str, torch.Tensor]],
+    candidates: Iterable[Candidate],
     train_inputs: Sequence[torch.Tensor],
     y: torch.Tensor,
     val_inputs: Sequence[torch.Tensor],
@@ -117,9 +117,14 @@ def keep_best_candidate(
     history: History,
     progress: tqdm | None = None,
 ) -> tuple[int, float]:
-    """Load each candidate parameter dict into ``model``, record it as a quantitative epoch
-    (clock read as it arrives), and keep the one of the best validation score; returns its
-    index (also in ``history.events["closed_form_choice"]``) and score.
+    """Load each :class:`~glai.solvers.Candidate` into ``model``, record it as a quantitative
+    epoch (clock read as it arrives), and keep the one of the best validation score (the first
+    of equal ones); returns its index (also in ``history.events["closed_form_choice"]``) and
+    score.
+
+    ``history.events["closed_form_penalty"]`` is the penalty of the candidate kept; where it
+    was solved at none of its own (``"ridge-ce"``'s first candidate), that of the best-scoring
+    candidate that was (absent when none was).
 
     ``candidates`` may be a generator that takes the scores: each candidate's validation score
     is sent back into it (``score = yield candidate``), so that a solver can continue from its
@@ -133,6 +138,7 @@ def keep_best_candidate(
     stream = iter(candidates)
     send = getattr(stream, "send", None)
     best_score, best, best_index, index = -float("inf"), None, 0, -1
+    penalised_score, penalty = -float("inf"), None  # the best candidate with a penalty
     score: float | None = None
     while True:
         try:
@@ -140,7 +146,7 @@ def keep_best_candidate(
         except StopIteration:
             break
         index += 1
-        model.load_state_dict(candidate, strict=False)
+        model.load_state_dict(candidate.parameters(), strict=False)
         _, val_loss, score = validate(model, val_inputs, y_val, loss_fn, score_fn)
         losses = loss_fn(predict_batched(model, [t[rows] for t in train_inputs]), y[rows])
         sums = sum_over_ranks(torch.stack([losses.sum(), losses.new_tensor(len(losses))]), world)
@@ -151,9 +157,15 @@ def keep_best_candidate(
             progress.update(1)
         if score > best_score:
             best_score, best, best_index = score, candidate, index
+        if candidate.penalty is not None and score > penalised_score:
+            penalised_score, penalty = score, candidate.penalty
     if best is None:
         raise ValueError("the closed-form solver produced no candidate solution")
-    model.load_state_dict(best, strict=False)
+    model.load_state_dict(best.parameters(), strict=False)
     history.events["closed_form_choice"] = best_index
     history.events["closed_form_candidates"] = index + 1
+    if best.penalty is not None:
+        penalty = best.penalty
+    if penalty is not None:
+        history.events["closed_form_penalty"] = penalty
     return best_index, best_score

@@ -7,7 +7,7 @@ alone while the existing ones stay bit-for-bit what they were.
 
 * :func:`fit_quantities`: the quantitative phase again, on new data, from the current path
   weights (a gradient solver continues from them; a closed-form solver re-solves, adding the
-  rows to a kept :class:`~glai.solvers.ridge.RidgeStatistics` when given);
+  rows to kept :class:`~glai.solvers.Statistics` when given);
 * :func:`fit_new_outputs`: append outputs on the frozen gates and fit only them. With a
   gradient solver their logits are trained next to the fixed logits of the existing outputs
   (cross-entropy needs the old classes' samples too, to learn to stay below them); with the
@@ -21,8 +21,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from glai.path_model import PathModel, join_outputs, new_outputs
-from glai.solvers import get_solver
-from glai.solvers.ridge import RidgeStatistics
+from glai.solvers import Candidate, Statistics, get_solver
 from glai.training.closed_form import closed_form_epochs, closed_form_targets, keep_best_candidate
 from glai.training.config import TrainConfig
 from glai.training.device import synchronize
@@ -56,7 +55,7 @@ def fit_quantities(
     generator: torch.Generator,
     sample_weight: torch.Tensor | None = None,
     targets: torch.Tensor | None = None,
-    statistics: RidgeStatistics | None = None,
+    statistics: Statistics | None = None,
     verbose: bool = False,
 ) -> History:
     """The quantitative phase of a frozen ``model`` on ``X [N, n_0]``, ``y``, in place.
@@ -113,7 +112,7 @@ def fit_new_outputs(
     generator: torch.Generator,
     sample_weight: torch.Tensor | None = None,
     targets: torch.Tensor | None = None,
-    statistics: RidgeStatistics | None = None,
+    statistics: Statistics | None = None,
     verbose: bool = False,
 ) -> tuple[PathModel, History]:
     """``model`` with ``n_new`` outputs appended and fitted alone; ``model`` is not changed.
@@ -135,11 +134,13 @@ def fit_new_outputs(
     """
     new = new_outputs(model, n_new)
     history = History()
-    if get_solver(config.optimizer).kind == "closed_form":
-        if statistics is None:
+    solver = get_solver(config.optimizer)
+    if solver.kind == "closed_form":
+        if statistics is None or solver.refit is None:
             raise ValueError(
                 "statistics are required to add outputs with a closed-form solver: the new "
                 "outputs must also be fitted (to 0) on the rows the old outputs were solved on"
+                + ("" if solver.refit else f"; {solver.name!r} keeps none (no refit)")
             )
         joined = join_outputs(model, new)
         gates, gates_val = _gates(joined, X, X_val, history)
@@ -153,11 +154,11 @@ def fit_new_outputs(
         rows["theta"] = rows["beta"][rows["beta"] < joined.num_full]
         rows["beta0"] = torch.arange(model.out_features, joined.out_features)
         candidates = []
-        for sol in statistics.solve(config.alphas, outputs=added):
+        for sol in solver.refit(statistics, config.alphas, "holdout", added):
             cand = {name: p.clone() for name, p in old.items()}
             for name, idx in rows.items():
-                cand[name][idx] = sol[name][idx].to(cand[name].dtype)
-            candidates.append(cand)
+                cand[name][idx] = getattr(sol, name)[idx].to(cand[name].dtype)
+            candidates.append(Candidate.of(cand, sol.penalty))
         keep_best_candidate(
             joined, candidates, (X, gates), y, (X_val, gates_val), y_val, loss_fn=loss_fn,
             score_fn=score_fn, history=history,

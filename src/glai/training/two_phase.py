@@ -13,9 +13,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from glai.block import GLAI
-from glai.solvers import ITERATIVE_KINDS, get_solver, solver_names
+from glai.solvers import ITERATIVE_KINDS, Statistics, get_solver, solver_names
 from glai.solvers.auto import choose_solver
-from glai.solvers.ridge import RidgeStatistics
 from glai.structure import StructureMonitor
 from glai.training.checkpoint import Checkpoint
 from glai.training.closed_form import closed_form_epochs, closed_form_targets
@@ -91,7 +90,7 @@ def fit_glai(
     generator: torch.Generator,
     sample_weight: torch.Tensor | None = None,
     targets: torch.Tensor | None = None,
-    statistics: RidgeStatistics | None = None,
+    statistics: Statistics | None = None,
     verbose: bool = False,
     checkpoint: Checkpoint | None = None,
     plan: BatchPlan | None = None,
@@ -108,7 +107,8 @@ def fit_glai(
        epoch. Train the paths with early stopping, keeping the best epoch; or, when
        ``quantitative.optimizer`` is a closed-form solver (``"ridge"``), solve for them
        against ``targets`` (default: one-hot ``y`` for integer labels, else ``y``),
-       accumulating its sufficient statistics into ``statistics`` when given.
+       accumulating its sufficient statistics into ``statistics`` when given (from the
+       solver's ``new_statistics``: :class:`glai.solvers.Solver`).
 
     Under ``torch.distributed``, ``X``, ``y`` (and ``sample_weight``, ``targets``) are this
     rank's shard; the probe is rank 0's ``monitor.probe_x``, sent to every rank, so that
