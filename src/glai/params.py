@@ -43,7 +43,7 @@ import numpy as np
 from sklearn.utils._param_validation import Hidden, Interval, Options, StrOptions
 
 from glai.device import is_device
-from glai.solvers import ITERATIVE_KINDS, solver_names
+from glai.solvers import ITERATIVE_KINDS, RegisteredNames
 from glai.solvers.auto import AUTO
 from glai.solvers.penalty import PENALTY_RULES
 from glai.structure import StopRule
@@ -195,7 +195,7 @@ PARAMS: dict[str, Param] = {
             "parameter count of this MLP.",
         ),
         Param(
-            "optimizer", "adam", (StrOptions(set(solver_names(ITERATIVE_KINDS))),), "str",
+            "optimizer", "adam", (StrOptions(RegisteredNames(ITERATIVE_KINDS)),), "str",
             "Gradient solver of the MLP and of GLAI's structural phase, a minibatch or "
             "full-batch name of :data:`glai.solvers.SOLVERS` (``'adam'``, ``'lbfgs'``): "
             "scikit-learn's ``solver``, without its ``'sgd'``.",
@@ -363,7 +363,7 @@ PARAMS: dict[str, Param] = {
             "Training inputs on which ``m_t`` is measured and dead paths are found.",
         ),
         Param(
-            "quant_optimizer", AUTO, (StrOptions({AUTO, *solver_names()}),), "str",
+            "quant_optimizer", AUTO, (StrOptions(RegisteredNames(extra=(AUTO,))),), "str",
             "The quantitative phase's solver, a name of :data:`glai.solvers.SOLVERS` or "
             "``'auto'`` (ours, beyond the paper): after the freeze, the closed form "
             "(``'ridge-ce'`` for a classifier, ``'ridge'`` for a regressor) where its counted "

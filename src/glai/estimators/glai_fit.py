@@ -200,9 +200,8 @@ class _GLAIMixin(_Head):
         closed = get_solver(str(self.quant_optimizer_)).kind == "closed_form"
         self.ridge_statistics_ = stats if closed else None
         self.quant_penalty_ = config.penalty if closed else None
-        penalty = history.events.get("closed_form_penalty")
-        kept = closed and stats is not None and penalty is not None
-        self.alpha_ = float(penalty) if kept else None
+        penalty = history.events.get("closed_form_penalty") if closed else None
+        self.alpha_ = None if penalty is None else float(penalty)
 
     def _solved_in_closed_form(self) -> bool:
         return get_solver(str(self.quant_optimizer_)).kind == "closed_form"

@@ -37,12 +37,14 @@ _ATTRIBUTES = """
         Optimiser steps of the structural phase.
     path_distance_ : list of float
         The ``m_t`` history; ``path_distance_steps_`` holds the step of each.
-    ridge_statistics_ : RidgeStatistics or None
-        With a closed-form ``quant_optimizer``: the sufficient statistics of every row solved
-        on (``D x D`` per path set, float64), which ``partial_fit`` adds to.
+    ridge_statistics_ : glai.solvers.Statistics or None
+        With a closed-form ``quant_optimizer`` that keeps statistics (its ``new_statistics``;
+        ``RidgeStatistics`` for ``"ridge"`` and ``"ridge-ce"``): the sufficient statistics of
+        every row solved on (``D x D`` per path set, float64), which ``partial_fit`` adds to.
     alpha_ : float or None
-        With a closed-form ``quant_optimizer``: its ridge penalty, chosen on validation
-        among ``TrainConfig.alphas`` (the closed form's own: not the ``alpha`` argument).
+        With a closed-form ``quant_optimizer``: the penalty the solver reported for the
+        candidate kept, chosen on validation among ``TrainConfig.alphas`` or by the
+        ``quant_penalty`` rule (the closed form's own: not the ``alpha`` argument).
 """ + FITTED_ATTRIBUTES + """
     Notes
     -----

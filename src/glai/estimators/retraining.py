@@ -110,8 +110,9 @@ class _Retraining(_GLAIMixin):
         if stats is None:
             raise ValueError(
                 f"{what} needs the sufficient statistics of a closed-form quantitative phase, "
-                f"but this head's was solved by {self.quant_optimizer_!r} (a gradient solver "
-                "keeps no statistics); fit with quant_optimizer='ridge' (or 'ridge-ce')"
+                f"but this head's was solved by {self.quant_optimizer_!r}, which keeps no "
+                "statistics (gradient solvers never do); fit with quant_optimizer='ridge' "
+                "(or 'ridge-ce')"
             )
         return stats
 

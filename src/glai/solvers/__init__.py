@@ -33,7 +33,7 @@ and the rules for fitting without a hold-out live in :mod:`glai.solvers.auto`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Set
 
 from glai.solvers import adam, lbfgs, ridge, ridge_ce
 from glai.solvers.base import (
@@ -61,6 +61,7 @@ __all__ = [
     "SolverConfig",
     "SolverKind",
     "Statistics",
+    "RegisteredNames",
     "get_solver",
     "solver_names",
     # the ridge solver's building blocks, importable from here as before the registry
@@ -98,3 +99,25 @@ def solver_names(kinds: Iterable[SolverKind] | None = None) -> list[str]:
     """Registered names, in registration order; only those of ``kinds`` when given."""
     wanted = KINDS if kinds is None else tuple(kinds)
     return [name for name, solver in SOLVERS.items() if solver.kind in wanted]
+
+
+class RegisteredNames(Set[str]):
+    """A live view of the names in :data:`SOLVERS` (of ``kinds`` when given), plus ``extra``:
+    what the estimators' parameter constraints hold, so that a solver registered after import
+    is accepted, and one removed is refused, without rebuilding them."""
+
+    def __init__(self, kinds: Iterable[SolverKind] | None = None, extra: Iterable[str] = ()):
+        self.kinds = KINDS if kinds is None else tuple(kinds)
+        self.extra = tuple(extra)
+
+    def __contains__(self, name: object) -> bool:
+        if name in self.extra:
+            return True
+        solver = SOLVERS.get(name) if isinstance(name, str) else None
+        return solver is not None and solver.kind in self.kinds
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([*self.extra, *solver_names(self.kinds)])
+
+    def __len__(self) -> int:
+        return len(self.extra) + len(solver_names(self.kinds))
