@@ -7,7 +7,7 @@ import torch
 
 from glai import MLP, GLAIClassifier, GLAIRegressor, freeze
 from glai.solvers import auto
-from glai.solvers.auto import choose_solver, closed_form_cost
+from glai.solvers.auto import choose_solver, closed_form_cost, without_holdout
 from glai.training import TrainConfig
 
 
@@ -73,6 +73,16 @@ def test_estimators_default_to_auto_and_record_the_choice(cls: type) -> None:
     assert cls(32, **kwargs).fit(X[:1000], y[:1000]).quant_optimizer_ == "adam"
     explicit = cls(32, quant_optimizer="ridge", validation_fraction=0.1, **kwargs)
     assert explicit.fit(X[:200], y[:200]).quant_optimizer_ == "ridge"
+
+
+def test_without_holdout_means_adam_unless_the_penalty_needs_no_holdout() -> None:
+    # the rule measured in BENCHMARKS.md ("auto" with nothing held out): kept
+    assert without_holdout("auto", False) == "adam"
+    assert without_holdout("auto", False, "holdout") == "adam"
+    assert without_holdout("auto", False, "kfold") == "auto"
+    assert without_holdout("auto", False, "gcv") == "auto"
+    assert without_holdout("auto", True) == "auto"
+    assert without_holdout("ridge", False) == "ridge"
 
 
 def test_train_config_accepts_auto_but_not_other_unknown_names() -> None:
