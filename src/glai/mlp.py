@@ -138,6 +138,11 @@ class MLP(nn.Module):
         self.layers = nn.ModuleList(
             nn.Linear(a, b, dtype=dtype).to(device) for a, b in zip(sizes[:-1], sizes[1:])
         )
+        self._add_layers(device, dtype)
+
+    def _add_layers(self, device: torch.device | str | None, dtype: torch.dtype | None) -> None:
+        """Where a subclass adds its own layers, after the linear ones (same arguments, so the
+        subclass needs no ``__init__`` of its own): none here; see :class:`BatchNormMLP`."""
 
     @property
     def linears(self) -> list[nn.Linear]:
@@ -187,16 +192,8 @@ class BatchNormMLP(MLP):
     Shapes: ``x: [N, n_0] -> [N, n_L]``. ``self.norms[l - 1]`` is hidden layer ``l``'s BatchNorm.
     """
 
-    def __init__(
-        self,
-        in_features: int,
-        hidden_features: int | Sequence[int],
-        out_features: int,
-        *,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        super().__init__(in_features, hidden_features, out_features, device=device, dtype=dtype)
+    def _add_layers(self, device: torch.device | str | None, dtype: torch.dtype | None) -> None:
+        """No bias in the hidden linear layers; one BatchNorm per hidden layer."""
         for layer in self.linears[:-1]:
             layer.bias = None  # type: ignore[assignment]
         self.norms = nn.ModuleList(

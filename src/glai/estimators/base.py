@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -133,6 +134,23 @@ def _warn_if_other_scale(X: np.ndarray, X_val: np.ndarray) -> None:
 
 
 _as_float32 = validation.as_float32  # the one check, shared with fit_head (glai.validation)
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """What one ``fit`` trains on, handed to ``_fit_model`` / ``_continue_model``.
+
+    ``data``: ``(X [N, n_in], y [N] or [N, n_out], X_val, y_val)`` tensors on ``device``;
+    ``weight``: sample weights ``[N]`` or None; ``generator``: seeded for this fit; ``n_in``,
+    ``n_out``: the widths of a new model (a warm start keeps the fitted one's).
+    """
+
+    data: tuple[torch.Tensor, ...]
+    weight: torch.Tensor | None
+    generator: torch.Generator
+    n_in: int
+    n_out: int
+    device: torch.device
 
 
 class _Head(BaseEstimator):
@@ -335,15 +353,14 @@ class _Head(BaseEstimator):
         seed = int(rng.randint(np.iinfo(np.int32).max))
         data, weight = self._tensors(X, target, sw, X_val, y_val, seed, device)
         generator = torch.Generator().manual_seed(seed)
+        n_out = self._n_outputs(target)
+        fit = _Fit(data, weight, generator, X.shape[1], n_out, device)
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)
             if warm:
-                self.history_ = self._continue_model(data, weight, generator)
+                self.history_ = self._continue_model(fit)
             else:
-                n_out = self._n_outputs(target)
-                self.model_, self.history_ = self._fit_model(
-                    data, weight, n_out, X.shape[1], device, generator
-                )
+                self.model_, self.history_ = self._fit_model(fit)
         self._set_fitted_attributes(continued=warm)
         if not warm:
             self._fitted_description = self._model_description()
@@ -547,24 +564,12 @@ class _Head(BaseEstimator):
             l2=self.alpha,
         )
 
-    def _fit_model(
-        self,
-        data: tuple[torch.Tensor, ...],
-        weight: torch.Tensor | None,
-        n_out: int,
-        n_in: int,
-        device: torch.device,
-        generator: torch.Generator,
-    ) -> tuple[nn.Module, History]:
+    def _fit_model(self, fit: _Fit) -> tuple[nn.Module, History]:
+        """Build a new model of ``fit``'s widths and train it; returns it and its history."""
         raise NotImplementedError
 
-    def _continue_model(
-        self,
-        data: tuple[torch.Tensor, ...],
-        weight: torch.Tensor | None,
-        generator: torch.Generator,
-    ) -> History:
-        """Train ``self.model_`` further on ``data`` (warm start); returns the new history."""
+    def _continue_model(self, fit: _Fit) -> History:
+        """Train ``self.model_`` further on ``fit.data`` (warm start); returns the new history."""
         raise NotImplementedError
 
     def _validate_more(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -12,7 +12,7 @@ from torch import nn
 
 from glai import params
 from glai.block import GLAI
-from glai.estimators.base import _H, _Head
+from glai.estimators.base import _H, _Fit, _Head
 from glai.path_model import PathModel
 from glai.solvers import Solver, Statistics, get_solver
 from glai.solvers.auto import closed_form_for, resolve_penalty, without_holdout
@@ -147,24 +147,16 @@ class _GLAIMixin(_Head):
         solver = self._quant_solver()
         return solver == AUTO or get_solver(solver).kind == "closed_form"
 
-    def _fit_model(
-        self,
-        data: tuple[torch.Tensor, ...],
-        weight: torch.Tensor | None,
-        n_out: int,
-        n_in: int,
-        device: torch.device,
-        generator: torch.Generator,
-    ) -> tuple[nn.Module, History]:
-        X = data[0]
+    def _fit_model(self, fit: _Fit) -> tuple[nn.Module, History]:
+        X, generator = fit.data[0], fit.generator
         if not self._hidden:
             raise ValueError(
                 "hidden_layer_sizes must hold at least one width: GLAI's gates are the ReLUs "
                 "of the hidden layers, got ()"
             )
         model = GLAI(
-            n_in, self._hidden, n_out, rho=self.rho, budget=self.budget,
-            prune_dead=self.prune_dead, device=device,
+            fit.n_in, self._hidden, fit.n_out, rho=self.rho, budget=self.budget,
+            prune_dead=self.prune_dead, device=fit.device,
         )  # fmt: skip
         probe_idx = torch.randperm(X.shape[0], generator=generator)[: self.probe_size]
         monitor = StructureMonitor(
@@ -178,8 +170,8 @@ class _GLAIMixin(_Head):
         # kept for partial_fit and new classes; bound to the paths at the freeze
         stats = self._new_statistics()
         history = fit_glai(
-            model, *data, loss_fn=loss_fn, score_fn=score_fn, structural=self._config(),
-            quantitative=config, monitor=monitor, generator=generator, sample_weight=weight,
+            model, *fit.data, loss_fn=loss_fn, score_fn=score_fn, structural=self._config(),
+            quantitative=config, monitor=monitor, generator=generator, sample_weight=fit.weight,
             statistics=stats, verbose=bool(self.verbose),
         )  # fmt: skip
         self.structure_frozen_epoch_ = int(history.events["structure_frozen_epoch"])

@@ -12,7 +12,7 @@ from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from torch import nn
 
 from glai import params, validation
-from glai.estimators.base import FITTED_ATTRIBUTES, HEAD_PARAMS, _as_float32, _Head
+from glai.estimators.base import FITTED_ATTRIBUTES, HEAD_PARAMS, _as_float32, _Fit, _Head
 from glai.estimators.targets import _ClassifierHead, _RegressorHead
 from glai.mlp import MLP, as_widths
 from glai.solvers import get_solver
@@ -32,39 +32,20 @@ class _MLPMixin(_Head):
         self._optimizer = factory([p for p in model.parameters() if p.requires_grad], config)
         return self._optimizer
 
-    def _fit_model(
-        self,
-        data: tuple[torch.Tensor, ...],
-        weight: torch.Tensor | None,
-        n_out: int,
-        n_in: int,
-        device: torch.device,
-        generator: torch.Generator,
-    ) -> tuple[nn.Module, History]:
-        model = MLP(n_in, self._hidden, n_out, device=device)
-        return model, self._train(model, data, weight, generator)
+    def _fit_model(self, fit: _Fit) -> tuple[nn.Module, History]:
+        model = MLP(fit.n_in, self._hidden, fit.n_out, device=fit.device)
+        return model, self._train(model, fit)
 
-    def _continue_model(
-        self,
-        data: tuple[torch.Tensor, ...],
-        weight: torch.Tensor | None,
-        generator: torch.Generator,
-    ) -> History:
-        return self._train(self.model_, data, weight, generator)
+    def _continue_model(self, fit: _Fit) -> History:
+        return self._train(self.model_, fit)
 
-    def _train(
-        self,
-        model: nn.Module,
-        data: tuple[torch.Tensor, ...],
-        weight: torch.Tensor | None,
-        generator: torch.Generator,
-    ) -> History:
+    def _train(self, model: nn.Module, fit: _Fit) -> History:
         """``fit``: a new optimiser (as scikit-learn's ``fit``, warm start or not)."""
         loss_fn, score_fn = self._train_losses()
         config = self._config()
         return fit_mlp(
-            model, *data, loss_fn=loss_fn, score_fn=score_fn, config=config,
-            generator=generator, sample_weight=weight, verbose=bool(self.verbose),
+            model, *fit.data, loss_fn=loss_fn, score_fn=score_fn, config=config,
+            generator=fit.generator, sample_weight=fit.weight, verbose=bool(self.verbose),
             optimizer=self._new_optimizer(model, config),
         )  # fmt: skip
 

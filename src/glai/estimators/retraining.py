@@ -15,7 +15,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from glai import validation
-from glai.estimators.base import _as_float32
+from glai.estimators.base import _as_float32, _Fit
 from glai.estimators.glai_fit import _GLAIMixin
 from glai.solvers import Statistics, get_solver
 from glai.training import History, fit_quantities, resolve_device
@@ -29,22 +29,18 @@ _G_EST = TypeVar("_G_EST", bound="_Retraining")
 class _Retraining(_GLAIMixin):
     """A GLAI head that retrains on its frozen structure (warm start, ``partial_fit``)."""
 
-    def _continue_model(
-        self,
-        data: tuple[torch.Tensor, ...],
-        weight: torch.Tensor | None,
-        generator: torch.Generator,
-    ) -> History:
-        """Warm start: the quantitative phase again on ``data``, structure kept; a gradient
-        solver starts from the path weights, a closed-form one re-solves on ``data`` alone."""
+    def _continue_model(self, fit: _Fit) -> History:
+        """Warm start: the quantitative phase again on ``fit.data``, structure kept; a
+        gradient solver starts from the path weights, a closed-form one re-solves on
+        ``fit.data`` alone."""
         history = History()  # max_iter=0: nothing to train, the model stays as it is
         if self._max_iter > 0:
             path_model, config = self._frozen_paths(), self._quant_config()
             stats = self._new_statistics(path_model)
             loss_fn, score_fn = self._train_losses()
             history = fit_quantities(
-                path_model, *data, loss_fn=loss_fn, score_fn=score_fn, config=config,
-                generator=generator, sample_weight=weight, statistics=stats,
+                path_model, *fit.data, loss_fn=loss_fn, score_fn=score_fn, config=config,
+                generator=fit.generator, sample_weight=fit.weight, statistics=stats,
                 verbose=bool(self.verbose),
             )  # fmt: skip
             self._keep_statistics(history, stats, config)
