@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from glai.training import EpochRecord, History
+import numpy as np
+
+from glai import GLAIClassifier
+from glai.training import EpochRecord, History, HistoryEvents
+from glai.training.checkpoint import restore_history
 
 
 def test_history_queries_by_hand() -> None:
@@ -31,3 +35,19 @@ def test_history_queries_by_phase() -> None:
     assert history.time_to_reach(0.75, phase="quantitative") == 3.0
     assert history.time_to_reach(0.75) == 1.0
     assert history.epochs_to_reach(0.75, phase="quantitative") == 3
+
+
+def test_the_events_of_a_run_are_the_typed_ones_and_read_back_from_a_checkpoint() -> None:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 4)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    est = GLAIClassifier(8, quant_optimizer="ridge-ce", max_iter=4, random_state=0).fit(X, y)
+    events = est.history_.events
+    assert {"structure_steps", "freeze_seconds", "structure_frozen_epoch",
+            "closed_form_penalty"} <= set(events)  # fmt: skip
+    assert set(events) <= set(HistoryEvents.__annotations__)
+    # a checkpoint saves them as a plain dict (its layout unchanged) and reads them back
+    saved = {"records": est.history_.to_dicts(), "events": dict(events), "elapsed": 0.0}
+    back = History()
+    restore_history(back, saved)
+    assert type(back.events) is dict and back.events == events

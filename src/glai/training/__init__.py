@@ -1,7 +1,7 @@
 """Training: one loop for GLAI and the MLP it replaces, its history, devices and DDP helpers.
 
 * :mod:`~glai.training.config`: :class:`TrainConfig`, the hyper-parameters of one phase;
-* :mod:`~glai.training.history`: :class:`EpochRecord`, :class:`History`;
+* :mod:`~glai.training.history`: :class:`EpochRecord`, :class:`History`, :class:`HistoryEvents`;
 * :mod:`~glai.training.epochs`: one epoch per solver kind (minibatch, full batch);
 * :mod:`~glai.training.iterative`: :func:`train_epochs`, the gradient loop (early stopping,
   ``m_t`` checks, checkpoints);
@@ -26,7 +26,7 @@ from glai.training.closed_form import closed_form_epochs
 from glai.training.config import TrainConfig
 from glai.training.device import resolve_device
 from glai.training.epochs import LossFn, ScoreFn
-from glai.training.history import EpochRecord, History
+from glai.training.history import EpochRecord, History, HistoryEvents
 from glai.training.iterative import train_epochs
 from glai.training.predict import predict_batched
 from glai.training.retrain import fit_new_outputs, fit_quantities
@@ -36,6 +36,7 @@ __all__ = [
     "TrainConfig",
     "EpochRecord",
     "History",
+    "HistoryEvents",
     "LossFn",
     "ScoreFn",
     "resolve_device",

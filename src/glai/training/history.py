@@ -4,9 +4,26 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
-__all__ = ["EpochRecord", "History"]
+__all__ = ["EpochRecord", "History", "HistoryEvents"]
+
+
+class HistoryEvents(TypedDict, total=False):
+    """What a run records besides its epochs (:attr:`History.events`); each key only when it
+    happened. A plain dict at run time, saved as one in checkpoints (same keys as before)."""
+
+    structure_steps: int  # optimiser steps of the structural phase
+    freeze_seconds: float  # the freeze: paths built, gates computed
+    structure_frozen_epoch: int  # epochs before the quantitative phase (0: no structural phase)
+    gates_seconds: float  # computing the gates of a retraining run
+    closed_form_choice: int  # index of the candidate kept by a closed-form solver
+    closed_form_candidates: int  # candidates it yielded
+    closed_form_penalty: float  # the penalty the kept candidate reports (the estimators' alpha_)
+    classes_added: list[Any]  # labels added by add_classes
+    forgotten_rows: int  # rows removed by forget
+    merged: int  # heads summed by glai.merge
+    structure_shared: bool  # a glai.share_structure copy
 
 
 @dataclass
@@ -26,7 +43,7 @@ class History:
 
     records: list[EpochRecord] = field(default_factory=list)
     start: float = field(default_factory=time.perf_counter)
-    events: dict[str, float] = field(default_factory=dict)  # e.g. freeze seconds
+    events: HistoryEvents = field(default_factory=lambda: HistoryEvents())
     choices: dict[str, str] = field(default_factory=dict)  # e.g. what "auto" resolved to
 
     def elapsed(self) -> float:
