@@ -29,6 +29,8 @@ def main() -> None:
     p.add_argument("split", choices=["lexname", "hypernym"])
     p.add_argument("episodes", type=int)
     p.add_argument("--out", default="scratch/full/out")
+    p.add_argument("--per-task", type=int, default=0, metavar="M",
+                   help="instead: the per-task classifiers on the first M tasks per shape")
     args = p.parse_args()
     load = FEWSHOT_LOADERS["wordnet"]
 
@@ -36,16 +38,23 @@ def main() -> None:
         return load(replace(setting, splits=("lexname", "hypernym")), *rest)
 
     FEWSHOT_LOADERS["wordnet"] = both
-    fs.FewShot.head_table = {k: v for k, v in fs.HEADS.items() if k in ("mlp", "glai")}
-    fs.MODELS = tuple(m for m in fs.MODELS if m[0] in ("raw", "mlp", "glai"))
-    name = f"wordnet-minilm-fewshot-5seeds-{args.split}"
+    heads = ("mlp-task", "glai-task") if args.per_task else ("mlp", "glai")
+    fs.FewShot.head_table = {k: v for k, v in fs.HEADS.items() if k in heads}
+    # the per-task rows are tested against the per-task MLP head
+    ref = "mlp-task" if args.per_task else "mlp"
+    fs.MODELS = tuple((m, proto, label, ref) for m, proto, label, _ in fs.MODELS
+                      if m in ("raw", "lr", *heads) and (args.per_task or m != "lr"))  # fmt: skip
+    kind = f"pertask{args.per_task}" if args.per_task else "episodic"
+    name = f"wordnet-minilm-fewshot-5seeds-{args.split}-{kind}"
     command = (
         "OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE PYTHONPATH=src nice -n 19 python "
         f"scripts/fewshot_wordnet_episodic.py {args.split} {args.episodes}"
+        + (f" --per-task {args.per_task}" if args.per_task else "")
     )
     base = get_setting("wordnet-minilm-fewshot")
     assert isinstance(base, FewShotSetting)
-    s = replace(base, name=name, splits=(args.split,), per_task_tasks=1, episodes=args.episodes)
+    s = replace(base, name=name, splits=(args.split,), per_task_tasks=args.per_task or 1,
+                episodes=args.episodes)  # fmt: skip
     run_bench(s, seeds=5, out=args.out, threads=1, progress=False, command=command)
 
 

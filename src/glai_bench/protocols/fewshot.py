@@ -260,7 +260,7 @@ def aggregate_fewshot(runs: list[dict[str, Any]], setting: FewShotSetting) -> di
         by_model = {m: sorted((r for r in mine if r["model"] == m),
                               key=lambda r: -1 if r["seed"] is None else r["seed"])
                     for m, *_ in MODELS}  # fmt: skip
-        n_seeds = max(len(by_model["mlp"]), 1)
+        n_seeds = max([len(rs) for rs in by_model.values()] + [1])
         split_out: dict[str, Any] = {"models": {}, "tasks": {}}
         for model, protocol, label, _ in MODELS:
             rs = by_model[model]
