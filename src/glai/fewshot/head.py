@@ -3,7 +3,9 @@ classes."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
+from dataclasses import asdict
 from numbers import Real
 from typing import Any, cast
 
@@ -22,7 +24,17 @@ from glai.fewshot.prototypes import _query_targets, prototype_logits, prototypes
 from glai.fewshot.tasks import Tasks, sample_tasks
 from glai.mlp import MLP
 from glai.structure import StopRule, StructureMonitor
-from glai.training import EpochRecord, History, predict_batched, resolve_device
+from glai.training import (
+    EpochRecord,
+    History,
+    TrainConfig,
+    fit_glai,
+    fit_mlp,
+    predict_batched,
+    resolve_device,
+)
+from glai.training.epochs import LossFn, ScoreFn
+from glai.training.plans import EpisodePlan
 
 __all__ = ["FewShotHead", "train_episodes"]
 
@@ -71,10 +83,20 @@ def train_episodes(
     ``val_inputs``); ``monitor`` (structural phase) then updates ``m_t`` of ``structure`` (the
     network inside ``model``; ``model`` itself when None) and may stop the phase, as may
     ``patience`` checks without a better score. Returns the best validation score (the
-    check kept when ``keep_best``). (Not
-    :func:`glai.training.train_epochs`: that loop draws i.i.d. minibatches, an episode is a
-    structured batch; records, clock and phases are the same.)
+    check kept when ``keep_best``).
+
+    .. deprecated:: 0.3
+        :class:`FewShotHead` trains through the two-phase driver
+        (:func:`glai.training.fit_glai` / :func:`~glai.training.fit_mlp` with an
+        :class:`~glai.training.plans.EpisodePlan`: every solver, checkpoints, DDP); this loop
+        is kept for one release and then removed.
     """
+    warnings.warn(
+        "train_episodes is deprecated (glai 0.3) and will be removed in glai 0.4: train "
+        "through glai.training.fit_glai / fit_mlp with plan=glai.training.plans.EpisodePlan",
+        FutureWarning,
+        stacklevel=2,
+    )
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     device = inputs[0].device
@@ -122,6 +144,56 @@ def train_episodes(
     if keep_best and best_state is not None:
         model.load_state_dict(best_state)
     return best_score
+
+
+def _task_rows(tasks: Tasks) -> torch.Tensor:
+    """Tasks as row indices ``[T, N*K + N*Q]``: support first, class-major, then queries (the
+    layout of :class:`~glai.training.plans.EpisodePlan`)."""
+    t = len(tasks)
+    return torch.as_tensor(
+        np.concatenate([tasks.support.reshape(t, -1), tasks.query.reshape(t, -1)], 1)
+    )
+
+
+class _HeadEpisodes(EpisodePlan):
+    """The head's episodes for the two-phase driver (:func:`glai.training.fit_glai`,
+    :func:`~glai.training.fit_mlp`).
+
+    Tasks are drawn by :func:`~glai.fewshot.sample_tasks` from the head's numpy generator
+    ``rng``, ``check_every`` of them per epoch (one check); each network is trained inside the
+    head's :class:`~glai.fewshot.embedding.EmbeddingHead` (``wrap``); validation is the
+    nearest-class-mean accuracy on the fixed tasks ``val``.
+    """
+
+    prefix = "network."
+
+    def __init__(
+        self, *, n_way: int, k_shot: int, n_query: int, check_every: int, val: Tasks,
+        rng: np.random.Generator, residual: bool, scale: float | None,
+    ) -> None:  # fmt: skip
+        super().__init__(n_way, k_shot, n_query, check_every)
+        self.val, self.rng, self.residual, self.scale = val, rng, residual, scale
+
+    def draw(self, y: torch.Tensor, n_tasks: int, generator: torch.Generator) -> torch.Tensor:
+        tasks = sample_tasks(
+            y.cpu().numpy(), n_way=self.n_way, k_shot=self.k_shot, n_query=self.n_query,
+            n_tasks=n_tasks, random_state=self.rng,
+        )  # fmt: skip
+        return _task_rows(tasks).to(y.device)
+
+    def wrap(self, network: nn.Module) -> nn.Module:
+        return EmbeddingHead(network, residual=self.residual, scale=self.scale)
+
+    def validate(
+        self,
+        model: nn.Module,
+        inputs: Sequence[torch.Tensor],
+        y: torch.Tensor,
+        loss_fn: LossFn,
+        score_fn: ScoreFn,
+    ) -> tuple[float, float]:
+        accs, val_loss = task_accuracies(predict_batched(model, inputs), self.val)
+        return val_loss, float(accs.mean())
 
 
 class FewShotHead(TransformerMixin, BaseEstimator):
@@ -332,11 +404,21 @@ class FewShotHead(TransformerMixin, BaseEstimator):
             encoded[val_idx], n_way=min(self.n_way, n_val_classes), k_shot=self.k_shot,
             n_query=self.n_query, n_tasks=self.val_tasks, random_state=rng,
         )  # fmt: skip
-        common: dict[str, Any] = {
+        n_epochs = -(-self.episodes // self.check_every)  # one epoch: check_every episodes
+        plan = _HeadEpisodes(
             # classes held out for validation leave fewer to draw training tasks from
-            "n_way": min(self.n_way, n_train_classes), "k_shot": self.k_shot,
-            "n_query": self.n_query, "episodes": self.episodes, "check_every": self.check_every,
-            "weight_decay": self.weight_decay, "patience": self.patience, "rng": rng,
+            n_way=min(self.n_way, n_train_classes), k_shot=self.k_shot, n_query=self.n_query,
+            check_every=self.check_every, val=val, rng=rng, residual=residual,
+            scale=self._one_scale(),
+        )  # fmt: skip
+        # no warm-up, shrinkage or L2 term: Adam with this head's weight decay, as before
+        config = TrainConfig(
+            lr=self.learning_rate, weight_decay=self.weight_decay, max_epochs=n_epochs,
+            patience=self.patience, warmup_steps=0, shrinkage=0.0, l2=0.0,
+        )  # fmt: skip
+        data = {
+            "X": x_train, "y": torch.as_tensor(y_train, device=device), "X_val": x_val,
+            "y_val": torch.as_tensor(encoded[val_idx], device=device),
         }  # fmt: skip
         history = History()
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
@@ -347,14 +429,15 @@ class FewShotHead(TransformerMixin, BaseEstimator):
                     zero_last_layer_(network)
                 model = EmbeddingHead(network, residual=residual, scale=self._one_scale())
                 start = self._start_score(model, (x_val,), val)
-                best = train_episodes(
-                    model, (x_train,), y_train, (x_val,), val, lr=self.learning_rate,
-                    history=history, phase="mlp", **common,
+                fit_mlp(
+                    network, data["X"], data["y"], data["X_val"], data["y_val"],
+                    loss_fn=plan.loss, score_fn=plan.score, config=config,
+                    generator=torch.Generator().manual_seed(seed), plan=plan, history=history,
                 )  # fmt: skip
             else:
-                model, start, best = self._fit_glai(
-                    x_train, y_train, x_val, val, history, common, d, residual
-                )  # fmt: skip
+                model, start = self._fit_glai(data, val, plan, config, history, d, residual)
+        final = history.best(phase=history.final_phase)
+        best = -float("inf") if final is None else final.val_score
         # a residual head that no check improved goes back to its input (choice: ties too,
         # the simpler embedding)
         self.identity_val_score_ = start
@@ -384,15 +467,15 @@ class FewShotHead(TransformerMixin, BaseEstimator):
 
     def _fit_glai(
         self,
-        x: torch.Tensor,
-        y: np.ndarray,
-        x_val: torch.Tensor,
+        data: dict[str, torch.Tensor],
         val: Tasks,
+        plan: _HeadEpisodes,
+        config: TrainConfig,
         history: History,
-        common: dict[str, Any],
         d: int,
         residual: bool,
-    ) -> tuple[EmbeddingHead, float | None, float]:
+    ) -> tuple[EmbeddingHead, float | None]:
+        x = data["X"]
         try:
             block = GLAI(
                 x.shape[1], self.hidden_layer_sizes, d, rho=self.rho, budget=self.budget,
@@ -409,34 +492,20 @@ class FewShotHead(TransformerMixin, BaseEstimator):
         if residual:
             zero_last_layer_(block.structure)
         model = EmbeddingHead(block, residual=residual, scale=self._one_scale())
-        start = self._start_score(model, (x_val,), val)
-        probe_idx = common["rng"].permutation(len(x))[: self.probe_size]
+        start = self._start_score(model, (data["X_val"],), val)
+        probe_idx = plan.rng.permutation(len(x))[: self.probe_size]
         monitor = StructureMonitor(x[torch.as_tensor(probe_idx)], rule=self.structure_rule)
-        monitor.update(block.structure)  # reference patterns at initialisation
-        structural = {
-            **common, "patience": None,
-            # the stop rule counts checks; max_epochs bounds the phase like `episodes` does
-            "episodes": min(self.episodes, monitor.rule.max_epochs * self.check_every),
-        }  # fmt: skip
-        train_episodes(
-            model, (x,), y, (x_val,), val, lr=self.learning_rate, history=history,
-            phase="structural", monitor=monitor, structure=block.structure, keep_best=False,
-            **structural,
-        )  # fmt: skip
-        t0 = history.elapsed()
-        block.freeze_structure(monitor.probe_x)
-        assert block.path_model is not None
-        gates, gates_val = block.gates(x), block.gates(x_val)
-        history.events["freeze_seconds"] = history.elapsed() - t0
-        history.events["structure_frozen_epoch"] = len(history.records)
-        best = train_episodes(
-            model, (x, gates), y, (x_val, gates_val), val,
-            lr=params.quant_learning_rate(self.learning_rate, self.quant_learning_rate),
-            history=history, phase="quantitative", **common,
+        quant_lr = params.quant_learning_rate(self.learning_rate, self.quant_learning_rate)
+        # the stop rule counts checks (epochs of check_every episodes); so does max_epochs
+        fit_glai(
+            block, data["X"], data["y"], data["X_val"], data["y_val"], loss_fn=plan.loss,
+            score_fn=plan.score, structural=config,
+            quantitative=TrainConfig(**{**asdict(config), "lr": quant_lr}), monitor=monitor,
+            generator=torch.Generator().manual_seed(1), plan=plan, history=history,
         )  # fmt: skip
         self.structure_frozen_epoch_ = len(monitor.history)
         self.path_distance_ = list(monitor.history)
-        return model, start, best
+        return model, start
 
     def transform(self, X: Any) -> np.ndarray:
         """Embeddings ``[n_samples, out_features_]`` (float32) of ``X [n_samples, n_features]``."""
