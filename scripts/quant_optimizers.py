@@ -17,7 +17,15 @@ import torch.nn.functional as F
 
 import glai
 from glai.solvers import ridge_unknowns
-from glai.training import History, TrainConfig, closed_form_epochs, fit_glai, train_epochs
+from glai.training import (
+    Data,
+    History,
+    Objective,
+    TrainConfig,
+    closed_form_epochs,
+    fit_glai,
+    train_epochs,
+)
 from glai_bench.data import load_splits
 from glai_bench.runner import timing_context
 from glai_bench.settings import get_setting
@@ -49,7 +57,7 @@ def main() -> None:
         monitor = glai.StructureMonitor(x[:2048])
         # max_epochs=0 for the quantitative phase: this only trains and freezes the structure
         fit_glai(
-            block, x, y, xv, yv, loss_fn=loss_fn, score_fn=score_fn,
+            block, Data(x, y, xv, yv), Objective(loss_fn, score_fn),
             structural=TrainConfig(), quantitative=TrainConfig(max_epochs=0),
             monitor=monitor, generator=gen,
         )  # fmt: skip

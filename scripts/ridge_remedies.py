@@ -23,7 +23,7 @@ from glai.block import GLAI
 from glai.solvers import ridge_ce
 from glai.solvers.gram import flat_parameters, unflatten
 from glai.structure import StructureMonitor
-from glai.training import History, TrainConfig, fit_glai, train_epochs
+from glai.training import Data, History, Objective, TrainConfig, fit_glai, train_epochs
 from glai_bench.data import load_splits
 from glai_bench.runner import timing_context
 from glai_bench.settings import get_setting
@@ -54,7 +54,7 @@ def main() -> None:
         block = GLAI(x.shape[1], 256, d.n_classes)
         monitor = StructureMonitor(x[torch.randperm(len(y), generator=gen)[:2048]])
         fit_glai(
-            block, x, y, xv, yv, loss_fn=ce, score_fn=acc, structural=TrainConfig(),
+            block, Data(x, y, xv, yv), Objective(ce, acc), structural=TrainConfig(),
             quantitative=TrainConfig(max_epochs=0), monitor=monitor, generator=gen,
         )  # fmt: skip
         pm = block.path_model

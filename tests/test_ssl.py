@@ -19,7 +19,7 @@ from glai.ssl import (
     nt_xent_loss,
 )
 from glai.structure import StopRule
-from glai.training import TrainConfig
+from glai.training import Objective, Rows, TrainConfig
 from glai.training.checkpoint import Checkpoint
 from glai.training.plans import PairHead, ViewPairPlan
 
@@ -196,7 +196,7 @@ def test_view_pairs_are_two_different_views_of_the_same_image() -> None:
     views = (10 * torch.arange(n)[:, None] + torch.arange(v)[None]).float()[:, :, None]
     plan, y = ViewPairPlan(), torch.zeros(n)
     idx = torch.arange(n).flip(0)  # a batch of every image, in another order
-    (pairs,), target = plan.batch([views], y, idx, torch.Generator().manual_seed(0), n)
+    (pairs,), target = plan.batch(Rows((views,), y), idx, torch.Generator().manual_seed(0), n)
     assert pairs.shape == (n, 2, 1) and target.shape == (n,)
     out = PairHead(torch.nn.Identity())(pairs)[:, :, 0]  # [n, 2]: the head keeps the layout
     assert torch.equal(out, pairs[:, :, 0])
@@ -210,7 +210,8 @@ def test_view_pairs_are_two_different_views_of_the_same_image() -> None:
         seen.append(o)
         return 0.0
 
-    plan.validate(PairHead(torch.nn.Identity()), [views], y, lambda o, t: t, score)
+    objective = Objective(lambda o, t: t, score)
+    plan.validate(PairHead(torch.nn.Identity()), Rows((views,), y), objective)
     assert torch.equal(seen[0][:, :, 0] % 10, torch.tensor([[0.0, 1.0]]).expand(n, 2))
 
 
@@ -354,7 +355,7 @@ def test_view_pairs_copy_to_the_device_once_per_step_at_most(
         return to(self, *args, **kwargs)
 
     monkeypatch.setattr(torch.Tensor, "to", spy)
-    inputs, _ = plan.batch([views], y, idx, torch.Generator().manual_seed(0), 10)
+    inputs, _ = plan.batch(Rows((views,), y), idx, torch.Generator().manual_seed(0), 10)
     assert head.train()(*inputs).shape == (10, 2, 4)
     from_host = [c for c in calls if c[0] == "cpu"]
     assert len(from_host) == 1  # the drawn pairs, once

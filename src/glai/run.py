@@ -32,6 +32,7 @@ from glai.training.distributed import gather_rows, max_over_ranks, rank_and_worl
 from glai.training.epochs import LossFn, ScoreFn
 from glai.training.history import History
 from glai.training.losses import accuracy, cross_entropy, minus_mean_loss, neg_mse, squared_error
+from glai.training.problem import Data, Objective
 from glai.training.two_phase import fit_glai, fit_mlp
 
 __all__ = ["RunConfig", "fit_head", "describe"]
@@ -173,6 +174,7 @@ def fit_head(
         loss_fn, score_fn = squared_error, neg_mse
     if not holdout:
         score_fn = minus_mean_loss(loss_fn)
+    data, objective = Data(X, y, X_val, y_val, sample_weight), Objective(loss_fn, score_fn)
     fingerprint = {
         **asdict(config), "n_samples": n_global, "n_features": X.shape[1], "n_outputs": n_out,
         "task": "classification" if classify else "regression",
@@ -192,10 +194,8 @@ def fit_head(
     if config.model == "mlp":
         model: nn.Module = MLP(X.shape[1], config.hidden, n_out).to(device)
         history = fit_mlp(
-            model, X, y, X_val, y_val, loss_fn=loss_fn, score_fn=score_fn,
-            config=config.train_config(n_global, holdout=holdout), generator=generator,
-            sample_weight=sample_weight,
-            verbose=verbose, checkpoint=ckpt,
+            model, data, objective, config=config.train_config(n_global, holdout=holdout),
+            generator=generator, verbose=verbose, checkpoint=ckpt,
         )  # fmt: skip
         return model, history
     glai = GLAI(
@@ -205,11 +205,9 @@ def fit_head(
     rows = torch.randperm(n_global, generator=generator)[: config.probe_size]
     monitor = StructureMonitor(gather_rows(X, rows, lo, world), rule=config.structure_rule)
     history = fit_glai(
-        glai, X, y, X_val, y_val, loss_fn=loss_fn, score_fn=score_fn,
-        structural=config.train_config(n_global, holdout=holdout),
+        glai, data, objective, structural=config.train_config(n_global, holdout=holdout),
         quantitative=config.quant_config(n_global, holdout=holdout),
-        monitor=monitor, generator=generator, sample_weight=sample_weight, verbose=verbose,
-        checkpoint=ckpt,
+        monitor=monitor, generator=generator, verbose=verbose, checkpoint=ckpt,
     )  # fmt: skip
     return glai, history
 

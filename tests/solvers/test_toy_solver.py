@@ -15,7 +15,7 @@ import toy_solver  # tests/solvers/toy_solver.py (pytest puts this folder on sys
 from glai import GLAI, GLAIClassifier, GLAIRegressor, StructureMonitor
 from glai.run import RunConfig, fit_head
 from glai.solvers import SOLVERS, Solver
-from glai.training import TrainConfig, fit_glai
+from glai.training import Data, Objective, TrainConfig, fit_glai
 
 ALPHAS = (0.0, 0.5, 4.0)
 
@@ -83,7 +83,7 @@ def test_fit_glai_runs_the_toy_solver_on_the_frozen_paths() -> None:
 
     model.freeze_structure = keep_init  # type: ignore[method-assign]
     history = fit_glai(
-        model, X[:180], y[:180], X[180:], y[180:], loss_fn=ce, score_fn=accuracy,
+        model, Data(X[:180], y[:180], X[180:], y[180:]), Objective(ce, accuracy),
         structural=config, quantitative=TrainConfig(optimizer="toy", alphas=ALPHAS),
         monitor=monitor, generator=torch.Generator().manual_seed(0),
     )  # fmt: skip

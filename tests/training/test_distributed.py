@@ -21,7 +21,7 @@ from glai.block import GLAI
 from glai.run import RunConfig, fit_head
 from glai.ssl import ProjectionHead, fit_projection_head
 from glai.structure import StopRule, StructureMonitor
-from glai.training import TrainConfig, fit_glai
+from glai.training import Data, Objective, TrainConfig, fit_glai
 from glai.training.checkpoint import Checkpoint, read_checkpoint
 from glai.training.distributed import gather_rows, plan_epoch, shard_bounds, shard_offset
 from glai.training.losses import accuracy, cross_entropy
@@ -62,8 +62,8 @@ def _initial_paths(d: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     model = GLAI(6, 8, 3)
     monitor = StructureMonitor(d["X"][:40], rule="epochs")  # each rank's own rows: rank 0's win
     fit_glai(
-        model, d["X"], d["y"], d["X_val"], d["y_val"], loss_fn=cross_entropy,
-        score_fn=accuracy, structural=TrainConfig(lr=1e-2, batch_size=16, max_epochs=4),
+        model, Data(d["X"], d["y"], d["X_val"], d["y_val"]), Objective(cross_entropy, accuracy),
+        structural=TrainConfig(lr=1e-2, batch_size=16, max_epochs=4),
         quantitative=TrainConfig(max_epochs=0), monitor=monitor,
         generator=torch.Generator().manual_seed(0),
     )  # fmt: skip
@@ -79,7 +79,7 @@ def _episodic(d: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     model = GLAI(6, 8, 4)
     monitor = StructureMonitor(d["X"][:40], rule="epochs")
     fit_glai(
-        model, d["X"], d["y"], d["X_val"], d["y_val"], loss_fn=plan.loss, score_fn=plan.score,
+        model, Data(d["X"], d["y"], d["X_val"], d["y_val"]), Objective(plan.loss, plan.score),
         structural=TrainConfig(lr=1e-2, max_epochs=2), monitor=monitor, plan=plan,
         quantitative=TrainConfig(lr=1e-2, max_epochs=2, patience=None),
         generator=torch.Generator().manual_seed(0),

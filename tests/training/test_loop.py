@@ -12,7 +12,9 @@ from glai.mlp import MLP
 from glai.path_model import freeze
 from glai.structure import StopRule, StructureMonitor
 from glai.training import (
+    Data,
     History,
+    Objective,
     TrainConfig,
     fit_glai,
     fit_mlp,
@@ -63,7 +65,7 @@ def _adam_steps(
 def _fit(model: torch.nn.Module, config: TrainConfig, seed: int = 0, **kwargs: object) -> History:
     x, y, xv, yv = _data()
     return fit_mlp(
-        model, x, y, xv, yv, loss_fn=_ce, score_fn=_accuracy, config=config,
+        model, Data(x, y, xv, yv), Objective(_ce, _accuracy), config=config,
         generator=torch.Generator().manual_seed(seed), **kwargs,  # type: ignore[arg-type]
     )  # fmt: skip
 
@@ -196,7 +198,7 @@ def test_fit_glai_runs_both_phases_in_one_history() -> None:
     block = GLAI(5, 32, 3, rho=4)
     monitor = StructureMonitor(x[:64], rule=StopRule("epochs", epochs=3, min_epochs=0))
     history = fit_glai(
-        block, x, y, xv, yv, loss_fn=_ce, score_fn=_accuracy,
+        block, Data(x, y, xv, yv), Objective(_ce, _accuracy),
         structural=TrainConfig(max_epochs=100, batch_size=32),
         quantitative=TrainConfig(max_epochs=4, patience=None, batch_size=32),
         monitor=monitor, generator=torch.Generator().manual_seed(0),
@@ -211,7 +213,7 @@ def test_fit_glai_runs_both_phases_in_one_history() -> None:
     assert block.phase == "quantitative"
     with pytest.raises(ValueError, match="phase 'structural'"):
         fit_glai(
-            block, x, y, xv, yv, loss_fn=_ce, score_fn=_accuracy, structural=TrainConfig(),
+            block, Data(x, y, xv, yv), Objective(_ce, _accuracy), structural=TrainConfig(),
             quantitative=TrainConfig(), monitor=monitor,
             generator=torch.Generator().manual_seed(0),
         )  # fmt: skip
@@ -291,7 +293,7 @@ def test_fit_glai_with_step_checks_counts_checks_not_epochs() -> None:
     rule = StopRule("epochs", epochs=10, min_epochs=0, max_epochs=4)
     monitor = StructureMonitor(x[:64], rule=rule, check_every=3)
     history = fit_glai(
-        block, x, y, xv, yv, loss_fn=_ce, score_fn=_accuracy,
+        block, Data(x, y, xv, yv), Objective(_ce, _accuracy),
         structural=TrainConfig(max_epochs=100, batch_size=32),
         quantitative=TrainConfig(max_epochs=2, patience=None, batch_size=32),
         monitor=monitor, generator=torch.Generator().manual_seed(0),
@@ -400,7 +402,7 @@ def test_a_mid_epoch_freeze_keeps_the_network_of_that_step() -> None:
     reference.load_state_dict(block.structure.state_dict())
     monitor = StructureMonitor(x[:64], StopRule("epochs", epochs=5, min_epochs=0), check_every=4)
     history = fit_glai(
-        block, x, y, xv, yv, loss_fn=_ce, score_fn=_accuracy,
+        block, Data(x, y, xv, yv), Objective(_ce, _accuracy),
         structural=TrainConfig(max_epochs=50, batch_size=32),
         quantitative=TrainConfig(max_epochs=0, batch_size=32),
         monitor=monitor, generator=torch.Generator().manual_seed(1),
@@ -460,7 +462,7 @@ def test_a_passed_optimizer_continues_its_state() -> None:
     opt = torch.optim.Adam(a.parameters(), lr=one.lr)
     for _ in range(2):
         fit_mlp(
-            a, x, y, xv, yv, loss_fn=_ce, score_fn=_accuracy, config=one,
+            a, Data(x, y, xv, yv), Objective(_ce, _accuracy), config=one,
             generator=torch.Generator().manual_seed(0), optimizer=opt,
         )  # fmt: skip
     _plain_adam(b, x, y, epochs=2, batch_size=32)

@@ -12,15 +12,13 @@ import torch.nn.functional as F
 from glai.block import GLAI
 from glai.fewshot.prototypes import prototype_logits, prototypes
 from glai.structure import StopRule, StructureMonitor
-from glai.training import TrainConfig, fit_glai
+from glai.training import Data, Objective, Rows, TrainConfig, fit_glai
 from glai.training.checkpoint import Checkpoint, read_checkpoint
 from glai.training.plans import EpisodePlan, MinibatchPlan, ViewPairPlan
 
 
-def _epoch(plan: Any, y: torch.Tensor, seed: int, **kw: Any) -> Any:
-    args = {"lo": 0, "n_global": len(y), "world": 1, "batch_size": 16, "shuffle": True,
-            "sample_weight": None, **kw}  # fmt: skip
-    return plan.epoch(torch.Generator().manual_seed(seed), y=y, **args)
+def _epoch(plan: Any, y: torch.Tensor, seed: int, shuffle: bool = True) -> Any:
+    return plan.epoch(Rows((y,), y), torch.Generator().manual_seed(seed), 16, shuffle)
 
 
 # -- i.i.d. minibatches ------------------------------------------------------------------------
@@ -43,7 +41,7 @@ def test_minibatches_see_every_row_once_per_epoch() -> None:
     ordered = _epoch(MinibatchPlan(), y, 0, shuffle=False)
     assert torch.equal(torch.cat(ordered.batches), torch.arange(70))
     x = torch.randn(70, 3)
-    (xb,), yb = MinibatchPlan().batch([x], y, ep.batches[1], torch.Generator(), 16)
+    (xb,), yb = MinibatchPlan().batch(Rows((x,), y), ep.batches[1], torch.Generator(), 16)
     assert torch.equal(xb, x[ep.batches[1]]) and yb.shape == (16,)
 
 
@@ -51,14 +49,14 @@ def test_view_pairs_full_batch_draws_one_pair_per_image() -> None:
     n, v = 30, 4
     views = (10 * torch.arange(n)[:, None] + torch.arange(v)[None]).float()[:, :, None]
     (pairs,), _ = ViewPairPlan().full_batch(
-        [views], torch.zeros(n), torch.Generator().manual_seed(0), lo=0, n_global=n
+        Rows((views,), torch.zeros(n)), torch.Generator().manual_seed(0)
     )
     assert pairs.shape == (n, 2, 1)
     assert torch.equal(pairs[:, :, 0] // 10, torch.arange(n)[:, None].expand(n, 2).float())
     assert bool((pairs[:, 0] != pairs[:, 1]).all())
     # a rank holding rows [10, 30) of 30 draws the same pairs for them
     (shard,), _ = ViewPairPlan().full_batch(
-        [views[10:]], torch.zeros(20), torch.Generator().manual_seed(0), lo=10, n_global=n
+        Rows((views[10:],), torch.zeros(20), lo=10, n_global=n), torch.Generator().manual_seed(0)
     )
     assert torch.equal(shard, pairs[10:])
 
@@ -89,7 +87,8 @@ def test_episodes_are_n_way_k_shot_tasks_of_distinct_rows() -> None:
     assert classes_seen == set(range(6))
     again = _epoch(plan, y, 0)
     assert all(torch.equal(a, b) for a, b in zip(ep.batches, again.batches))
-    (xb,), target = plan.batch([torch.randn(len(y), 5)], y, ep.batches[0], torch.Generator(), 18)
+    rows = Rows((torch.randn(len(y), 5),), y)
+    (xb,), target = plan.batch(rows, ep.batches[0], torch.Generator(), 18)
     assert xb.shape == (18, 5) and target.tolist() == [0] * 4 + [1] * 4 + [2] * 4
 
 
@@ -134,9 +133,8 @@ def test_episode_plan_refuses_bad_arguments() -> None:
     with pytest.raises(ValueError, match="y must be integer labels"):
         EpisodePlan(2, 1, 1, 3).draw(y.float(), 2, gen)
     with pytest.raises(ValueError, match="val_episodes is None"):
-        EpisodePlan(2, 1, 1, 3).validate(
-            torch.nn.Identity(), [torch.randn(20, 2)], y, F.mse_loss, lambda o, t: 0.0
-        )
+        rows, objective = Rows((torch.randn(20, 2),), y), Objective(F.mse_loss, lambda o, t: 0.0)
+        EpisodePlan(2, 1, 1, 3).validate(torch.nn.Identity(), rows, objective)
 
 
 def _episode_data() -> tuple[torch.Tensor, ...]:
@@ -158,7 +156,7 @@ def _fit_episodic(optimizer: str, checkpoint: Checkpoint | None = None) -> tuple
     model = GLAI(6, 16, 4)
     monitor = StructureMonitor(x[:60], rule=StopRule(kind="epochs", epochs=3, min_epochs=1))
     history = fit_glai(
-        model, x, y, xv, yv, loss_fn=plan.loss, score_fn=plan.score,
+        model, Data(x, y, xv, yv), Objective(plan.loss, plan.score),
         structural=TrainConfig(lr=1e-2, max_epochs=10),
         quantitative=TrainConfig(optimizer=optimizer, lr=1e-2, max_epochs=4, patience=None,
                                  lbfgs_iter=5),
@@ -224,7 +222,7 @@ def test_a_registered_toy_solver_trains_every_plan(monkeypatch: pytest.MonkeyPat
     plan.val_episodes = plan.draw(yv, 10, torch.Generator().manual_seed(1))
     model = GLAI(6, 16, 4)
     history = fit_glai(
-        model, x, y, xv, yv, loss_fn=plan.loss, score_fn=plan.score, plan=plan,
+        model, Data(x, y, xv, yv), Objective(plan.loss, plan.score), plan=plan,
         structural=TrainConfig(optimizer="toy-sgd", lr=0.05, max_epochs=2),
         quantitative=TrainConfig(optimizer="toy-sgd", lr=0.05, max_epochs=2, patience=None),
         monitor=StructureMonitor(x[:60], rule=StopRule(kind="epochs", epochs=2, min_epochs=1)),

@@ -145,7 +145,7 @@ class _Fit:
     ``n_out``: the widths of a new model (a warm start keeps the fitted one's).
     """
 
-    data: tuple[torch.Tensor, ...]
+    data: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
     weight: torch.Tensor | None
     generator: torch.Generator
     n_in: int
@@ -374,7 +374,7 @@ class _Head(BaseEstimator):
         y_val: Any,
         seed: int,
         device: torch.device,
-    ) -> tuple[tuple[torch.Tensor, ...], torch.Tensor | None]:
+    ) -> tuple[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor | None]:
         """``(X, y, X_val, y_val)`` and the sample weights on ``device``, the validation data
         given or split off (by ``seed``); sets ``_holdout``, ``_batch_size`` and ``_n_train``."""
         train_idx = np.arange(len(X))

@@ -17,7 +17,7 @@ from glai.path_model import PathModel
 from glai.solvers import Solver, Statistics, get_solver
 from glai.solvers.auto import closed_form_for, resolve_penalty, without_holdout
 from glai.structure import StopRule, StructureMonitor
-from glai.training import History, TrainConfig, fit_glai
+from glai.training import Data, History, Objective, TrainConfig, fit_glai
 from glai.training.config import AUTO
 
 __all__ = ["GLAI_PARAMS", "GLAI_DEFAULTS"]
@@ -163,15 +163,15 @@ class _GLAIMixin(_Head):
             X[probe_idx.to(X.device)], rule=self.structure_rule,
             check_every=self._check_every(X.shape[0]),
         )  # fmt: skip
-        loss_fn, score_fn = self._train_losses()
+        objective = Objective(*self._train_losses())
         self.quant_optimizer_ = None  # a refit chooses again
         self.quant_penalty_: str | None = None
         config = self._quant_config()
         # kept for partial_fit and new classes; bound to the paths at the freeze
         stats = self._new_statistics()
         history = fit_glai(
-            model, *fit.data, loss_fn=loss_fn, score_fn=score_fn, structural=self._config(),
-            quantitative=config, monitor=monitor, generator=generator, sample_weight=fit.weight,
+            model, Data(*fit.data, sample_weight=fit.weight), objective,
+            structural=self._config(), quantitative=config, monitor=monitor, generator=generator,
             statistics=stats, verbose=bool(self.verbose),
         )  # fmt: skip
         self.structure_frozen_epoch_ = int(history.events["structure_frozen_epoch"])

@@ -17,7 +17,7 @@ from glai.estimators.base import FITTED_ATTRIBUTES, HEAD_PARAMS
 from glai.estimators.glai_fit import GLAI_PARAMS
 from glai.estimators.retraining import _Retraining
 from glai.estimators.targets import _ClassifierHead, _RegressorHead
-from glai.training import fit_new_outputs, resolve_device
+from glai.training import Data, Objective, Retraining, fit_new_outputs, resolve_device
 
 __all__ = ["GLAIClassifier", "GLAIRegressor"]
 
@@ -169,12 +169,13 @@ class GLAIClassifier(_Retraining, _ClassifierHead):
             if X_val is None:  # every row into the statistics; validation scores one candidate
                 X_val, y_val = X, y
         data, weight = self._tensors(X, target, sw, X_val, y_val, seed, resolve_device(self.device))
-        loss_fn, score_fn = self._train_losses()
-        joined, history = fit_new_outputs(
-            self._frozen_paths(), len(new), *data, loss_fn=loss_fn, score_fn=score_fn,
-            config=config, generator=torch.Generator().manual_seed(seed),
-            sample_weight=weight, statistics=self.ridge_statistics_, verbose=bool(self.verbose),
+        how = Retraining(
+            Objective(*self._train_losses()), config, torch.Generator().manual_seed(seed),
+            statistics=self.ridge_statistics_, verbose=bool(self.verbose),
         )  # fmt: skip
+        joined, history = fit_new_outputs(
+            self._frozen_paths(), len(new), Data(*data, sample_weight=weight), how
+        )
         cast(GLAI, self.model_).set_path_model(joined)
         self.path_model_ = joined
         if refit:  # every output on every row seen: the joint solve on the frozen structure

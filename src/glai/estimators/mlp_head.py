@@ -16,7 +16,7 @@ from glai.estimators.base import FITTED_ATTRIBUTES, HEAD_PARAMS, _as_float32, _F
 from glai.estimators.targets import _ClassifierHead, _RegressorHead
 from glai.mlp import MLP, as_widths
 from glai.solvers import get_solver
-from glai.training import History, TrainConfig, fit_mlp, resolve_device
+from glai.training import Data, History, Objective, TrainConfig, fit_mlp, resolve_device
 
 __all__ = ["MLPHeadClassifier", "MLPHeadRegressor"]
 
@@ -41,11 +41,10 @@ class _MLPMixin(_Head):
 
     def _train(self, model: nn.Module, fit: _Fit) -> History:
         """``fit``: a new optimiser (as scikit-learn's ``fit``, warm start or not)."""
-        loss_fn, score_fn = self._train_losses()
         config = self._config()
         return fit_mlp(
-            model, *fit.data, loss_fn=loss_fn, score_fn=score_fn, config=config,
-            generator=fit.generator, sample_weight=fit.weight, verbose=bool(self.verbose),
+            model, Data(*fit.data, sample_weight=fit.weight), Objective(*self._train_losses()),
+            config=config, generator=fit.generator, verbose=bool(self.verbose),
             optimizer=self._new_optimizer(model, config),
         )  # fmt: skip
 
@@ -109,10 +108,9 @@ class _MLPMixin(_Head):
         optimizer = getattr(self, "_optimizer", None) or self._new_optimizer(self.model_, config)
         for group in optimizer.param_groups:  # set_params between two calls takes effect
             group["lr"], group["weight_decay"] = config.lr, config.weight_decay
-        loss_fn, score_fn = self._train_losses()
         self.history_ = fit_mlp(
-            self.model_, x, t, x, t, loss_fn=loss_fn, score_fn=score_fn, config=config,
-            generator=torch.Generator().manual_seed(seed), sample_weight=weight,
+            self.model_, Data(x, t, x, t, weight), Objective(*self._train_losses()),
+            config=config, generator=torch.Generator().manual_seed(seed),
             verbose=bool(self.verbose), optimizer=optimizer,
         )  # fmt: skip
         self._set_fitted_attributes(continued=not first, incremental=True)

@@ -18,7 +18,7 @@ from glai import validation
 from glai.estimators.base import _as_float32, _Fit
 from glai.estimators.glai_fit import _GLAIMixin
 from glai.solvers import Statistics, get_solver
-from glai.training import History, fit_quantities, resolve_device
+from glai.training import Data, History, Objective, Retraining, fit_quantities, resolve_device
 from glai.training.closed_form import closed_form_targets
 
 __all__: list[str] = []
@@ -37,12 +37,11 @@ class _Retraining(_GLAIMixin):
         if self._max_iter > 0:
             path_model, config = self._frozen_paths(), self._quant_config()
             stats = self._new_statistics(path_model)
-            loss_fn, score_fn = self._train_losses()
-            history = fit_quantities(
-                path_model, *fit.data, loss_fn=loss_fn, score_fn=score_fn, config=config,
-                generator=fit.generator, sample_weight=fit.weight, statistics=stats,
+            how = Retraining(
+                Objective(*self._train_losses()), config, fit.generator, statistics=stats,
                 verbose=bool(self.verbose),
             )  # fmt: skip
+            history = fit_quantities(path_model, Data(*fit.data, sample_weight=fit.weight), how)
             self._keep_statistics(history, stats, config)
         history.events["structure_frozen_epoch"] = 0
         self.structure_frozen_epoch_ = 0
@@ -83,13 +82,12 @@ class _Retraining(_GLAIMixin):
         elif not self._closed_form():
             config = replace(config, max_epochs=1, patience=None)
         self._holdout = False  # the batch is its own "validation": no validation score
-        loss_fn, score_fn = self._train_losses()
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        history = fit_quantities(
-            self._frozen_paths(), x, t, x, t, loss_fn=loss_fn, score_fn=score_fn,
-            config=config, generator=torch.Generator().manual_seed(seed),
-            sample_weight=weight, statistics=self.ridge_statistics_, verbose=bool(self.verbose),
+        how = Retraining(
+            Objective(*self._train_losses()), config, torch.Generator().manual_seed(seed),
+            statistics=self.ridge_statistics_, verbose=bool(self.verbose),
         )  # fmt: skip
+        history = fit_quantities(self._frozen_paths(), Data(x, t, x, t, weight), how)
         if self._closed_form():  # the penalty the solver reports (chosen again by a rule)
             self.alpha_ = float(history.events["closed_form_penalty"])
         history.events["structure_frozen_epoch"] = 0

@@ -33,8 +33,8 @@ from glai.training import (
     predict_batched,
     resolve_device,
 )
-from glai.training.epochs import LossFn, ScoreFn
 from glai.training.plans import EpisodePlan
+from glai.training.problem import Data, Objective, Rows
 
 __all__ = ["FewShotHead", "train_episodes"]
 
@@ -184,15 +184,8 @@ class _HeadEpisodes(EpisodePlan):
     def wrap(self, network: nn.Module) -> nn.Module:
         return EmbeddingHead(network, residual=self.residual, scale=self.scale)
 
-    def validate(
-        self,
-        model: nn.Module,
-        inputs: Sequence[torch.Tensor],
-        y: torch.Tensor,
-        loss_fn: LossFn,
-        score_fn: ScoreFn,
-    ) -> tuple[float, float]:
-        accs, val_loss = task_accuracies(predict_batched(model, inputs), self.val)
+    def validate(self, model: nn.Module, rows: Rows, objective: Objective) -> tuple[float, float]:
+        accs, val_loss = task_accuracies(predict_batched(model, rows.inputs), self.val)
         return val_loss, float(accs.mean())
 
 
@@ -416,10 +409,10 @@ class FewShotHead(TransformerMixin, BaseEstimator):
             lr=self.learning_rate, weight_decay=self.weight_decay, max_epochs=n_epochs,
             patience=self.patience, warmup_steps=0, shrinkage=0.0, l2=0.0,
         )  # fmt: skip
-        data = {
-            "X": x_train, "y": torch.as_tensor(y_train, device=device), "X_val": x_val,
-            "y_val": torch.as_tensor(encoded[val_idx], device=device),
-        }  # fmt: skip
+        data = Data(
+            x_train, torch.as_tensor(y_train, device=device), x_val,
+            torch.as_tensor(encoded[val_idx], device=device),
+        )  # fmt: skip
         history = History()
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)
@@ -430,8 +423,7 @@ class FewShotHead(TransformerMixin, BaseEstimator):
                 model = EmbeddingHead(network, residual=residual, scale=self._one_scale())
                 start = self._start_score(model, (x_val,), val)
                 fit_mlp(
-                    network, data["X"], data["y"], data["X_val"], data["y_val"],
-                    loss_fn=plan.loss, score_fn=plan.score, config=config,
+                    network, data, plan.objective, config=config,
                     generator=torch.Generator().manual_seed(seed), plan=plan, history=history,
                 )  # fmt: skip
             else:
@@ -467,7 +459,7 @@ class FewShotHead(TransformerMixin, BaseEstimator):
 
     def _fit_glai(
         self,
-        data: dict[str, torch.Tensor],
+        data: Data,
         val: Tasks,
         plan: _HeadEpisodes,
         config: TrainConfig,
@@ -475,7 +467,7 @@ class FewShotHead(TransformerMixin, BaseEstimator):
         d: int,
         residual: bool,
     ) -> tuple[EmbeddingHead, float | None]:
-        x = data["X"]
+        x = data.X
         try:
             block = GLAI(
                 x.shape[1], self.hidden_layer_sizes, d, rho=self.rho, budget=self.budget,
@@ -492,14 +484,13 @@ class FewShotHead(TransformerMixin, BaseEstimator):
         if residual:
             zero_last_layer_(block.structure)
         model = EmbeddingHead(block, residual=residual, scale=self._one_scale())
-        start = self._start_score(model, (data["X_val"],), val)
+        start = self._start_score(model, (data.X_val,), val)
         probe_idx = plan.rng.permutation(len(x))[: self.probe_size]
         monitor = StructureMonitor(x[torch.as_tensor(probe_idx)], rule=self.structure_rule)
         quant_lr = params.quant_learning_rate(self.learning_rate, self.quant_learning_rate)
         # the stop rule counts checks (epochs of check_every episodes); so does max_epochs
         fit_glai(
-            block, data["X"], data["y"], data["X_val"], data["y_val"], loss_fn=plan.loss,
-            score_fn=plan.score, structural=config,
+            block, data, plan.objective, structural=config,
             quantitative=TrainConfig(**{**asdict(config), "lr": quant_lr}), monitor=monitor,
             generator=torch.Generator().manual_seed(1), plan=plan, history=history,
         )  # fmt: skip

@@ -22,7 +22,15 @@ from glai.mlp import MLP
 from glai.solvers import ITERATIVE_KINDS, get_solver, solver_names
 from glai.ssl.loss import _nt_xent_per_pair
 from glai.structure import StopRule, StructureMonitor
-from glai.training import EpochRecord, History, TrainConfig, fit_glai, fit_mlp
+from glai.training import (
+    Data,
+    EpochRecord,
+    History,
+    Objective,
+    TrainConfig,
+    fit_glai,
+    fit_mlp,
+)
 from glai.training.checkpoint import DATA_KEY, Checkpoint, data_digest
 from glai.training.plans import ViewPairPlan
 
@@ -201,12 +209,13 @@ def fit_projection_head(
     y = torch.zeros(n, device=views.device)  # no labels: the loop only needs N and a device
     y_val = torch.zeros(m, device=views.device)
     plan = ViewPairPlan()
+    data, objective = Data(views, y, views_val, y_val), Objective(loss_fn, score_fn)
     common: dict[str, Any] = {
-        "loss_fn": loss_fn, "score_fn": score_fn, "generator": generator, "verbose": verbose,
-        "checkpoint": ckpt, "plan": plan, "history": history,
+        "generator": generator, "verbose": verbose, "checkpoint": ckpt, "plan": plan,
+        "history": history,
     }  # fmt: skip
     if isinstance(head, MLP):
-        fit_mlp(head, views, y, views_val, y_val, config=config, **common)
+        fit_mlp(head, data, objective, config=config, **common)
         return history
 
     assert head.structure is not None
@@ -214,7 +223,7 @@ def fit_projection_head(
     pick = torch.randperm(flat.shape[0], generator=generator)[:probe_size].to(views.device)
     monitor = StructureMonitor(flat[pick], rule)
     fit_glai(
-        head, views, y, views_val, y_val, structural=structural, quantitative=config,
-        monitor=monitor, **common,
+        head, data, objective, structural=structural, quantitative=config, monitor=monitor,
+        **common,
     )  # fmt: skip
     return history

@@ -1,6 +1,8 @@
 """Training: one loop for GLAI and the MLP it replaces, its history, devices and DDP helpers.
 
 * :mod:`~glai.training.config`: :class:`TrainConfig`, the hyper-parameters of one phase;
+* :mod:`~glai.training.problem`: what a run fits: :class:`Data` (its rows), :class:`Objective`
+  (its loss and score), :class:`Rows` (the rows of one phase, as the loop and plans see them);
 * :mod:`~glai.training.history`: :class:`EpochRecord`, :class:`History`, :class:`HistoryEvents`;
 * :mod:`~glai.training.epochs`: one epoch per solver kind (minibatch, full batch);
 * :mod:`~glai.training.iterative`: :func:`train_epochs`, the gradient loop (early stopping,
@@ -14,7 +16,7 @@
 * :mod:`~glai.training.losses`: per-sample losses and scores of the heads;
 * :mod:`~glai.training.checkpoint`: checkpoints at every epoch;
 * :mod:`~glai.training.retrain`: :func:`fit_quantities`, :func:`fit_new_outputs` (retraining
-  on a frozen structure);
+  on a frozen structure, as a :class:`Retraining` says);
 * :mod:`~glai.training.device`: :func:`resolve_device`, :func:`synchronize` (re-exported
   from :mod:`glai.device`);
 * :mod:`~glai.training.distributed`: rank and world size, DDP wrapping, weighted means.
@@ -29,11 +31,16 @@ from glai.training.epochs import LossFn, ScoreFn
 from glai.training.history import EpochRecord, History, HistoryEvents
 from glai.training.iterative import train_epochs
 from glai.training.predict import predict_batched
-from glai.training.retrain import fit_new_outputs, fit_quantities
+from glai.training.problem import Data, Objective, Rows
+from glai.training.retrain import Retraining, fit_new_outputs, fit_quantities
 from glai.training.two_phase import fit_glai, fit_mlp
 
 __all__ = [
     "TrainConfig",
+    "Data",
+    "Objective",
+    "Rows",
+    "Retraining",
     "EpochRecord",
     "History",
     "HistoryEvents",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -19,6 +19,7 @@ from glai.training.distributed import rank_and_world, sum_over_ranks
 from glai.training.epochs import LossFn, ScoreFn
 from glai.training.history import History
 from glai.training.predict import predict_batched
+from glai.training.problem import Objective, Rows
 from glai.training.records import loop_state, record_epoch, validate
 from glai.training.stopping import EarlyStopping
 
@@ -77,10 +78,11 @@ def closed_form_epochs(
     candidates = solver.solve(
         model, *train_inputs, targets, config, sample_weight=sample_weight, **extra
     )
+    train, val = Rows(tuple(train_inputs), y), Rows(tuple(val_inputs), y_val)
+    objective = Objective(loss_fn, score_fn)
     _, best_score = keep_best_candidate(
-        model, candidates, train_inputs, y, val_inputs, y_val, loss_fn=loss_fn,
-        score_fn=score_fn, history=history, progress=progress,
-    )  # fmt: skip
+        model, candidates, train, val, objective, history=history, progress=progress
+    )
     if checkpoint is not None:
         stopping = EarlyStopping(None)
         stopping.best_score = best_score
@@ -107,20 +109,17 @@ _TRAIN_LOSS_ROWS = 8192
 def keep_best_candidate(
     model: nn.Module,
     candidates: Iterable[Candidate],
-    train_inputs: Sequence[torch.Tensor],
-    y: torch.Tensor,
-    val_inputs: Sequence[torch.Tensor],
-    y_val: torch.Tensor,
+    train: Rows,
+    val: Rows,
+    objective: Objective,
     *,
-    loss_fn: LossFn,
-    score_fn: ScoreFn,
     history: History,
     progress: tqdm | None = None,
 ) -> tuple[int, float]:
     """Load each :class:`~glai.solvers.Candidate` into ``model``, record it as a quantitative
-    epoch (clock read as it arrives), and keep the one of the best validation score (the first
-    of equal ones); returns its index (also in ``history.events["closed_form_choice"]``) and
-    score.
+    epoch (clock read as it arrives), and keep the one of the best validation score on ``val``
+    (the first of equal ones); returns its index (also in
+    ``history.events["closed_form_choice"]``) and score.
 
     ``history.events["closed_form_penalty"]`` is the penalty of the candidate kept; where it
     was solved at none of its own (``"ridge-ce"``'s first candidate), that of the best-scoring
@@ -133,6 +132,7 @@ def keep_best_candidate(
     what the closed form saves); under ``torch.distributed`` over every rank's rows.
     """
     _, world = rank_and_world()
+    loss_fn, y = objective.loss_fn, train.y
     n = y.shape[0]
     rows = torch.linspace(0, n - 1, min(n, _TRAIN_LOSS_ROWS), device=y.device).long()
     stream = iter(candidates)
@@ -147,8 +147,8 @@ def keep_best_candidate(
             break
         index += 1
         model.load_state_dict(candidate.parameters(), strict=False)
-        _, val_loss, score = validate(model, val_inputs, y_val, loss_fn, score_fn)
-        losses = loss_fn(predict_batched(model, [t[rows] for t in train_inputs]), y[rows])
+        _, val_loss, score = validate(model, val.inputs, val.y, loss_fn, objective.score_fn)
+        losses = loss_fn(predict_batched(model, [t[rows] for t in train.inputs]), y[rows])
         sums = sum_over_ranks(torch.stack([losses.sum(), losses.new_tensor(len(losses))]), world)
         train_loss = float(sums[0] / sums[1])
         synchronize(y.device)

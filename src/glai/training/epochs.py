@@ -17,6 +17,7 @@ from glai.solvers import ITERATIVE_KINDS, Solver, get_solver, solver_names
 from glai.training.config import TrainConfig
 from glai.training.distributed import all_reduce_grads, sum_over_ranks
 from glai.training.plans import BatchPlan, MinibatchPlan
+from glai.training.problem import LossFn, Rows, ScoreFn
 
 __all__ = [
     "LossFn",
@@ -33,8 +34,6 @@ __all__ = [
 ]
 
 
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (output, target) -> per-sample loss
-ScoreFn = Callable[[torch.Tensor, torch.Tensor], float]  # (output, target) -> higher is better
 EpochFn = Callable[[], float]  # one pass over the training data -> mean training loss
 StepHook = Callable[[], bool]  # after each optimiser step; True ends the epoch there
 Penalty = Callable[[], torch.Tensor]  # a scalar added to every training loss
@@ -43,28 +42,24 @@ Penalty = Callable[[], torch.Tensor]  # a scalar added to every training loss
 def minibatch_epoch(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
-    inputs: Sequence[torch.Tensor],
-    y: torch.Tensor,
-    sample_weight: torch.Tensor | None,
+    rows: Rows,
     loss_fn: LossFn,
     batch_size: int,
     generator: torch.Generator,
-    lo: int,
-    n_global: int,
-    world: int,
     after_step: StepHook | None = None,
     penalty: Penalty | None = None,
     shuffle: bool = True,
     plan: BatchPlan | None = None,
 ) -> EpochFn:
     """An epoch of minibatch steps over the batches of ``plan`` (default: a
-    :class:`~glai.training.plans.MinibatchPlan`, a fresh permutation of the ``n_global`` rows
-    cut into minibatches of ``batch_size``; with ``shuffle=False``, the rows in their order).
+    :class:`~glai.training.plans.MinibatchPlan`, a fresh permutation of the ``rows.n_global``
+    rows cut into minibatches of ``batch_size``; with ``shuffle=False``, the rows in their
+    order).
 
     Each step minimises the weighted mean loss of one global minibatch,
     ``loss_fn(model(*inputs_b), target_b)`` with ``(inputs_b, target_b)`` what the plan makes
     of the batch; under several ranks ``model`` is the DDP wrapper, this rank holds rows
-    ``[lo, lo + len(y))`` and its loss is its share of that mean
+    ``[rows.lo, rows.lo + n)`` and its loss is its share of that mean
     (:mod:`glai.training.distributed`). No host synchronisation per step.
 
     ``penalty()`` is added to every step's loss (DDP averages it over the ranks: counted
@@ -73,17 +68,14 @@ def minibatch_epoch(
     the minibatches it took.
     """
     plan = MinibatchPlan() if plan is None else plan
-    device = y.device
+    sample_weight, world = rows.sample_weight, rows.world
 
     def epoch() -> float:
-        ep = plan.epoch(
-            generator, y=y, lo=lo, n_global=n_global, world=world, batch_size=batch_size,
-            shuffle=shuffle, sample_weight=sample_weight,
-        )  # fmt: skip
-        total = torch.zeros((), device=device)
+        ep = plan.epoch(rows, generator, batch_size, shuffle)
+        total = torch.zeros((), device=rows.device)
         seen = ep.total
         for b, idx in enumerate(ep.batches):
-            batch_inputs, target = plan.batch(inputs, y, idx, generator, ep.sizes[b])
+            batch_inputs, target = plan.batch(rows, idx, generator, ep.sizes[b])
             losses = loss_fn(model(*batch_inputs), target)
             if sample_weight is not None:
                 losses = losses * sample_weight[idx]
@@ -107,16 +99,11 @@ def full_batch_epoch(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     params: Sequence[torch.Tensor],
-    inputs: Sequence[torch.Tensor],
-    y: torch.Tensor,
-    sample_weight: torch.Tensor | None,
+    rows: Rows,
     loss_fn: LossFn,
-    n_global: int,
-    world: int,
     penalty: Penalty | None = None,
     plan: BatchPlan | None = None,
     generator: torch.Generator | None = None,
-    lo: int = 0,
 ) -> EpochFn:
     """An epoch of one optimiser step whose closure evaluates the whole training set: the
     global weighted mean, its gradient summed over the ranks' shards, plus ``penalty()``
@@ -124,11 +111,12 @@ def full_batch_epoch(
     once per epoch (from ``generator``), so that every evaluation of a line search sees the
     same loss."""
     plan = MinibatchPlan() if plan is None else plan
-    total = plan.full_batch_total(n_global, sample_weight, world, y.device)
+    total = plan.full_batch_total(rows)
+    sample_weight, world = rows.sample_weight, rows.world
 
     def epoch() -> float:
         gen = torch.Generator() if generator is None else generator  # (a plan that draws)
-        data, target = plan.full_batch(inputs, y, gen, lo=lo, n_global=n_global)
+        data, target = plan.full_batch(rows, gen)
 
         def closure() -> torch.Tensor:
             optimizer.zero_grad(set_to_none=True)

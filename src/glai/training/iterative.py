@@ -32,6 +32,7 @@ from glai.training.epochs import (
 )
 from glai.training.history import History
 from glai.training.plans import BatchPlan, MinibatchPlan
+from glai.training.problem import Objective, Rows
 from glai.training.records import loop_state, record_epoch, snapshot
 from glai.training.stopping import EarlyStopping
 
@@ -109,6 +110,8 @@ def train_epochs(
     device = y.device
     _, world = rank_and_world()
     lo, n_global = shard_offset(y.shape[0], world)
+    rows = Rows(tuple(train_inputs), y, sample_weight, lo, n_global, world)
+    val_rows, objective = Rows(tuple(val_inputs), y_val), Objective(loss_fn, score_fn)
     if resume is not None:
         model.load_state_dict(resume["model"])
     # DDP before the optimiser (it broadcasts rank 0's parameters); full-batch solvers reduce
@@ -153,14 +156,13 @@ def train_epochs(
 
     if solver.kind == "minibatch":
         run_epoch = minibatch_epoch(
-            net, optimizer, train_inputs, y, sample_weight, loss_fn, config.batch_size,
-            generator, lo, n_global, world, after_step, penalty, config.shuffle, plan,
+            net, optimizer, rows, loss_fn, config.batch_size, generator, after_step, penalty,
+            config.shuffle, plan,
         )  # fmt: skip
     else:
         run_epoch = full_batch_epoch(
-            model, optimizer, params, train_inputs, y, sample_weight, loss_fn, n_global, world,
-            penalty, plan, generator, lo,
-        )  # fmt: skip
+            model, optimizer, params, rows, loss_fn, penalty, plan, generator
+        )
     stopping = EarlyStopping(config.patience, config.tol)
     best_state: dict[str, torch.Tensor] | None = None
     start, finished = 0, False
@@ -180,7 +182,7 @@ def train_epochs(
         train_loss = run_epoch()
         if solver.kind != "minibatch":
             steps += 1
-        val_loss, val_score = plan.validate(model, val_inputs, y_val, loss_fn, score_fn)
+        val_loss, val_score = plan.validate(model, val_rows, objective)
         if monitor is not None and every is None:
             stable = check()
         m_t = monitor.history[-1] if monitor is not None and monitor.history else None

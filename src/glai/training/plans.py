@@ -6,7 +6,9 @@ that differs between them. Per epoch it cuts the training rows into batches
 (:meth:`BatchPlan.epoch`, an :class:`~glai.training.distributed.EpochPlan`), turns each batch
 of row indices into the model's inputs and the loss's targets (:meth:`BatchPlan.batch`; for a
 full-batch solver, :meth:`BatchPlan.full_batch` once per epoch), and scores the validation
-data (:meth:`BatchPlan.validate`). Every random draw goes through the loop's
+data (:meth:`BatchPlan.validate`). The rows are a :class:`~glai.training.problem.Rows` (this
+rank's shard of the training rows, or the validation rows), the loss and score an
+:class:`~glai.training.problem.Objective`. Every random draw goes through the loop's
 ``torch.Generator``, which checkpoints save, so a resumed run replays the same batches.
 
 * :class:`MinibatchPlan`: i.i.d. minibatches of rows (a permutation per epoch), the default;
@@ -22,24 +24,14 @@ A new kind of head is a loss and a plan: subclass :class:`BatchPlan` (or one of 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from glai.training.distributed import (
-    EpochPlan,
-    gather_rows,
-    plan_epoch,
-    rank_and_world,
-    sum_over_ranks,
-)
+from glai.training.distributed import EpochPlan, gather_rows, plan_epoch, sum_over_ranks
 from glai.training.predict import predict_batched
-
-if TYPE_CHECKING:  # epochs imports this module
-    from glai.training.epochs import LossFn, ScoreFn
+from glai.training.problem import LossFn, Objective, Rows, ScoreFn
 
 __all__ = [
     "BatchPlan",
@@ -58,9 +50,10 @@ class BatchPlan:
     """The batching of the gradient loop: i.i.d. minibatches of rows (this base class's own
     behaviour, :class:`MinibatchPlan`); subclasses override what differs.
 
-    The loop's data are ``inputs`` (tensors whose first dimension is the training row, e.g.
-    ``X [n, n_0]`` and a path model's gates ``[n, P]``) and ``y [n]`` (or ``[n, k]``); under
-    ``torch.distributed`` this rank's contiguous shard of them, global rows ``[lo, lo + n)``.
+    The loop's data are :class:`~glai.training.problem.Rows`: ``inputs`` (tensors whose first
+    dimension is the training row, e.g. ``X [n, n_0]`` and a path model's gates ``[n, P]``)
+    and ``y [n]`` (or ``[n, k]``); under ``torch.distributed`` this rank's contiguous shard of
+    them, global rows ``[lo, lo + n)`` of ``n_global``.
     """
 
     #: whether ``sample_weight`` is meaningful (one weight per training row)
@@ -81,75 +74,44 @@ class BatchPlan:
         return model.gates(x)  # type: ignore[operator]
 
     def epoch(
-        self,
-        generator: torch.Generator,
-        *,
-        y: torch.Tensor,
-        lo: int,
-        n_global: int,
-        world: int,
-        batch_size: int,
-        shuffle: bool,
-        sample_weight: torch.Tensor | None,
+        self, rows: Rows, generator: torch.Generator, batch_size: int, shuffle: bool
     ) -> EpochPlan:
         """This epoch's batches (local row indices) and the factors that turn each batch's
         summed loss into this rank's share of its mean.
 
-        Minibatches of ``batch_size`` over a permutation of the ``n_global`` rows drawn from
-        ``generator`` (their order with ``shuffle=False``): every row once per epoch.
+        Minibatches of ``batch_size`` over a permutation of the ``rows.n_global`` rows drawn
+        from ``generator`` (their order with ``shuffle=False``): every row once per epoch.
         """
-        device = y.device
         if shuffle:
-            order = torch.randperm(n_global, generator=generator).to(device)
+            order = torch.randperm(rows.n_global, generator=generator).to(rows.device)
         else:
-            order = torch.arange(n_global, device=device)
-        return plan_epoch(order, lo, y.shape[0], batch_size, sample_weight, world)
+            order = torch.arange(rows.n_global, device=rows.device)
+        n = rows.y.shape[0]
+        return plan_epoch(order, rows.lo, n, batch_size, rows.sample_weight, rows.world)
 
     def batch(
-        self,
-        inputs: Sequence[torch.Tensor],
-        y: torch.Tensor,
-        idx: torch.Tensor,
-        generator: torch.Generator,
-        size: int,
+        self, rows: Rows, idx: torch.Tensor, generator: torch.Generator, size: int
     ) -> tuple[Inputs, torch.Tensor]:
         """``(model inputs, loss targets)`` of the batch of local rows ``idx``; ``size`` is the
         global batch's row count (the same on every rank). Here: the rows themselves."""
-        return tuple(t[idx] for t in inputs), y[idx]
+        return tuple(t[idx] for t in rows.inputs), rows.y[idx]
 
-    def full_batch(
-        self,
-        inputs: Sequence[torch.Tensor],
-        y: torch.Tensor,
-        generator: torch.Generator,
-        *,
-        lo: int,
-        n_global: int,
-    ) -> tuple[Inputs, torch.Tensor]:
+    def full_batch(self, rows: Rows, generator: torch.Generator) -> tuple[Inputs, torch.Tensor]:
         """``(model inputs, loss targets)`` of one full-batch epoch (every local row, drawn
         once per epoch so that a line search sees one loss). Here: the data as they are."""
-        return tuple(inputs), y
+        return rows.inputs, rows.y
 
-    def full_batch_total(
-        self, n_global: int, sample_weight: torch.Tensor | None, world: int, device: torch.device
-    ) -> torch.Tensor:
+    def full_batch_total(self, rows: Rows) -> torch.Tensor:
         """The divisor of a full-batch epoch's summed loss: the global row count, or the
         weights' sum (0-d)."""
-        if sample_weight is None:
-            return torch.tensor(float(n_global), device=device)
-        return sum_over_ranks(sample_weight.sum(), world)
+        if rows.sample_weight is None:
+            return torch.tensor(float(rows.n_global), device=rows.device)
+        return sum_over_ranks(rows.sample_weight.sum(), rows.world)
 
-    def validate(
-        self,
-        model: nn.Module,
-        inputs: Sequence[torch.Tensor],
-        y: torch.Tensor,
-        loss_fn: LossFn,
-        score_fn: ScoreFn,
-    ) -> tuple[float, float]:
-        """``(mean validation loss, validation score)`` of ``model`` (eval mode)."""
-        out = predict_batched(model, inputs)
-        return float(loss_fn(out, y).mean()), score_fn(out, y)
+    def validate(self, model: nn.Module, rows: Rows, objective: Objective) -> tuple[float, float]:
+        """``(mean validation loss, validation score)`` of ``model`` (eval mode) on ``rows``."""
+        out = predict_batched(model, rows.inputs)
+        return float(objective.loss_fn(out, rows.y).mean()), objective.score_fn(out, rows.y)
 
 
 class MinibatchPlan(BatchPlan):
@@ -214,61 +176,36 @@ class ViewPairPlan(BatchPlan):
 
     @staticmethod
     def _pairs(
-        inputs: Sequence[torch.Tensor],
-        idx: torch.Tensor | None,
-        generator: torch.Generator,
-        count: int,
+        inputs: Inputs, idx: torch.Tensor | None, generator: torch.Generator, count: int, first: int
     ) -> Inputs:
+        """Two different views of each row ``idx`` (every row when None): ``count`` pairs are
+        drawn (one per row of the global batch, so that the generator stays in step on every
+        rank) and those from position ``first`` on are these rows'."""
         views = inputs[0]
         v = views.shape[1]
         n = views.shape[0] if idx is None else idx.shape[0]
         # Drawn from the CPU generator (the same pairs on every device for one seed), then one
         # copy that does not block the host.
-        first = torch.randint(v, (count,), generator=generator)
-        second = (first + torch.randint(1, v, (count,), generator=generator)) % v
-        which = _to_device(torch.stack([first[:n], second[:n]], dim=1), views.device)  # [n, 2]
+        a = torch.randint(v, (count,), generator=generator)
+        b = (a + torch.randint(1, v, (count,), generator=generator)) % v
+        mine = slice(first, first + n)
+        which = _to_device(torch.stack([a[mine], b[mine]], dim=1), views.device)  # [n, 2]
         rows = torch.arange(n, device=views.device) if idx is None else idx
         return tuple(t[rows[:, None], which] for t in inputs)
 
     def batch(
-        self,
-        inputs: Sequence[torch.Tensor],
-        y: torch.Tensor,
-        idx: torch.Tensor,
-        generator: torch.Generator,
-        size: int,
+        self, rows: Rows, idx: torch.Tensor, generator: torch.Generator, size: int
     ) -> tuple[Inputs, torch.Tensor]:
-        return self._pairs(inputs, idx, generator, size), y[idx]
+        return self._pairs(rows.inputs, idx, generator, size, 0), rows.y[idx]
 
-    def full_batch(
-        self,
-        inputs: Sequence[torch.Tensor],
-        y: torch.Tensor,
-        generator: torch.Generator,
-        *,
-        lo: int,
-        n_global: int,
-    ) -> tuple[Inputs, torch.Tensor]:
+    def full_batch(self, rows: Rows, generator: torch.Generator) -> tuple[Inputs, torch.Tensor]:
         # the draws of every global row; this rank keeps those of its shard
-        views = inputs[0]
-        v = views.shape[1]
-        first = torch.randint(v, (n_global,), generator=generator)
-        second = (first + torch.randint(1, v, (n_global,), generator=generator)) % v
-        mine = slice(lo, lo + views.shape[0])
-        which = _to_device(torch.stack([first[mine], second[mine]], dim=1), views.device)
-        rows = torch.arange(views.shape[0], device=views.device)
-        return tuple(t[rows[:, None], which] for t in inputs), y
+        return self._pairs(rows.inputs, None, generator, rows.n_global, rows.lo), rows.y
 
-    def validate(
-        self,
-        model: nn.Module,
-        inputs: Sequence[torch.Tensor],
-        y: torch.Tensor,
-        loss_fn: LossFn,
-        score_fn: ScoreFn,
-    ) -> tuple[float, float]:
+    def validate(self, model: nn.Module, rows: Rows, objective: Objective) -> tuple[float, float]:
         """The loss and score of the fixed pairs of views 0 and 1 of each validation image."""
-        return super().validate(model, [t[:, :2] for t in inputs], y, loss_fn, score_fn)
+        pairs = Rows(tuple(t[:, :2] for t in rows.inputs), rows.y)
+        return super().validate(model, pairs, objective)
 
 
 def _query_logits(out: torch.Tensor, n_way: int, k_shot: int, rows: int) -> torch.Tensor:
@@ -325,10 +262,11 @@ class EpisodePlan(BatchPlan):
     each uniformly (support first), all from the loop's generator. The model embeds the
     ``N*K + N*Q`` rows of the task, support first, class-major (``out [N*K + N*Q, d]``); the
     loss targets are the queries' classes within the task, ``[N*Q]``: train with
-    ``loss_fn=plan.loss`` (:func:`prototype_loss`) and ``score_fn=plan.score``
-    (:func:`prototype_accuracy`). Validation: the mean loss and mean accuracy over fixed
-    episodes ``val_episodes`` ``[T, N*K + N*Q]`` of rows of the validation data (draw them once
-    with :meth:`draw` on the validation labels, or pass those of another sampler).
+    ``plan.objective``, an :class:`~glai.training.problem.Objective` of ``plan.loss``
+    (:func:`prototype_loss`) and ``plan.score`` (:func:`prototype_accuracy`). Validation: the
+    mean loss and mean accuracy over fixed episodes ``val_episodes`` ``[T, N*K + N*Q]`` of rows
+    of the validation data (draw them once with :meth:`draw` on the validation labels, or pass
+    those of another sampler).
 
     A full-batch solver (``"lbfgs"``) minimises the mean loss of ``episodes`` tasks drawn once
     per epoch (:meth:`full_batch`). The closed-form solvers do not apply (``closed_form`` is
@@ -365,9 +303,9 @@ class EpisodePlan(BatchPlan):
             )
         self.n_way, self.k_shot, self.n_query, self.episodes = n_way, k_shot, n_query, episodes
         self.val_episodes = val_episodes
-        self._lo = 0  # this rank's first global row, set by epoch()
         self.loss = prototype_loss(n_way, k_shot, n_query)
         self.score = prototype_accuracy(n_way, k_shot, n_query)
+        self.objective = Objective(self.loss, self.score)
 
     def target(self, device: torch.device | None = None) -> torch.Tensor:
         """The queries' classes within a task: ``[N*Q]``, ``0 .. 0, 1 .. 1, ...``."""
@@ -411,20 +349,11 @@ class EpisodePlan(BatchPlan):
         return torch.cat([support, query], 1).to(y.device)
 
     def epoch(
-        self,
-        generator: torch.Generator,
-        *,
-        y: torch.Tensor,
-        lo: int,
-        n_global: int,
-        world: int,
-        batch_size: int,
-        shuffle: bool,
-        sample_weight: torch.Tensor | None,
+        self, rows: Rows, generator: torch.Generator, batch_size: int, shuffle: bool
     ) -> EpochPlan:
         # every rank draws the same episodes over the global labels
-        self._lo = lo
-        labels = y if world == 1 else gather_rows(y, torch.arange(n_global), lo, world)
+        y, world = rows.y, rows.world
+        labels = y if world == 1 else gather_rows(y, torch.arange(rows.n_global), rows.lo, world)
         tasks = self.draw(labels, self.episodes, generator)
         per = self.n_way * self.n_query
         scale = torch.full((self.episodes,), 1.0 / per, device=y.device)
@@ -433,61 +362,35 @@ class EpisodePlan(BatchPlan):
         return EpochPlan(list(tasks), scale, total, sizes=[tasks.shape[1]] * self.episodes)
 
     def batch(
-        self,
-        inputs: Sequence[torch.Tensor],
-        y: torch.Tensor,
-        idx: torch.Tensor,
-        generator: torch.Generator,
-        size: int,
+        self, rows: Rows, idx: torch.Tensor, generator: torch.Generator, size: int
     ) -> tuple[Inputs, torch.Tensor]:
-        _, world = rank_and_world()
-        if world == 1:
-            return tuple(t[idx] for t in inputs), self.target(y.device)
-        return tuple(gather_rows(t, idx, self._lo, world) for t in inputs), self.target(y.device)
+        if rows.world == 1:
+            return tuple(t[idx] for t in rows.inputs), self.target(rows.device)
+        gathered = tuple(gather_rows(t, idx, rows.lo, rows.world) for t in rows.inputs)
+        return gathered, self.target(rows.device)
 
-    def full_batch(
-        self,
-        inputs: Sequence[torch.Tensor],
-        y: torch.Tensor,
-        generator: torch.Generator,
-        *,
-        lo: int,
-        n_global: int,
-    ) -> tuple[Inputs, torch.Tensor]:
+    def full_batch(self, rows: Rows, generator: torch.Generator) -> tuple[Inputs, torch.Tensor]:
         """``episodes`` tasks drawn once for the epoch, their rows one after the other
         (``[episodes * (N*K + N*Q), ...]``): a full-batch solver minimises their mean loss."""
-        ep = self.epoch(
-            generator, y=y, lo=lo, n_global=n_global, world=rank_and_world()[1],
-            batch_size=0, shuffle=True, sample_weight=None,
-        )  # fmt: skip
-        rows = torch.cat(ep.batches)
-        inputs_b, target = self.batch(inputs, y, rows, generator, len(rows))
-        return inputs_b, target
+        every = torch.cat(self.epoch(rows, generator, 0, True).batches)
+        return self.batch(rows, every, generator, len(every))
 
-    def full_batch_total(
-        self, n_global: int, sample_weight: torch.Tensor | None, world: int, device: torch.device
-    ) -> torch.Tensor:
+    def full_batch_total(self, rows: Rows) -> torch.Tensor:
         # every rank computes the whole loss, and full-batch gradients are summed over ranks
-        return torch.tensor(float(self.episodes * self.n_way * self.n_query * world), device=device)
+        count = self.episodes * self.n_way * self.n_query * rows.world
+        return torch.tensor(float(count), device=rows.device)
 
-    def validate(
-        self,
-        model: nn.Module,
-        inputs: Sequence[torch.Tensor],
-        y: torch.Tensor,
-        loss_fn: LossFn,
-        score_fn: ScoreFn,
-    ) -> tuple[float, float]:
-        """Mean ``loss_fn`` and mean ``score_fn`` over the episodes ``val_episodes`` of the
-        validation rows (their embeddings computed once, in eval mode)."""
+    def validate(self, model: nn.Module, rows: Rows, objective: Objective) -> tuple[float, float]:
+        """Mean loss and mean score of ``objective`` over the episodes ``val_episodes`` of the
+        validation ``rows`` (their embeddings computed once, in eval mode)."""
         if self.val_episodes is None:
             raise ValueError(
                 "EpisodePlan.val_episodes is None: pass fixed validation episodes (e.g. "
                 "plan.draw(y_val, n_tasks, generator)) to score the validation data"
             )
-        z = predict_batched(model, inputs)
+        z = predict_batched(model, rows.inputs)
         target = self.target(z.device)
         with torch.no_grad():
             out = z[self.val_episodes.to(z.device)]  # [T, N*K + N*Q, d]
-            loss = float(loss_fn(out, target).mean())
-        return loss, score_fn(out, target)
+            loss = float(objective.loss_fn(out, target).mean())
+        return loss, objective.score_fn(out, target)

@@ -7,6 +7,7 @@ The optimiser of each phase is a solver of the registry :data:`glai.solvers.SOLV
 from __future__ import annotations
 
 from dataclasses import asdict, replace
+from typing import Any
 
 import torch
 from torch import nn
@@ -21,34 +22,32 @@ from glai.training.closed_form import closed_form_epochs, closed_form_targets
 from glai.training.config import AUTO, TrainConfig
 from glai.training.device import synchronize
 from glai.training.distributed import broadcast_tensor, rank_and_world, sum_over_ranks
-from glai.training.epochs import LossFn, ScoreFn
 from glai.training.history import History
 from glai.training.iterative import train_epochs
 from glai.training.plans import BatchPlan, MinibatchPlan
+from glai.training.problem import Data, Objective
 from glai.training.records import resume_from
 
 __all__ = ["fit_mlp", "fit_glai"]
 
+Inputs = tuple[torch.Tensor, ...]
+
 
 def fit_mlp(
     model: nn.Module,
-    X: torch.Tensor,
-    y: torch.Tensor,
-    X_val: torch.Tensor,
-    y_val: torch.Tensor,
+    data: Data,
+    objective: Objective,
     *,
-    loss_fn: LossFn,
-    score_fn: ScoreFn,
     config: TrainConfig,
     generator: torch.Generator,
-    sample_weight: torch.Tensor | None = None,
     verbose: bool = False,
     checkpoint: Checkpoint | None = None,
     optimizer: torch.optim.Optimizer | None = None,
     plan: BatchPlan | None = None,
     history: History | None = None,
 ) -> History:
-    """Train a plain network (the baseline) with early stopping; returns its history.
+    """Train a plain network (the baseline) on ``data`` (:class:`~glai.training.problem.Data`)
+    with early stopping on ``objective``'s score; returns its history.
 
     With ``checkpoint``, a checkpoint is written after every epoch, and training resumes from
     an existing one (same configuration, or a ValueError). ``optimizer``: step this one (its
@@ -67,36 +66,33 @@ def fit_mlp(
         )
     with tqdm(total=config.max_epochs, desc="mlp", disable=not verbose, leave=False) as bar:
         train_epochs(
-            plan.wrap(model), (X,), y, (X_val,), y_val, loss_fn=loss_fn, score_fn=score_fn,
-            config=config, history=history, phase="mlp", generator=generator,
-            sample_weight=sample_weight, progress=bar, checkpoint=checkpoint,
-            resume=None if state is None else state["loop"], optimizer=optimizer, plan=plan,
+            plan.wrap(model), (data.X,), data.y, (data.X_val,), data.y_val,
+            loss_fn=objective.loss_fn, score_fn=objective.score_fn, config=config,
+            history=history, phase="mlp", generator=generator, sample_weight=data.sample_weight,
+            progress=bar, checkpoint=checkpoint, resume=None if state is None else state["loop"],
+            optimizer=optimizer, plan=plan,
         )  # fmt: skip
     return history
 
 
 def fit_glai(
     model: GLAI,
-    X: torch.Tensor,
-    y: torch.Tensor,
-    X_val: torch.Tensor,
-    y_val: torch.Tensor,
+    data: Data,
+    objective: Objective,
     *,
-    loss_fn: LossFn,
-    score_fn: ScoreFn,
     structural: TrainConfig,
     quantitative: TrainConfig,
     monitor: StructureMonitor,
     generator: torch.Generator,
-    sample_weight: torch.Tensor | None = None,
-    targets: torch.Tensor | None = None,
     statistics: Statistics | None = None,
     verbose: bool = False,
     checkpoint: Checkpoint | None = None,
     plan: BatchPlan | None = None,
     history: History | None = None,
 ) -> History:
-    """GLAI's two phases on frozen inputs; returns one history across both.
+    """GLAI's two phases on frozen inputs ``data`` (:class:`~glai.training.problem.Data`),
+    trained on ``objective``'s loss (:class:`~glai.training.problem.Objective`); returns one
+    history across both.
 
     1. Structural: train ``model.structure`` until ``monitor`` calls its patterns stable
        (no early stopping on the score: the structure, not the fit, is wanted here), checking
@@ -106,11 +102,11 @@ def fit_glai(
        computed once (the inputs are frozen, so the gates never change) and reused every
        epoch. Train the paths with early stopping, keeping the best epoch; or, when
        ``quantitative.optimizer`` is a closed-form solver (``"ridge"``), solve for them
-       against ``targets`` (default: one-hot ``y`` for integer labels, else ``y``),
-       accumulating its sufficient statistics into ``statistics`` when given (from the
-       solver's ``new_statistics``: :class:`glai.solvers.Solver`).
+       against one-hot ``y`` for integer labels, else ``y`` itself, accumulating its
+       sufficient statistics into ``statistics`` when given (from the solver's
+       ``new_statistics``: :class:`glai.solvers.Solver`).
 
-    Under ``torch.distributed``, ``X``, ``y`` (and ``sample_weight``, ``targets``) are this
+    Under ``torch.distributed``, ``data.X``, ``data.y`` (and ``data.sample_weight``) are this
     rank's shard; the probe is rank 0's ``monitor.probe_x``, sent to every rank, so that
     ``m_t`` and the paths built at the freeze are the same everywhere. With ``checkpoint``, a
     checkpoint is written after every epoch of either phase and an existing one is resumed.
@@ -119,7 +115,7 @@ def fit_glai(
     minibatches of rows; :class:`~glai.training.plans.ViewPairPlan` (SSL) and
     :class:`~glai.training.plans.EpisodePlan` (few-shot) train the same two phases on pairs of
     views or on episodes. Each phase trains ``plan.wrap`` of its network (the structure, then
-    the path model); gates are ``plan.gates(model, X)``. A plan whose loss has no closed form
+    the path model); gates are ``plan.gates(model, data.X)``. A plan whose loss has no closed form
     (``plan.closed_form`` False) refuses a closed-form ``quantitative.optimizer`` and
     ``"auto"``. ``history``: fill this (empty) history instead of a new :class:`History`.
     """
@@ -145,7 +141,18 @@ def fit_glai(
     _, world = rank_and_world()
     monitor.probe_x = broadcast_tensor(monitor.probe_x, world)
     total = (monitor.rule.max_epochs or 0) + quantitative.max_epochs
+    X, y = data.X, data.y
     with tqdm(total=total, desc="glai", disable=not verbose, leave=False) as bar:
+
+        def train(network: nn.Module, inputs: Inputs, val_inputs: Inputs, **kw: Any) -> int:
+            # one phase of the gradient loop; kw: that phase's own arguments
+            return train_epochs(
+                plan.wrap(network), inputs, y, val_inputs, data.y_val,
+                loss_fn=objective.loss_fn, score_fn=objective.score_fn, history=history,
+                generator=generator, sample_weight=data.sample_weight, progress=bar,
+                checkpoint=checkpoint, plan=plan, **kw,
+            )  # fmt: skip
+
         if state is None or state["phase"] == "structural":
             assert model.structure is not None
             if state is None:
@@ -156,13 +163,10 @@ def fit_glai(
             if monitor.check_every is None or monitor.rule.max_epochs == 0:
                 # (max_epochs=0: no structural training at all, whatever the interval)
                 struct_config.max_epochs = min(monitor.rule.max_epochs, structural.max_epochs)
-            steps = train_epochs(
-                plan.wrap(model.structure), (X,), y, (X_val,), y_val, loss_fn=loss_fn,
-                score_fn=score_fn, config=struct_config, history=history, phase="structural",
-                generator=generator, sample_weight=sample_weight, monitor=monitor,
-                monitored=model.structure, keep_best=False, progress=bar,
-                checkpoint=checkpoint, resume=None if state is None else state["loop"],
-                plan=plan,
+            steps = train(
+                model.structure, (X,), (data.X_val,), config=struct_config,
+                phase="structural", monitor=monitor, monitored=model.structure, keep_best=False,
+                resume=None if state is None else state["loop"],
             )  # fmt: skip
             history.events["structure_steps"] = steps
             t0 = history.elapsed()
@@ -181,7 +185,7 @@ def fit_glai(
                 checkpoint.extra.update(state["extra"])
             quant_resume = saved
         assert model.path_model is not None
-        gates, gates_val = plan.gates(model, X), plan.gates(model, X_val)
+        gates, gates_val = plan.gates(model, X), plan.gates(model, data.X_val)
         if quantitative.optimizer == AUTO:
             # every rank decides on the rows of all ranks, so all pick the same solver
             n_rows = int(sum_over_ranks(torch.tensor(float(X.shape[0]), device=X.device), world))
@@ -197,19 +201,16 @@ def fit_glai(
             history.events["structure_frozen_epoch"] = len(history.records)
         bar.total = int(history.events["structure_frozen_epoch"]) + quantitative.max_epochs
         if get_solver(quantitative.optimizer).kind == "closed_form":
-            if targets is None:
-                targets = closed_form_targets(y, model.out_features, X.dtype)
+            targets = closed_form_targets(y, model.out_features, X.dtype)
             closed_form_epochs(
-                model.path_model, (X, gates), targets, y, (X_val, gates_val), y_val,
-                loss_fn=loss_fn, score_fn=score_fn, config=quantitative, history=history,
-                sample_weight=sample_weight, statistics=statistics, progress=bar,
-                checkpoint=checkpoint, resume=quant_resume,
+                model.path_model, (X, gates), targets, y, (data.X_val, gates_val), data.y_val,
+                loss_fn=objective.loss_fn, score_fn=objective.score_fn, config=quantitative,
+                history=history, sample_weight=data.sample_weight, statistics=statistics,
+                progress=bar, checkpoint=checkpoint, resume=quant_resume,
             )  # fmt: skip
             return history
-        train_epochs(
-            plan.wrap(model.path_model), (X, gates), y, (X_val, gates_val), y_val,
-            loss_fn=loss_fn, score_fn=score_fn, config=quantitative, history=history,
-            phase="quantitative", generator=generator, sample_weight=sample_weight,
-            progress=bar, checkpoint=checkpoint, resume=quant_resume, plan=plan,
+        train(
+            model.path_model, (X, gates), (data.X_val, gates_val), config=quantitative,
+            phase="quantitative", resume=quant_resume,
         )  # fmt: skip
     return history
