@@ -53,8 +53,9 @@ def main() -> None:
     )
     base = get_setting("wordnet-minilm-fewshot")
     assert isinstance(base, FewShotSetting)
+    # the first M tasks for every seed, as the saved runs were made
     s = replace(base, name=name, splits=(args.split,), per_task_tasks=args.per_task or 1,
-                episodes=args.episodes)  # fmt: skip
+                per_task_slices=False, episodes=args.episodes)  # fmt: skip
     run_bench(s, seeds=5, out=args.out, threads=1, progress=False, command=command)
 
 

@@ -390,3 +390,15 @@ def test_few_shot_head_refuses_inf_and_values_beyond_float32() -> None:
     head = FewShotHead(16, 4, kind="mlp", **TINY).fit(X, y)
     with pytest.raises(ValueError, match="X has values beyond float32's range"):
         head.transform(big)
+
+
+def test_a_slice_of_tasks_is_those_tasks_of_the_full_draw() -> None:
+    y = np.repeat(np.arange(8), 10)
+    tasks = sample_tasks(y, n_way=3, k_shot=2, n_query=3, n_tasks=30, random_state=4)
+    part = tasks[10:20]
+    assert len(part) == 10 and part.shape == (10, 3, 2, 3)
+    np.testing.assert_array_equal(part.support, tasks.support[10:20])
+    np.testing.assert_array_equal(part.query, tasks.query[10:20])
+    np.testing.assert_array_equal(part.classes, tasks.classes[10:20])
+    with pytest.raises(TypeError, match="slice"):
+        tasks[3]  # type: ignore[index]

@@ -302,7 +302,8 @@ def plot_fewshot_accuracy(agg: dict[str, Any], path: PathLike, title: str) -> Pa
         for j, key in enumerate(models):
             info = a["models"][key]
             acc = [a["tasks"][t][key]["accuracy"]["mean"] for t in tasks]
-            err = [a["tasks"][t][key]["ci95"]["mean"] for t in tasks]
+            err = [a["tasks"][t][key].get("ci95_tasks", a["tasks"][t][key]["ci95"]["mean"])
+                   for t in tasks]  # fmt: skip
             lowest = min(lowest, *acc)
             ax.bar(x + (j - (len(models) - 1) / 2) * width, 100 * np.asarray(acc), width,
                    yerr=100 * np.asarray(err), capsize=2,

@@ -128,8 +128,12 @@ class FewShotSetting(Setting):
     temperatures (``FewShotHead(scale=...)``, chosen on held-out base classes; None: the
     library's one scale).
     Per-task classifiers (fitted on each task's support set, estimator defaults):
-        per_task_tasks: how many of the ``n_tasks`` tasks they score, the first ones (None:
-        all; a fit per task and seed costs far more than nearest class mean).
+        per_task_tasks: how many of the ``n_tasks`` tasks each seed scores (None: all; a fit
+        per task and seed costs far more than nearest class mean).
+        per_task_slices: False: every seed scores the first ``per_task_tasks`` tasks; True:
+        seed ``s`` scores tasks ``[s m, (s + 1) m)`` (``m = per_task_tasks``, ``seeds * m <=
+        n_tasks``), so each task is fitted once per classifier and the seeds together cover
+        ``seeds * m`` distinct tasks (logistic regression, seedless, scores all of them).
     Inputs: the heads and per-task classifiers see the features standardised with base
     statistics when ``standardize`` (inherited), else the backbone's own; nearest class mean
     on the backbone's own features is the reference.
@@ -151,6 +155,7 @@ class FewShotSetting(Setting):
     n_query_train: int | None = None
     glai_budget: int | None = None
     per_task_tasks: int | None = None
+    per_task_slices: bool = False
     scales: tuple[float, ...] | None = None
 
     def fewshot_kwargs(self) -> dict[str, Any]:
@@ -443,7 +448,11 @@ SETTINGS: dict[str, Setting] = {
             min_members=20,
             # caps bound the glosses to embed (noun.artifact alone has 11,587 synsets)
             max_per_class=(("lexname", 300), ("hypernym", 30)),
+            # per-task classifiers: 5 seeds x disjoint 200-task slices = the 1,000 tasks
+            per_task_tasks=200,
+            per_task_slices=True,
             quick={"seeds": 2, "n_tasks": 200, "episodes": 300, "per_task_tasks": 20,
+                   "per_task_slices": False,
                    "max_per_class": (("lexname", 60), ("hypernym", 20))},
         ),
         FewShotSetting(
@@ -467,7 +476,11 @@ SETTINGS: dict[str, Setting] = {
             # the MLP 1280 -> 256 -> 1280, 656,896, holds none): 2.5x the MLP's parameters
             glai_budget=1281 * 1280 + 1280,
             n_way_train=5,  # all 5 base classes (the head holds 2 out to validate on)
-            quick={"seeds": 2, "n_tasks": 200, "episodes": 300, "per_task_tasks": 20},
+            # per-task classifiers: 5 seeds x disjoint 200-task slices = the 1,000 tasks
+            per_task_tasks=200,
+            per_task_slices=True,
+            quick={"seeds": 2, "n_tasks": 200, "episodes": 300, "per_task_tasks": 20,
+                   "per_task_slices": False},
         ),
         SSLSetting(
             name="fashion-effnet-simclr",

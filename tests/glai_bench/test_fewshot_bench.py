@@ -160,9 +160,8 @@ def test_report_runs_every_model_on_the_same_tasks(report: tuple[dict[str, Any],
         sup, q = tasks.support[t].ravel(), tasks.query[t].ravel()
         accs.append(LogisticRegression(max_iter=1000).fit(Xn[sup], yn[sup]).score(Xn[q], yn[q]))
     assert lr_b["tasks"]["5-way 2-shot"]["accuracy"] == pytest.approx(np.mean(accs))
-    assert raw_b["tasks"]["5-way 2-shot"]["accuracy_per_task_tasks"] == pytest.approx(
-        direct["task_accuracies"][:2].mean()
-    )
+    np.testing.assert_allclose(raw_b["tasks"]["5-way 2-shot"]["task_accuracies"],
+                               direct["task_accuracies"], atol=1e-8)  # fmt: skip
     assert rep["data"]["splits"]["b"]["novel_classes"] == 8
     assert rep["data"]["splits"]["b"]["base_classes"] == 16
     on_disk = json.loads((out / "tiny-fewshot.json").read_text())
@@ -284,3 +283,111 @@ def test_the_fashion_setting_pools_the_classification_subsets(
     rep = json.loads((tmp_path / "fashion-effnet-fewshot-quick.json").read_text())
     assert rep["data"]["splits"]["clothing"]["novel_classes"] == 5
     assert set(rep["aggregates"]["clothing"]["tasks"]) == {"5-way 1-shot", "5-way 5-shot"}
+
+
+SLICED = replace(TINY, name="tiny-sliced", splits=("b",), per_task_tasks=3,
+                 per_task_slices=True, seeds=3)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def sliced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, Any], Path]]:
+    out = tmp_path_factory.mktemp("sliced")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(fs_mod.FEWSHOT_LOADERS, "blobs", lambda *args: blobs())
+        yield run_bench(SLICED, out=out, progress=False, command="glai bench sliced"), out
+
+
+def test_per_task_slices_cover_distinct_tasks_once(sliced: tuple[dict[str, Any], Path]) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from glai import MLPHeadClassifier
+    from glai.fewshot import sample_tasks
+
+    rep, out = sliced
+    runs, m = rep["runs"], 3
+    for task in ("3-way 1-shot", "5-way 2-shot", "6-way 1-shot"):
+        raw = next(r for r in runs if r["model"] == "raw")["tasks"][task]
+        assert raw["n_tasks"] == len(raw["task_accuracies"]) == 40
+        lr = next(r for r in runs if r["model"] == "lr")["tasks"][task]
+        assert (lr["task_offset"], lr["n_tasks"], len(lr["task_accuracies"])) == (0, 3 * m, 3 * m)
+        for model in ("mlp-task", "glai-task"):
+            cells = [r["tasks"][task] for r in runs if r["model"] == model]
+            assert [r["seed"] for r in runs if r["model"] == model] == [0, 1, 2]
+            covered = [i for c in cells for i in range(c["task_offset"],
+                                                       c["task_offset"] + c["n_tasks"])]
+            # seed s: tasks [3s, 3s + 3); together the first 9 tasks, each exactly once
+            assert [c["task_offset"] for c in cells] == [0, m, 2 * m]
+            assert sorted(covered) == list(range(3 * m)) and len(set(covered)) == len(covered)
+            assert all(len(c["task_accuracies"]) == c["n_tasks"] == m for c in cells)
+    # seed 1's per-task MLP head and logistic regression on task 3 (the first of seed 1's
+    # slice), by hand on the same draw as nearest class mean
+    data = blobs()
+    base, novel, _, _ = split_classes(data.labelings["b"], 8, min_members=20, max_per_class=60,
+                                      seed=SLICED.split_seed)  # fmt: skip
+    Xn, yn = data.X[novel], data.labelings["b"].y[novel]
+    Xn = ((Xn - data.X[base].mean(0)) / data.X[base].std(0)).astype(np.float32)
+    tasks = sample_tasks(yn, n_way=5, k_shot=2, n_query=4, n_tasks=40,
+                         random_state=SLICED.split_seed + 2000)  # fmt: skip
+    sup, q = tasks.support[m].ravel(), tasks.query[m].ravel()
+    mlp1 = next(r for r in runs if r["model"] == "mlp-task" and r["seed"] == 1)
+    by_hand = MLPHeadClassifier(random_state=1).fit(Xn[sup], yn[sup]).score(Xn[q], yn[q])
+    assert mlp1["tasks"]["5-way 2-shot"]["task_accuracies"][0] == pytest.approx(by_hand, abs=1e-6)
+    lr = next(r for r in runs if r["model"] == "lr")["tasks"]["5-way 2-shot"]
+    lr_hand = LogisticRegression(max_iter=1000).fit(Xn[sup], yn[sup]).score(Xn[q], yn[q])
+    assert lr["task_accuracies"][m] == pytest.approx(lr_hand, abs=1e-6)
+    md = (out / "tiny-sliced.md").read_text()
+    assert "seed s the tasks [3s, 3(s+1)), 9 distinct tasks in all" in md
+
+
+def test_sliced_tests_pair_each_seed_and_each_task_with_raw_on_the_same_tasks(
+    sliced: tuple[dict[str, Any], Path],
+) -> None:
+    rep, _ = sliced
+    runs, m, task = rep["runs"], 3, "5-way 2-shot"
+    raw = np.asarray(next(r for r in runs if r["model"] == "raw")["tasks"][task]
+                     ["task_accuracies"])  # fmt: skip
+    glai = [r["tasks"][task] for r in runs if r["model"] == "glai-task"]
+    mlp = [r["tasks"][task] for r in runs if r["model"] == "mlp-task"]
+    t = rep["aggregates"]["b"]["tasks"][task]
+    # over seeds: seed s against raw on seed s's slice
+    per_seed = [c["accuracy"] - raw[s * m:(s + 1) * m].mean() for s, c in enumerate(glai)]
+    assert t["glai-task"]["vs_raw"]["n"] == 3
+    assert t["glai-task"]["vs_raw"]["mean_diff"] == pytest.approx(np.mean(per_seed))
+    # over tasks: the 9 tasks, each fitted once
+    pooled = np.concatenate([c["task_accuracies"] for c in glai])
+    pooled_mlp = np.concatenate([c["task_accuracies"] for c in mlp])
+    assert t["glai-task"]["tasks_scored"] == t["glai-task"]["vs_raw_tasks"]["n"] == 3 * m
+    assert t["glai-task"]["vs_raw_tasks"]["mean_diff"] == pytest.approx(
+        (pooled - raw[:3 * m]).mean())
+    assert t["glai-task"]["vs_mlp_tasks"]["mean_diff"] == pytest.approx(
+        (pooled - pooled_mlp).mean())
+    assert t["glai-task"]["ci95_tasks"] == pytest.approx(1.96 * pooled.std() / np.sqrt(3 * m))
+    # logistic regression (no seed) is paired with each seed's slice: a test over slices exists
+    lr = np.asarray(next(r for r in runs if r["model"] == "lr")["tasks"][task]["task_accuracies"])
+    lr_slices = [lr[s * m:(s + 1) * m].mean() - mlp[s]["accuracy"] for s in range(3)]
+    assert t["lr"]["vs_mlp"]["mean_diff"] == pytest.approx(np.mean(lr_slices))
+    assert t["lr"]["vs_raw_tasks"]["n"] == 3 * m
+
+
+def test_per_task_slices_that_do_not_fit_the_tasks_are_refused() -> None:
+    from glai_bench.protocols.fewshot import per_task_range
+
+    assert per_task_range(SLICED, 2, 3) == (6, 9) and per_task_range(SLICED, None, 3) == (0, 9)
+    assert per_task_range(replace(SLICED, per_task_slices=False), 2, 3) == (0, 3)
+    with pytest.raises(ValueError, match="seeds \\* per_task_tasks <= n_tasks"):
+        per_task_range(SLICED, 0, 14)  # 14 x 3 > 40
+    with pytest.raises(ValueError, match="per_task_tasks=None"):
+        per_task_range(replace(SLICED, per_task_tasks=None), 0, 1)
+
+
+def test_the_full_settings_fit_each_of_their_1000_tasks_once_per_head() -> None:
+    from glai_bench.protocols.fewshot import per_task_range
+
+    for name in ("wordnet-minilm-fewshot", "fashion-effnet-fewshot"):
+        s = SETTINGS[name]
+        assert isinstance(s, FewShotSetting) and s.per_task_slices and s.n_tasks >= 1000
+        ranges = [per_task_range(s, seed, s.seeds) for seed in range(s.seeds)]
+        assert s.seeds >= 5 and sum(hi - lo for lo, hi in ranges) == s.n_tasks
+        assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))  # disjoint, contiguous
+        quick = get_setting(name, quick=True)
+        assert isinstance(quick, FewShotSetting) and not quick.per_task_slices

@@ -41,6 +41,16 @@ class Tasks:
     def __len__(self) -> int:
         return len(self.support)
 
+    def __getitem__(self, index: slice) -> Tasks:
+        """The tasks ``index`` selects (a slice), in their order: ``tasks[200:400]``.
+
+        Raises:
+            TypeError: ``index`` is not a slice.
+        """
+        if not isinstance(index, slice):
+            raise TypeError(f"Tasks takes a slice (tasks[lo:hi]), got {index!r}")
+        return Tasks(self.support[index], self.query[index], self.classes[index])
+
     @property
     def shape(self) -> tuple[int, int, int, int]:
         """``(T, N, K, Q)``."""

@@ -33,7 +33,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from glai import GLAI, GLAIClassifier, MLPHeadClassifier
-from glai.fewshot import FewShotHead, Tasks, classifier_accuracies, evaluate, sample_tasks
+from glai.fewshot import FewShotHead, classifier_accuracies, evaluate, sample_tasks
 from glai_bench import plots
 from glai_bench.fewshot_data import FEWSHOT_LOADERS, FewShotData, split_for
 from glai_bench.protocols.base import Options, Outcome, Protocol, Run
@@ -65,42 +65,71 @@ def _cell(r: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _rounded(accs: np.ndarray) -> list[float]:
+    """Per-task accuracies for the JSON (each a count over at most a few hundred queries: 8
+    digits keep them exact enough for any mean or test)."""
+    return [round(float(a), 8) for a in accs]
+
+
+def per_task_range(setting: FewShotSetting, seed: int | None, n_seeds: int) -> tuple[int, int]:
+    """``[lo, hi)``: the tasks (of each shape's ``n_tasks``) the per-task classifiers of
+    ``seed`` score; ``seed=None`` (the seedless logistic regression): those of every seed.
+
+    ``per_task_slices=False``: the first ``m = per_task_tasks`` tasks for every seed.
+    ``per_task_slices=True``: seed ``s`` scores ``[s m, (s + 1) m)``, disjoint slices that
+    together cover ``[0, n_seeds m)``.
+
+    Raises:
+        ValueError: with slices, ``n_seeds * per_task_tasks`` above ``n_tasks``.
+    """
+    m = setting.per_task_tasks or setting.n_tasks
+    if not setting.per_task_slices:
+        return 0, min(m, setting.n_tasks)
+    if setting.per_task_tasks is None or n_seeds * m > setting.n_tasks:
+        raise ValueError(
+            f"per_task_slices needs seeds * per_task_tasks <= n_tasks, got {n_seeds} seeds x "
+            f"per_task_tasks={setting.per_task_tasks} and n_tasks={setting.n_tasks}; lower "
+            "the seeds or per_task_tasks, or raise n_tasks"
+        )
+    return (0, n_seeds * m) if seed is None else (seed * m, (seed + 1) * m)
+
+
 def _score_ncm(
-    setting: FewShotSetting, X: np.ndarray, y: np.ndarray, transform: Any
+    setting: FewShotSetting, X: np.ndarray, y: np.ndarray, transform: Any, keep: bool = False
 ) -> dict[str, Any]:
-    """Nearest class mean on ``transform(X)`` over every task of each shape; the accuracy on
-    the first ``per_task_tasks`` of them too (``accuracy_per_task_tasks``), to pair with the
-    per-task classifiers."""
+    """Nearest class mean on ``transform(X)`` over every task of each shape; with ``keep``,
+    each task's accuracy too (``task_accuracies``, from task ``task_offset = 0``), to pair
+    with the per-task classifiers on their tasks."""
     out = {}
     for name, n_way, k_shot, seed in _shapes(setting, y):
         r = evaluate(
             X, y, transform=transform, n_way=n_way, k_shot=k_shot, n_query=setting.n_query,
             n_tasks=setting.n_tasks, random_state=seed,
         )  # fmt: skip
-        m = setting.per_task_tasks or setting.n_tasks
-        first = float(r["task_accuracies"][:m].mean())
-        out[name] = {**_cell(r), "accuracy_per_task_tasks": first}
+        out[name] = _cell(r)
+        if keep:
+            out[name].update(task_offset=0, task_accuracies=_rounded(r["task_accuracies"]))
     return out
 
 
 def _score_classifier(
-    setting: FewShotSetting, X: np.ndarray, y: np.ndarray, classifier: Any
+    setting: FewShotSetting, X: np.ndarray, y: np.ndarray, classifier: Any, lo: int, hi: int
 ) -> dict[str, Any]:
-    """A clone of ``classifier`` per task, on the first ``per_task_tasks`` tasks of each shape
-    (the tasks of :func:`_score_ncm`: the same draw, cut)."""
+    """A clone of ``classifier`` per task, on tasks ``[lo, hi)`` of each shape (the tasks of
+    :func:`_score_ncm`: the same draw, cut); each task's accuracy is kept
+    (``task_accuracies``, the first one task ``task_offset = lo``)."""
     out = {}
     for name, n_way, k_shot, seed in _shapes(setting, y):
         tasks = sample_tasks(y, n_way=n_way, k_shot=k_shot, n_query=setting.n_query,
                              n_tasks=setting.n_tasks, random_state=seed)  # fmt: skip
-        m = setting.per_task_tasks or setting.n_tasks
-        cut = Tasks(tasks.support[:m], tasks.query[:m], tasks.classes[:m])
+        cut = tasks[lo:hi]
         t0 = time.perf_counter()
         accs, loss = classifier_accuracies(X, y, cut, classifier)
         seconds = time.perf_counter() - t0
         out[name] = {
-            "accuracy": float(accs.mean()), "ci95": float(1.96 * accs.std() / np.sqrt(m)),
-            "loss": loss, "n_tasks": m, "seconds_per_task": seconds / m,
-            "accuracy_per_task_tasks": float(accs.mean()),
+            "accuracy": float(accs.mean()), "ci95": float(1.96 * accs.std() / np.sqrt(len(cut))),
+            "loss": loss, "n_tasks": len(cut), "seconds_per_task": seconds / len(cut),
+            "task_offset": lo, "task_accuracies": _rounded(accs),
         }  # fmt: skip
     return out
 
@@ -120,6 +149,7 @@ class SplitContext:
     std: np.ndarray
     seed: int = 0
     device: str = "cpu"
+    n_seeds: int = 1
 
     def inputs(self, X: np.ndarray) -> np.ndarray:
         if not self.setting.standardize:
@@ -173,7 +203,9 @@ def _per_task(make: Callable[[int], Any]) -> Callable[[SplitContext], Run]:
 
     def fit(c: SplitContext) -> Run:
         gc.collect()
-        scores = _score_classifier(c.setting, c.inputs(c.X_novel), c.y_novel, make(c.seed))
+        lo, hi = per_task_range(c.setting, c.seed, c.n_seeds)
+        scores = _score_classifier(c.setting, c.inputs(c.X_novel), c.y_novel, make(c.seed),
+                                   lo, hi)  # fmt: skip
         return {"family": "per-task", "tasks": scores}
 
     return fit
@@ -208,12 +240,13 @@ def run_split(
     mean = Xb.mean(axis=0, dtype=np.float64)
     std = Xb.std(axis=0, dtype=np.float64)
     std[std == 0] = 1.0
+    lo, hi = per_task_range(setting, None, seeds)  # refuses slices that do not fit first
     c = SplitContext(setting, Xb, y[base_rows], data.X[novel_rows], y[novel_rows], mean, std,
-                     device=device)  # fmt: skip
+                     device=device, n_seeds=seeds)  # fmt: skip
     # the reference is the backbone's own embedding space (the one a user would start from)
-    reference = _score_ncm(setting, c.X_novel, c.y_novel, None)
+    reference = _score_ncm(setting, c.X_novel, c.y_novel, None, keep=True)
     lr = _score_classifier(setting, c.inputs(c.X_novel), c.y_novel,
-                           LogisticRegression(max_iter=1000))  # fmt: skip
+                           LogisticRegression(max_iter=1000), lo, hi)  # fmt: skip
     runs: list[Run] = [
         {"split": split, "model": "raw", "seed": None, "family": "reference", "tasks": reference},
         {"split": split, "model": "lr", "seed": None, "family": "per-task", "tasks": lr},
@@ -235,10 +268,65 @@ def split_info(setting: FewShotSetting, data: FewShotData, split: str) -> dict[s
     }  # fmt: skip
 
 
-def _accuracies(rs: list[Run], task: str, n_seeds: int, key: str = "accuracy") -> list[float]:
-    """One accuracy per seed (a model without seeds repeats its one value)."""
-    values = [r["tasks"][task][key] for r in rs]
-    return values * n_seeds if len(values) == 1 else values
+PER_TASK = ("lr", "mlp-task", "glai-task")
+
+
+def _task_range(r: Run, task: str) -> tuple[int, int]:
+    cell = r["tasks"][task]
+    lo = int(cell.get("task_offset", 0))
+    return lo, lo + int(cell["n_tasks"])
+
+
+def _kept(cell: dict[str, Any], lo: int, hi: int) -> np.ndarray | None:
+    """``cell``'s accuracies on tasks ``[lo, hi)``; None when it kept none, or not those."""
+    accs = cell.get("task_accuracies")
+    off = int(cell.get("task_offset", 0))
+    if accs is None or lo < off or hi > off + len(accs):
+        return None
+    return np.asarray(accs[lo - off : hi - off], dtype=np.float64)
+
+
+def _per_seed(
+    rs: list[Run], task: str, ranges: list[tuple[int, int]], old_key: str = "accuracy"
+) -> list[float]:
+    """One accuracy per seed, seed ``s`` on its tasks ``ranges[s]``: a model with seeds its
+    own runs' (each on its seed's tasks); a seedless one (one run) its mean over each range
+    (a run that kept no per-task accuracies, saved before they were: its ``old_key``,
+    repeated)."""
+    if rs[0]["seed"] is not None:
+        return [r["tasks"][task]["accuracy"] for r in rs]
+    cell = rs[0]["tasks"][task]
+    out = []
+    for lo, hi in ranges:
+        accs = _kept(cell, lo, hi)
+        out.append(float(cell.get(old_key, cell["accuracy"]) if accs is None else accs.mean()))
+    return out
+
+
+def _task_means(rs: list[Run], task: str) -> np.ndarray | None:
+    """Per task index, the mean accuracy over the runs that scored it (NaN where none did);
+    None when a run kept no per-task accuracies."""
+    ends = [_task_range(r, task)[1] for r in rs]
+    sums, counts = np.zeros(max(ends)), np.zeros(max(ends))
+    for r in rs:
+        lo, hi = _task_range(r, task)
+        accs = _kept(r["tasks"][task], lo, hi)
+        if accs is None:
+            return None
+        sums[lo:hi] += accs
+        counts[lo:hi] += 1
+    with np.errstate(invalid="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
+def _over_tasks(a: np.ndarray | None, b: np.ndarray | None) -> dict[str, Any] | None:
+    """:func:`paired_test` over the tasks both scored (per task: the mean over the seeds that
+    fitted it), None without per-task accuracies."""
+    if a is None or b is None:
+        return None
+    n = min(len(a), len(b))
+    both = ~np.isnan(a[:n]) & ~np.isnan(b[:n])
+    return paired_test(a[:n][both], b[:n][both])
 
 
 def _paired(a: list[float], b: list[float]) -> dict[str, Any]:
@@ -250,16 +338,37 @@ def _paired(a: list[float], b: list[float]) -> dict[str, Any]:
     return test
 
 
+def _seed_ranges(
+    by_model: dict[str, list[Run]], model: str, ref: str, task: str, n_seeds: int
+) -> list[tuple[int, int]]:
+    """The tasks of each seed that ``model`` is compared on: its own runs' for a model with
+    seeds; for a seedless per-task model (logistic regression), those of its reference's
+    seeds (the slices it is paired with); else its one range, once per seed."""
+    rs = by_model[model]
+    if rs[0]["seed"] is None and model in PER_TASK and by_model.get(ref):
+        rs = by_model[ref]
+    ranges = [_task_range(r, task) for r in rs]
+    return ranges * n_seeds if len(ranges) == 1 else ranges
+
+
 def aggregate_fewshot(runs: list[dict[str, Any]], setting: FewShotSetting) -> dict[str, Any]:
-    """Per split, task and model: accuracy over seeds, seconds per task, and paired tests over
-    seeds against the MLP head of the same protocol (``vs_mlp``) and against the raw
-    reference (``vs_raw``; on the per-task classifiers' tasks for them)."""
+    """Per split, task and model: accuracy over seeds, seconds per task, and paired tests
+    against the MLP head of the same protocol (``vs_mlp``) and against the raw reference
+    (``vs_raw``; for the per-task classifiers on their tasks).
+
+    The tests pair one accuracy per seed (``vs_raw``, ``vs_mlp``: seed ``s``'s model on its
+    tasks against the other model on the same tasks); for the per-task classifiers also one
+    accuracy per task (``vs_raw_tasks``, ``vs_mlp_tasks``: per task the mean over the seeds
+    that fitted it; with ``per_task_slices`` each task is fitted by one seed), with
+    ``ci95_tasks``, the 95% half-width of the mean over those ``tasks_scored`` tasks.
+    """
     out: dict[str, Any] = {}
+    models = [m for m, *_ in MODELS]
     for split in setting.splits:
         mine = [r for r in runs if r["split"] == split]
         by_model = {m: sorted((r for r in mine if r["model"] == m),
                               key=lambda r: -1 if r["seed"] is None else r["seed"])
-                    for m, *_ in MODELS}  # fmt: skip
+                    for m in models}  # fmt: skip
         n_seeds = max([len(rs) for rs in by_model.values()] + [1])
         split_out: dict[str, Any] = {"models": {}, "tasks": {}}
         for model, protocol, label, _ in MODELS:
@@ -270,36 +379,56 @@ def aggregate_fewshot(runs: list[dict[str, Any]], setting: FewShotSetting) -> di
                 "fit_seconds": summarize([r.get("fit_seconds") for r in rs]),
                 "kept_identity": sum(bool(r.get("kept_identity")) for r in rs),
             }  # fmt: skip
-        for task in by_model["raw"][0]["tasks"]:
+        raw_rs = by_model["raw"]
+        for task in raw_rs[0]["tasks"]:
             t_out = {}
+            raw_tasks = _task_means(raw_rs, task)
             for model, _, _, ref in MODELS:
                 rs = by_model[model]
-                acc = _accuracies(rs, task, n_seeds)
-                per_task = model in ("lr", "mlp-task", "glai-task")
-                key = "accuracy_per_task_tasks" if per_task else "accuracy"
-                raw = _accuracies(by_model["raw"], task, n_seeds, key)
-                t_out[model] = {
+                per_task = model in PER_TASK
+                ranges = _seed_ranges(by_model, model, ref, task, n_seeds)
+                acc = _per_seed(rs, task, ranges)
+                old_key = "accuracy_per_task_tasks" if per_task else "accuracy"
+                raw = _per_seed(raw_rs, task, ranges, old_key)
+                ref_acc = _per_seed(by_model[ref], task, ranges)
+                cell = {
                     "accuracy": summarize([r["tasks"][task]["accuracy"] for r in rs]),
                     "ci95": summarize([r["tasks"][task]["ci95"] for r in rs]),
                     "n_tasks": rs[0]["tasks"][task]["n_tasks"],
                     "seconds_per_task": summarize(
                         [r["tasks"][task]["seconds_per_task"] for r in rs]),
                     "vs_raw": _paired(acc, raw),
-                    "vs_mlp": _paired(acc, _accuracies(by_model[ref], task, n_seeds)),
+                    "vs_mlp": _paired(acc, ref_acc),
                 }  # fmt: skip
+                mean_tasks = _task_means(rs, task) if per_task else None
+                if mean_tasks is not None:
+                    scored = mean_tasks[~np.isnan(mean_tasks)]
+                    cell.update(
+                        tasks_scored=int(scored.size),
+                        ci95_tasks=float(1.96 * scored.std() / np.sqrt(scored.size)),
+                        vs_raw_tasks=_over_tasks(mean_tasks, raw_tasks),
+                        vs_mlp_tasks=None if model == ref
+                        else _over_tasks(mean_tasks, _task_means(by_model[ref], task)),
+                    )  # fmt: skip
+                t_out[model] = cell
             split_out["tasks"][task] = t_out
         out[split] = split_out
     return out
 
 
-def _test_phrase(test: dict[str, Any], what: str) -> str:
+def _test_phrase(test: dict[str, Any], what: str, tasks: dict[str, Any] | None = None) -> str:
+    """``+d pts vs WHAT, p=P`` (over seeds), then ``, over N tasks p=P`` when tested per task."""
     p = test["t_pvalue"]
-    return f"{100 * test['mean_diff']:+.2f} pts vs {what}, p={p_value(p, 2)}"
+    phrase = f"{100 * test['mean_diff']:+.2f} pts vs {what}, p={p_value(p, 2)}"
+    if tasks is not None:
+        phrase += f", over {tasks['n']} tasks p={p_value(tasks['t_pvalue'], 2)}"
+    return phrase
 
 
 def _verdicts(agg: dict[str, Any]) -> list[str]:
     """Plain sentences per split and task shape: each model against the MLP head of its
-    protocol, and each head against the raw features it reads."""
+    protocol, and each head against the raw features it reads (the verb from the test over
+    seeds; the per-task classifiers' test over tasks follows it)."""
     lines = []
     for split, s in agg.items():
         for task, t in s["tasks"].items():
@@ -312,9 +441,12 @@ def _verdicts(agg: dict[str, Any]) -> list[str]:
                 verb = "does NOT beat"
                 if p is not None and p < 0.05:
                     verb = "beats" if test["mean_diff"] > 0 else "is WORSE than"
-                phrase = f"{protocol} {label} {verb} raw ({_test_phrase(test, 'raw')}"
+                cell = t[model]
+                raw_phrase = _test_phrase(test, "raw", cell.get("vs_raw_tasks"))
+                phrase = f"{protocol} {label} {verb} raw ({raw_phrase}"
                 if model != ref:
-                    phrase += f", {_test_phrase(t[model]['vs_mlp'], 'the MLP head')}"
+                    mlp = _test_phrase(cell["vs_mlp"], "the MLP head", cell.get("vs_mlp_tasks"))
+                    phrase += f", {mlp}"
                 phrase += ")"
                 parts.append(phrase)
             lines.append(f"{split}, {task}: " + "; ".join(parts))
@@ -360,13 +492,21 @@ class FewShot(Protocol[FewShotSetting]):
         """A Markdown section: one table per split, the verdicts, the command and the machine."""
         cfg, agg = report["config"], report["aggregates"]
         s = cfg["setting"]
+        n_seeds = len(cfg["seeds"])
         per_task = s["per_task_tasks"] or s["n_tasks"]
-        lines = [f"### {report['setting']}", "", f"{s['description']}. {len(cfg['seeds'])} "
+        if s.get("per_task_slices"):
+            which = (f"seed s the tasks [{per_task}s, {per_task}(s+1)), {n_seeds * per_task} "
+                     "distinct tasks in all, each fitted once per classifier; logistic "
+                     "regression all of them")  # fmt: skip
+        else:
+            which = f"the first {per_task} of them, for every seed"
+        lines = [f"### {report['setting']}", "", f"{s['description']}. {n_seeds} "
                  f"seeds; {s['n_tasks']} novel tasks per shape ({s['n_query']} queries per "
-                 f"class), the same tasks for every model (the per-task classifiers: the first "
-                 f"{per_task} of them); accuracy % as mean ± std over seeds [mean 95% interval "
-                 "half-width over tasks]; `raw` and logistic regression have no seed.",
-                 ""]  # fmt: skip
+                 f"class), the same tasks for every model (the per-task classifiers: {which}); "
+                 "accuracy % as mean ± std over seeds [95% interval half-width over tasks: "
+                 "the mean over seeds of each seed's, for the per-task classifiers that of "
+                 "the mean over the tasks they scored]; `raw` and logistic regression have no "
+                 "seed.", ""]  # fmt: skip
         for split, a in agg.items():
             info = report["data"]["splits"][split]
             tasks = list(a["tasks"])
@@ -384,8 +524,9 @@ class FewShot(Protocol[FewShotSetting]):
                 for t in tasks:
                     x = a["tasks"][t][model]
                     spread = f" ± {100 * x['accuracy']['std']:.2f}" if m["seeds"] > 1 else ""
+                    ci = x.get("ci95_tasks", x["ci95"]["mean"])
                     cells.append(f"{100 * x['accuracy']['mean']:.2f}{spread} "
-                                 f"[±{100 * x['ci95']['mean']:.2f}]")  # fmt: skip
+                                 f"[±{100 * ci:.2f}]")  # fmt: skip
                 per = np.mean([a["tasks"][t][model]["seconds_per_task"]["mean"] for t in tasks])
                 params = "0" if m["params"]["mean"] is None else f"{m['params']['mean']:,.0f}"
                 fit = m["fit_seconds"]
