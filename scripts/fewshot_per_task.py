@@ -9,7 +9,7 @@ for the shape's task seed), so each task is fitted once per head and the 5 seeds
 1,000 tasks; logistic regression (no seed) is fitted on all 1,000. The episodic heads are left
 out (measured separately: ``scripts/fewshot_wordnet_episodic.py``, the Fashion 5-seed run).
 For WordNet the features of both labelings are loaded (one feature cache), whichever is run.
-Outputs ``SETTING-5seeds-pertask1000.{json,md}`` and its figure in ``--out``.
+Outputs ``SETTING-5seeds-pertask1000[-SPLITS].{json,md}`` and its figure in ``--out``.
 
 Usage (one thread, niced)::
 
@@ -54,7 +54,9 @@ def main() -> None:
                       if m in ("raw", "lr", *PER_TASK))  # fmt: skip
     splits = tuple(args.splits.split(",")) if args.splits else base.splits
     tasks = args.seeds * (base.per_task_tasks or base.n_tasks)
-    name = f"{args.setting}-{args.seeds}seeds-pertask{tasks}"
+    name = f"{args.setting}-{args.seeds}seeds-pertask{tasks}" + (
+        f"-{args.splits.replace(',', '-')}" if args.splits else ""
+    )
     command = (
         "OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE PYTHONPATH=src nice -n 19 python "
         f"scripts/fewshot_per_task.py {args.setting}"
