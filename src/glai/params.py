@@ -32,6 +32,7 @@ few-shot head keep the loop's names (``max_epochs``, ``learning_rate``, ``patien
 
 from __future__ import annotations
 
+import os
 import textwrap
 import warnings
 from collections.abc import Callable
@@ -462,6 +463,13 @@ PARAMS: dict[str, Param] = {
             "temperature", 0.5, (Interval(Real, 0, None, closed="neither"),), "float",
             "NT-Xent's temperature ``tau``.",
         ),
+        Param(
+            "checkpoint", None, (str, os.PathLike, None), "path or None",
+            "A file: a checkpoint is written there after every epoch (check) of either "
+            "phase, and an existing one (of the same head, data, settings and "
+            "``random_state``, an int, which it then requires) is resumed; the resumed fit "
+            "ends as an uninterrupted one, bit for bit.",
+        ),
         # -- the loop's solver settings (TrainConfig) -----------------------------------------
         Param(
             "lbfgs_iter", 20, (_positive_int(),), "int",
@@ -479,16 +487,33 @@ PARAMS: dict[str, Param] = {
     )
 }  # fmt: skip
 
-# The few-shot head's own meanings of two shared names.
-_FEWSHOT = {
-    "patience": ("int or None", 5, "Checks without a better validation score before a phase "
-                 "stops (None: never); the best check is kept."),
-    "validation_fraction": ("float", 0.2, "Share of the base classes (``validation="
-                            "'classes'``, at least 2 classes) or of each base class "
-                            "(``'samples'``) held out for validation tasks; the training data "
-                            "serve when too few are left."),
-    "out_features": ("int or None", None, "Width of the embedding the head outputs; None: "
-                     "the input width (what a residual head needs)."),
+# The few-shot head's own meanings of shared names: the changes to their entries.
+_FEWSHOT: dict[str, dict[str, Any]] = {
+    "patience": {
+        "type": "int or None", "default": 5, "constraints": (_positive_int(), None),
+        "doc": "Checks without a better validation score before a phase stops (None: "
+               "never); the best check is kept.",
+    },
+    "validation_fraction": {
+        "type": "float", "default": 0.2, "constraints": (Interval(Real, 0, 1, closed="left"),),
+        "doc": "Share of the base classes (``validation='classes'``, at least 2 classes) or "
+               "of each base class (``'samples'``) held out for validation tasks; the "
+               "training data serve when too few are left.",
+    },
+    "out_features": {
+        "type": "int or None", "default": None, "constraints": (_positive_int(), None),
+        "doc": "Width of the embedding the head outputs; None: the input width (what a "
+               "residual head needs).",
+    },
+    "quant_optimizer": {
+        "default": "adam",
+        "doc": "The quantitative phase's solver (``kind='glai'``), a minibatch or full-batch "
+               "solver of :data:`glai.solvers.SOLVERS` (``'adam'``, ``'lbfgs'``: one check "
+               "is then 20 L-BFGS iterations, ``TrainConfig.lbfgs_iter``, on ``check_every`` "
+               "tasks drawn once). The "
+               "closed-form solvers and ``'auto'`` are refused: the prototype loss is not a "
+               "least-squares loss against per-row targets.",
+    },
 }  # fmt: skip
 
 
@@ -504,15 +529,7 @@ def spec(name: str, **changes: Any) -> Param:
 
 def fewshot_spec(name: str) -> Param:
     """``name`` as :class:`glai.fewshot.FewShotHead` means it."""
-    if name not in _FEWSHOT:
-        return spec(name)
-    type_, default, doc = _FEWSHOT[name]
-    constraints = (
-        (_positive_int(), None)
-        if name in ("patience", "out_features")
-        else (Interval(Real, 0, 1, closed="left"),)
-    )
-    return spec(name, type=type_, default=default, doc=doc, constraints=constraints)
+    return spec(name, **_FEWSHOT.get(name, {}))
 
 
 # The heads' own meanings of two names the loop uses too.

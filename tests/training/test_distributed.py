@@ -18,6 +18,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from glai.block import GLAI
+from glai.fewshot import FewShotHead
 from glai.run import RunConfig, fit_head
 from glai.ssl import ProjectionHead, fit_projection_head
 from glai.structure import StopRule, StructureMonitor
@@ -100,6 +101,16 @@ def _ssl(rank: int, world: int) -> dict[str, torch.Tensor]:
     return _state(head)
 
 
+def _fewshot(d: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A few-shot GLAI head fitted on this rank's shard of the rows; its embedding of the
+    validation rows (whole on every rank)."""
+    head = FewShotHead(
+        (8,), 6, n_way=2, k_shot=2, n_query=3, episodes=20, check_every=5, val_tasks=5,
+        probe_size=32, random_state=0,
+    ).fit(d["X"].numpy(), d["y"].numpy())  # fmt: skip
+    return {"embedding": torch.as_tensor(head.transform(d["X_val"].numpy()))}
+
+
 class _Killed(Exception):
     pass
 
@@ -149,6 +160,7 @@ def _scenarios(rank: int, world: int, tmp: Path) -> dict[str, Any]:
     out["paths"] = _initial_paths(d)
     out["episodes"] = _episodic(d)
     out["ssl"] = _ssl(rank, world)
+    out["fewshot"] = _fewshot(d)
     if dist.is_initialized():
         dist.barrier()
     for phase, at in (("structural", 2), ("quantitative", 1)):
@@ -214,7 +226,7 @@ def test_one_process_plan_is_the_permutation_in_minibatches() -> None:
 # -- two processes ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["mlp_weighted", "glai", "glai_ridge", "episodes"])
+@pytest.mark.parametrize("name", ["mlp_weighted", "glai", "glai_ridge", "episodes", "fewshot"])
 def test_two_ranks_train_the_single_process_model(
     ranks: list[dict[str, Any]], single: dict[str, Any], name: str
 ) -> None:

@@ -3,9 +3,10 @@ classes."""
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import replace
 from numbers import Real
 from typing import Any, cast
 
@@ -23,6 +24,8 @@ from glai.fewshot.embedding import EmbeddingHead, zero_last_layer_
 from glai.fewshot.prototypes import _query_targets, prototype_logits, prototypes, task_accuracies
 from glai.fewshot.tasks import Tasks, sample_tasks
 from glai.mlp import MLP
+from glai.solvers import ITERATIVE_KINDS, get_solver, solver_names
+from glai.solvers.auto import AUTO
 from glai.structure import StopRule, StructureMonitor
 from glai.training import (
     EpochRecord,
@@ -33,6 +36,8 @@ from glai.training import (
     predict_batched,
     resolve_device,
 )
+from glai.training.checkpoint import DATA_KEY, Checkpoint, data_digest
+from glai.training.distributed import gather_rows, rank_and_world, shard_offset
 from glai.training.plans import EpisodePlan
 from glai.training.problem import Data, Objective, Rows
 
@@ -46,11 +51,14 @@ _SPECS = tuple(
     for name in (
         "hidden_layer_sizes", "out_features", "kind", "residual", "scale", "n_way", "k_shot",
         "n_query", "episodes", "check_every", "learning_rate", "quant_learning_rate",
-        "weight_decay", "patience", "validation", "validation_fraction", "val_tasks", "rho",
-        "budget", "structure_rule", "probe_size", "prune_dead", "device", "random_state",
+        "quant_optimizer", "weight_decay", "patience", "validation", "validation_fraction",
+        "val_tasks", "rho", "budget", "structure_rule", "probe_size", "prune_dead",
+        "checkpoint", "device", "random_state",
     )
 )  # fmt: skip
 _D = params.defaults(*_SPECS)
+# the checkpoint's entry for the state of the head's numpy generator, which draws the tasks
+_RNG_KEY = "episode_rng"
 
 
 def train_episodes(
@@ -146,6 +154,15 @@ def train_episodes(
     return best_score
 
 
+def _all_ranks(y: np.ndarray, world: int) -> np.ndarray:
+    """The labels of every rank's rows, in rank order (``y`` itself in one process)."""
+    if world == 1:
+        return y
+    every: list[Any] = [None] * world
+    torch.distributed.all_gather_object(every, y)
+    return np.concatenate(every)
+
+
 def _task_rows(tasks: Tasks) -> torch.Tensor:
     """Tasks as row indices ``[T, N*K + N*Q]``: support first, class-major, then queries (the
     layout of :class:`~glai.training.plans.EpisodePlan`)."""
@@ -162,7 +179,10 @@ class _HeadEpisodes(EpisodePlan):
     Tasks are drawn by :func:`~glai.fewshot.sample_tasks` from the head's numpy generator
     ``rng``, ``check_every`` of them per epoch (one check); each network is trained inside the
     head's :class:`~glai.fewshot.embedding.EmbeddingHead` (``wrap``); validation is the
-    nearest-class-mean accuracy on the fixed tasks ``val``.
+    nearest-class-mean accuracy on the fixed tasks ``val``. With a ``checkpoint``, the
+    generator's state after each draw goes into the checkpoint's ``extra`` (the loop saves
+    it at the end of the epoch), so that a resumed fit draws the tasks an uninterrupted one
+    would.
     """
 
     prefix = "network."
@@ -170,15 +190,19 @@ class _HeadEpisodes(EpisodePlan):
     def __init__(
         self, *, n_way: int, k_shot: int, n_query: int, check_every: int, val: Tasks,
         rng: np.random.Generator, residual: bool, scale: float | None,
+        checkpoint: Checkpoint | None = None,
     ) -> None:  # fmt: skip
         super().__init__(n_way, k_shot, n_query, check_every)
         self.val, self.rng, self.residual, self.scale = val, rng, residual, scale
+        self.checkpoint = checkpoint
 
     def draw(self, y: torch.Tensor, n_tasks: int, generator: torch.Generator) -> torch.Tensor:
         tasks = sample_tasks(
             y.cpu().numpy(), n_way=self.n_way, k_shot=self.k_shot, n_query=self.n_query,
             n_tasks=n_tasks, random_state=self.rng,
         )  # fmt: skip
+        if self.checkpoint is not None:
+            self.checkpoint.extra[_RNG_KEY] = self.rng.bit_generator.state
         return _task_rows(tasks).to(y.device)
 
     def wrap(self, network: nn.Module) -> nn.Module:
@@ -207,6 +231,11 @@ class FewShotHead(TransformerMixin, BaseEstimator):
     WordNet classes. A GLAI head of the input width needs a budget of at least one path per
     output, ``(n_0 + 1) n_0 + n_0``: the matched budget holds it while ``n_0`` is below about
     twice the hidden width.
+
+    Both kinds train through the two-phase driver, so they take its checkpoints
+    (``checkpoint``: a resumed fit is the uninterrupted one, bit for bit), its iterative
+    solvers (``quant_optimizer``; the closed-form ones and ``"auto"`` are refused: the
+    prototype loss is not least squares) and its DDP (see :meth:`fit`).
 
     Fitted attributes: ``classes_`` (base classes), ``n_features_in_``, ``model_`` (the
     :class:`glai.GLAI` or :class:`glai.MLP`, an ``nn.Module``: usable as the backbone of a
@@ -239,6 +268,7 @@ class FewShotHead(TransformerMixin, BaseEstimator):
         check_every: int = _D["check_every"],
         learning_rate: float = _D["learning_rate"],
         quant_learning_rate: float | None = _D["quant_learning_rate"],
+        quant_optimizer: str = _D["quant_optimizer"],
         weight_decay: float = _D["weight_decay"],
         patience: int | None = _D["patience"],
         validation: str = _D["validation"],
@@ -249,6 +279,7 @@ class FewShotHead(TransformerMixin, BaseEstimator):
         structure_rule: str | StopRule = _D["structure_rule"],
         probe_size: int = _D["probe_size"],
         prune_dead: bool = _D["prune_dead"],
+        checkpoint: str | os.PathLike[str] | None = _D["checkpoint"],
         device: str | torch.device = _D["device"],
         random_state: int | np.random.RandomState | None = _D["random_state"],
     ) -> None:
@@ -264,6 +295,7 @@ class FewShotHead(TransformerMixin, BaseEstimator):
         self.check_every = check_every
         self.learning_rate = learning_rate
         self.quant_learning_rate = quant_learning_rate
+        self.quant_optimizer = quant_optimizer
         self.weight_decay = weight_decay
         self.patience = patience
         self.validation = validation
@@ -274,6 +306,7 @@ class FewShotHead(TransformerMixin, BaseEstimator):
         self.structure_rule = structure_rule
         self.probe_size = probe_size
         self.prune_dead = prune_dead
+        self.checkpoint = checkpoint
         self.device = device
         self.random_state = random_state
 
@@ -336,9 +369,23 @@ class FewShotHead(TransformerMixin, BaseEstimator):
         With candidate scales (``scale`` a sequence), one head per candidate is trained with
         the same seed (the same held-out classes, validation tasks and training episodes)
         and the one whose validation score ``max(best check, start)`` is highest is kept:
-        the temperature is selected with the check, on the held-out base classes.
+        the temperature is selected with the check, on the held-out base classes. With a
+        ``checkpoint``, candidate ``i`` checkpoints to the file ``f"{checkpoint}.scale{i}"``.
+
+        Under ``torch.distributed`` (a process group initialised, e.g. by ``torchrun``),
+        every rank passes its contiguous shard of the rows, in rank order: the split, the
+        validation tasks and the training tasks are drawn over the rows of all ranks, the
+        same on each, and the driver's DDP (:class:`~glai.training.plans.EpisodePlan`) gives
+        every rank the single-process gradient, so the head is the one a single process
+        fits on all the rows.
         """
         self._validate_params()
+        self._check_solver()
+        if self.checkpoint is not None and not isinstance(self.random_state, int | np.integer):
+            raise ValueError(
+                f"checkpoint needs random_state (an int), got {self.random_state!r}: a resumed "
+                "fit replays the same held-out classes, validation tasks and episodes"
+            )
         candidates = self._candidate_scales()
         if candidates is not None:
             return self._fit_scales(X, y, candidates)
@@ -352,8 +399,10 @@ class FewShotHead(TransformerMixin, BaseEstimator):
             else int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         )
         fitted, scores = [], []
-        for s in candidates:
-            head = clone(self).set_params(scale=s, random_state=seed)._fit_one(X, y)
+        for i, s in enumerate(candidates):
+            path = None if self.checkpoint is None else f"{os.fspath(self.checkpoint)}.scale{i}"
+            head = clone(self).set_params(scale=s, random_state=seed, checkpoint=path)
+            head._fit_one(X, y)
             score = max(
                 v for v in (head.best_val_score_, head.identity_val_score_, -np.inf)
                 if v is not None
@@ -368,6 +417,37 @@ class FewShotHead(TransformerMixin, BaseEstimator):
         self.fit_seconds_ = float(sum(h.fit_seconds_ for h in fitted))
         return self
 
+    def _check_solver(self) -> None:
+        """The prototype loss has no closed form: refuse those solvers and "auto" by name."""
+        name = self.quant_optimizer
+        if name == AUTO or get_solver(name).kind == "closed_form":
+            raise ValueError(
+                f"quant_optimizer={name!r} does not apply to FewShotHead: the prototype loss "
+                "is not a least-squares loss against per-row targets, so no closed-form solver "
+                f"fits it (nor {AUTO!r}, which may choose one); choose one of "
+                f"{', '.join(solver_names(ITERATIVE_KINDS))}"
+            )
+
+    def _checkpoint_for(
+        self, x: torch.Tensor, encoded: np.ndarray, world: int
+    ) -> tuple[Checkpoint | None, dict[str, Any] | None]:
+        """The checkpoint of this fit (None without ``checkpoint``), tied to the settings and
+        to the content of this rank's rows ``x`` and labels ``encoded``; and the numpy
+        generator's saved state when there is one to resume from (else None)."""
+        if self.checkpoint is None:
+            return None, None
+        settings = {
+            k: v if v is None or isinstance(v, int | float | str | tuple) else repr(v)
+            for k, v in self.get_params().items()
+            if k != "checkpoint"
+        }
+        ckpt = Checkpoint(self.checkpoint, {
+            "kind": "fewshot-head", **settings, "classes": repr(self.classes_.tolist()),
+            "world_size": world, DATA_KEY: data_digest(x, torch.as_tensor(encoded)),
+        })  # fmt: skip
+        state = ckpt.load()
+        return ckpt, None if state is None else state["extra"].get(_RNG_KEY)
+
     def _one_scale(self) -> float | None:
         """``scale`` when it is one value (None or a float)."""
         return None if self.scale is None else float(cast(float, self.scale))
@@ -376,7 +456,10 @@ class FewShotHead(TransformerMixin, BaseEstimator):
         X, y = validate_data(self, X, y, dtype=[np.float32, np.float64])
         X = validation.as_float32("X", X)  # finite in float64 may be inf in float32
         check_classification_targets(y)
-        self.classes_, encoded = np.unique(y, return_inverse=True)
+        # under torch.distributed: this rank holds the global rows [lo, lo + len(X)) of n_all
+        _, world = rank_and_world()
+        lo, n_all = shard_offset(len(X), world)
+        self.classes_, encoded = np.unique(_all_ranks(y, world), return_inverse=True)
         need = self.k_shot + self.n_query
         counts = np.bincount(encoded)
         if counts.min() < need or self.n_way > len(self.classes_):
@@ -386,13 +469,16 @@ class FewShotHead(TransformerMixin, BaseEstimator):
         d, residual = self._width(X.shape[1])
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         rng = np.random.default_rng(seed)
-        train_idx, val_idx, held_out = self._split(encoded, rng)
+        train_idx, val_idx, held_out = self._split(encoded, rng)  # global rows
         n_val_classes = len(np.unique(encoded[val_idx]))
         n_train_classes = len(np.unique(encoded[train_idx]))
         device = resolve_device(self.device)
         x = torch.as_tensor(np.ascontiguousarray(X), dtype=torch.float32, device=device)
-        x_train, x_val = x[torch.as_tensor(train_idx)], x[torch.as_tensor(val_idx)]
-        y_train = encoded[train_idx]
+        mine = train_idx[(train_idx >= lo) & (train_idx < lo + len(X))]  # this rank's, global
+        x_train = x[torch.as_tensor(mine - lo)]
+        x_val = gather_rows(x, torch.as_tensor(val_idx), lo, world)  # whole on every rank
+        y_train = encoded[mine]
+        ckpt, saved_rng = self._checkpoint_for(x, encoded[lo : lo + len(X)], world)
         val = sample_tasks(
             encoded[val_idx], n_way=min(self.n_way, n_val_classes), k_shot=self.k_shot,
             n_query=self.n_query, n_tasks=self.val_tasks, random_state=rng,
@@ -402,7 +488,7 @@ class FewShotHead(TransformerMixin, BaseEstimator):
             # classes held out for validation leave fewer to draw training tasks from
             n_way=min(self.n_way, n_train_classes), k_shot=self.k_shot, n_query=self.n_query,
             check_every=self.check_every, val=val, rng=rng, residual=residual,
-            scale=self._one_scale(),
+            scale=self._one_scale(), checkpoint=ckpt,
         )  # fmt: skip
         # no warm-up, shrinkage or L2 term: Adam with this head's weight decay, as before
         config = TrainConfig(
@@ -422,12 +508,17 @@ class FewShotHead(TransformerMixin, BaseEstimator):
                     zero_last_layer_(network)
                 model = EmbeddingHead(network, residual=residual, scale=self._one_scale())
                 start = self._start_score(model, (x_val,), val)
+                if saved_rng is not None:  # resumed: the tasks go on from the checkpoint's
+                    rng.bit_generator.state = saved_rng
                 fit_mlp(
                     network, data, plan.objective, config=config,
                     generator=torch.Generator().manual_seed(seed), plan=plan, history=history,
+                    checkpoint=ckpt,
                 )  # fmt: skip
             else:
-                model, start = self._fit_glai(data, val, plan, config, history, d, residual)
+                model, start = self._fit_glai(
+                    data, val, plan, config, history, d, residual, saved_rng
+                )
         final = history.best(phase=history.final_phase)
         best = -float("inf") if final is None else final.val_score
         # a residual head that no check improved goes back to its input (choice: ties too,
@@ -466,6 +557,7 @@ class FewShotHead(TransformerMixin, BaseEstimator):
         history: History,
         d: int,
         residual: bool,
+        saved_rng: dict[str, Any] | None,
     ) -> tuple[EmbeddingHead, float | None]:
         x = data.X
         try:
@@ -485,14 +577,22 @@ class FewShotHead(TransformerMixin, BaseEstimator):
             zero_last_layer_(block.structure)
         model = EmbeddingHead(block, residual=residual, scale=self._one_scale())
         start = self._start_score(model, (data.X_val,), val)
-        probe_idx = plan.rng.permutation(len(x))[: self.probe_size]
-        monitor = StructureMonitor(x[torch.as_tensor(probe_idx)], rule=self.structure_rule)
-        quant_lr = params.quant_learning_rate(self.learning_rate, self.quant_learning_rate)
+        _, world = rank_and_world()
+        lo, n_train = shard_offset(len(x), world)  # the training rows of every rank
+        probe_idx = plan.rng.permutation(n_train)[: self.probe_size]
+        probe = gather_rows(x, torch.as_tensor(probe_idx), lo, world)
+        monitor = StructureMonitor(probe, rule=self.structure_rule)
+        quant = replace(
+            config, optimizer=self.quant_optimizer,
+            lr=params.quant_learning_rate(self.learning_rate, self.quant_learning_rate),
+        )  # fmt: skip
+        if saved_rng is not None:  # resumed: the tasks go on from the checkpoint's
+            plan.rng.bit_generator.state = saved_rng
         # the stop rule counts checks (epochs of check_every episodes); so does max_epochs
         fit_glai(
-            block, data, plan.objective, structural=config,
-            quantitative=TrainConfig(**{**asdict(config), "lr": quant_lr}), monitor=monitor,
-            generator=torch.Generator().manual_seed(1), plan=plan, history=history,
+            block, data, plan.objective, structural=config, quantitative=quant,
+            monitor=monitor, generator=torch.Generator().manual_seed(1), plan=plan,
+            history=history, checkpoint=plan.checkpoint,
         )  # fmt: skip
         self.structure_frozen_epoch_ = len(monitor.history)
         self.path_distance_ = list(monitor.history)
