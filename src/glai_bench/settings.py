@@ -275,81 +275,16 @@ class FederatedSetting(Setting):
     glai_chains: int = 6
 
 
-# The quick feature subsets of wordnet-minilm and fashion-effnet (cached by their quick runs).
-_WORDNET: dict[str, Any] = {
+# The features several settings share. WordNet glosses through all-MiniLM-L6-v2 (no official
+# split: 15% of all data for the test split, 15% for the validation split):
+_WORDNET_MINILM: dict[str, Any] = {
     "dataset": "wordnet",
     "backbone": "all-MiniLM-L6-v2",
     "val_fraction": 0.15 / 0.85,
     "test_fraction": 0.15,
-    "n_train": 5000,
-    "n_val": 1500,
-    "n_test": 1500,
 }
-_FASHION: dict[str, Any] = {
-    "dataset": "fashion-mnist",
-    "backbone": "efficientnet-lite0",
-    "resolution": 64,
-    "val_fraction": 10_000 / 60_000,
-    "n_train": 5000,
-    "n_val": 1000,
-    "n_test": 2000,
-}
-_LINEAR_SETTINGS = (
-    IncrementalSetting(
-        name="wordnet-minilm-incremental",
-        description="all-MiniLM-L6-v2 WordNet gloss "
-        "embeddings (5,000 training rows), 41 classes: 11, then 3 steps of 10",
-        **_WORDNET,
-        base_classes=11,
-        steps=(10, 10, 10),
-        glai_chains=6,  # type: ignore[arg-type]
-        quick={"seeds": 2, "mlp_epochs": 5},
-    ),
-    IncrementalSetting(
-        name="wordnet-minilm-incremental-1class",
-        description="all-MiniLM-L6-v2 WordNet "
-        "gloss embeddings (5,000 training rows), 41 classes: 21, then 20 steps of one",
-        **_WORDNET,
-        base_classes=21,
-        steps=(1,) * 20,
-        glai_chains=6,  # type: ignore[arg-type]
-        quick={"seeds": 2, "mlp_epochs": 5},
-    ),
-    IncrementalSetting(
-        name="fashion-effnet-incremental",
-        description="EfficientNet-Lite0 Fashion-MNIST "
-        "features (5,000 training rows), 10 classes: 4, then 3 steps of 2",
-        **_FASHION,
-        base_classes=4,
-        steps=(2, 2, 2),
-        glai_chains=2,  # type: ignore[arg-type]
-        quick={"seeds": 2, "mlp_epochs": 5},
-    ),
-    FederatedSetting(
-        name="wordnet-minilm-federated",
-        description="all-MiniLM-L6-v2 WordNet gloss "
-        "embeddings (5,000 training rows, 41 classes) over label-skewed clients",
-        **_WORDNET,
-        glai_chains=6,  # type: ignore[arg-type]
-        quick={"seeds": 2, "clients": (10,), "dirichlet": (0.1,), "rounds": (1, 5)},
-    ),
-    FederatedSetting(
-        name="fashion-effnet-federated",
-        description="EfficientNet-Lite0 Fashion-MNIST "
-        "features (5,000 training rows, 10 classes) over label-skewed clients",
-        **_FASHION,
-        glai_chains=2,  # type: ignore[arg-type]
-        quick={"seeds": 2, "clients": (10,), "dirichlet": (0.1,), "rounds": (1, 5)},
-    ),
-)
-
-
-# Quick variants draw small subsets, so their features are extracted (and cached) on their own
-# in about a minute; "fashion-effnet"'s quick subsets are also what `glai demo` uses. The
-# classification settings' quick variants share 2 seeds and one rho besides "auto".
-_QUICK = {"seeds": 2, "rhos": (16,)}
-# The Fashion-MNIST features through EfficientNet-Lite0 that several settings share (the
-# official test split; a sixth of the training split held out for validation).
+# Fashion-MNIST through EfficientNet-Lite0 (the official test split; a sixth of the training
+# split held out for validation).
 _FASHION_EFFNET: dict[str, Any] = {
     "dataset": "fashion-mnist",
     "backbone": "efficientnet-lite0",
@@ -357,62 +292,106 @@ _FASHION_EFFNET: dict[str, Any] = {
     "resolution": 64,
     "val_fraction": 10_000 / 60_000,
 }
+# Quick variants draw small subsets, so their features are extracted (and cached) on their own
+# in about a minute; "fashion-effnet"'s quick subsets are also what `glai demo` uses. The
+# settings below that run on these subsets read the same cached features.
+_WORDNET_SUBSETS: dict[str, Any] = {"n_train": 5000, "n_val": 1500, "n_test": 1500}
+_FASHION_SUBSETS: dict[str, Any] = {"n_train": 5000, "n_val": 1000, "n_test": 2000}
+_WORDNET: dict[str, Any] = {**_WORDNET_MINILM, **_WORDNET_SUBSETS}
+_FASHION: dict[str, Any] = {**_FASHION_EFFNET, **_FASHION_SUBSETS}
+# The linear-head settings of issue 18 on those subsets: per data set, its features in words,
+# their fields, the number of classes and the GLAI heads' gates per output (glai_chains).
+_LINEAR_DATA: dict[str, tuple[str, dict[str, Any], int, int]] = {
+    "wordnet-minilm": ("all-MiniLM-L6-v2 WordNet gloss embeddings", _WORDNET, 41, 6),
+    "fashion-effnet": ("EfficientNet-Lite0 Fashion-MNIST features", _FASHION, 10, 2),
+}
+_LINEAR_SETTINGS = (
+    *(
+        IncrementalSetting(
+            name=f"{data}-incremental{suffix}",
+            description=f"{what} ({fields['n_train']:,} training rows), {n_classes} classes: "
+            f"{base}, then {steps_in_words}",
+            **fields,
+            base_classes=base,
+            steps=steps,
+            glai_chains=chains,
+            quick={"seeds": 2, "mlp_epochs": 5},
+        )
+        for data, suffix, base, steps, steps_in_words in (
+            ("wordnet-minilm", "", 11, (10, 10, 10), "3 steps of 10"),
+            ("wordnet-minilm", "-1class", 21, (1,) * 20, "20 steps of one"),
+            ("fashion-effnet", "", 4, (2, 2, 2), "3 steps of 2"),
+        )
+        for what, fields, n_classes, chains in (_LINEAR_DATA[data],)
+    ),
+    *(
+        FederatedSetting(
+            name=f"{data}-federated",
+            description=f"{what} ({fields['n_train']:,} training rows, {n_classes} classes) "
+            "over label-skewed clients",
+            **fields,
+            glai_chains=chains,
+            quick={"seeds": 2, "clients": (10,), "dirichlet": (0.1,), "rounds": (1, 5)},
+        )
+        for data, (what, fields, n_classes, chains) in _LINEAR_DATA.items()
+    ),
+)
+
+
+
+
+def _classification(quick: dict[str, Any], **fields: Any) -> Setting:
+    """A classification setting on the heads every one of them compares: the MLP 256 and its
+    GLAI replacements, MLPs 32, 128 and 1024 wide; its quick variant has 2 seeds and one rho
+    besides ``"auto"``, and ``quick``'s fields."""
+    return Setting(
+        hidden=(256,), widths=(32, 128, 1024), quick={"seeds": 2, "rhos": (16,), **quick},
+        **fields,
+    )  # fmt: skip
+
+
 SETTINGS: dict[str, Setting] = {
     s.name: s
     for s in (
-        Setting(
+        _classification(
             name="fashion-effnet",
             description="EfficientNet-Lite0 (ImageNet, frozen) features of Fashion-MNIST",
             **_FASHION_EFFNET,
-            hidden=(256,),
             rhos=(4, 8, 16, 32),
-            widths=(32, 128, 1024),
             budgets=(0.5, 2),
-            quick={**_QUICK, "n_train": 5000, "n_val": 1000, "n_test": 2000,
-                   "budgets": (0.5, 4)},  # fmt: skip
+            quick={**_FASHION_SUBSETS, "budgets": (0.5, 4)},
         ),
-        Setting(
+        _classification(
             name="wordnet-minilm",
             description="all-MiniLM-L6-v2 (frozen) embeddings of WordNet glosses "
             "-> 41 lexicographer files",
-            dataset="wordnet",
-            backbone="all-MiniLM-L6-v2",
-            val_fraction=0.15 / 0.85,
-            test_fraction=0.15,
-            hidden=(256,),
+            **_WORDNET_MINILM,
             rhos=(8, 16, 32, 64),
-            widths=(32, 128, 1024),
             # lead 6 of issue 7: at 41 classes GLAI needed 4-8x the MLP's parameters to match it
             # (x8 is left out of the full run: ~2 min per seed on one core)
             budgets=(2, 4),
-            quick={**_QUICK, "n_train": 5000, "n_val": 1500, "n_test": 1500,
-                   "budgets": (2, 8)},  # fmt: skip
+            quick={**_WORDNET_SUBSETS, "budgets": (2, 8)},
         ),
-        Setting(
+        _classification(
             name="mnist1d-raw",
             description="MNIST-1D raw 40-d signals (a limit of the method: no backbone)",
             dataset="mnist1d",
             n_samples=10_000,
             val_fraction=0.25,
-            hidden=(256,),
             rhos=(2, 4, 16, 32),
-            widths=(32, 128, 1024),
             budgets=(0.5, 2, 4),
-            quick={**_QUICK, "widths": (32, 1024), "budgets": (4,)},
+            quick={"widths": (32, 1024), "budgets": (4,)},
         ),
-        Setting(
+        _classification(
             name="fashion-raw",
             description="Fashion-MNIST raw pixels in [0, 1] (a limit of the method: no backbone)",
             dataset="fashion-mnist",
             val_fraction=10_000 / 60_000,
             # Per-pixel standardising divides border pixels by a near-zero std; keep [0, 1].
             standardize=False,
-            hidden=(256,),
             rhos=(4, 8, 16, 32),
-            widths=(32, 128, 1024),
             budgets=(0.5, 2),
-            quick={**_QUICK, "n_train": 5000, "n_val": 1000, "n_test": 2000,
-                   "widths": (32, 1024), "budgets": (4,)},  # fmt: skip
+            quick={**_FASHION_SUBSETS, "widths": (32, 1024), "budgets": (4,)},
         ),
         # Retraining (issue 9). 3,000 / 1,000 / 1,000 images keep the feature extraction of
         # both domains (10,000 images at 64 px) to ~8 min and 5 seeds of a scenario to ~5 min.
@@ -461,9 +440,7 @@ SETTINGS: dict[str, Setting] = {
             "few-shot: 5 clothing classes novel, 5 base",
             **_FASHION_EFFNET,
             # the images of fashion-effnet --quick, pooled: its feature cache serves
-            n_train=5000,
-            n_val=1000,
-            n_test=2000,
+            **_FASHION_SUBSETS,
             # standardising these features cost nearest class mean 3-6 points (measured,
             # scripts/fewshot_heads.py): the heads read the backbone's own features
             standardize=False,
