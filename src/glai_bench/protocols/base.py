@@ -26,6 +26,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from tqdm.auto import tqdm
 
+from glai_bench.data import load_splits
 from glai_bench.settings import Setting
 
 __all__ = ["Run", "Head", "Options", "Outcome", "Protocol", "head_closure"]
@@ -147,15 +148,24 @@ class Protocol(Generic[S]):
         return head_closure(self.heads(setting), only, setting, self.unknown_head_hint)
 
     def load(self, setting: S, options: Options) -> Any:
-        """The setting's data (features through the frozen backbone, cached)."""
-        raise NotImplementedError
+        """The setting's data (features through the frozen backbone, cached); by default its
+        train, validation and test splits (:func:`glai_bench.data.load_splits`)."""
+        return load_splits(setting, **options.loading)
 
     def data_info(self, setting: S, data: Any) -> dict[str, Any]:
         """The report's ``data`` field: sizes, cache keys, ... (default ``data.info``)."""
         return dict(data.info)
 
     def run(self, setting: S, data: Any, options: Options) -> Outcome:
-        """Every head of every seed ``0 .. options.seeds - 1`` (inside ``timing_context``)."""
+        """Every head of every seed ``0 .. options.seeds - 1`` (inside ``timing_context``); by
+        default the runs of :meth:`run_seed`, one seed after the other behind a progress bar."""
+        runs: list[Run] = []
+        for seed in options.seed_bar(setting.stem):
+            runs += self.run_seed(setting, data, seed)
+        return Outcome(runs)
+
+    def run_seed(self, setting: S, data: Any, seed: int) -> list[Run]:
+        """The runs of one seed, every head (what the default :meth:`run` loops over)."""
         raise NotImplementedError
 
     def config(self, setting: S, only: set[str] | None) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from glai import GLAIClassifier, MLPHeadClassifier, StopRule
 from glai_bench import plots
-from glai_bench.data import Splits, load_splits
+from glai_bench.data import Splits
 from glai_bench.protocols.base import Head, Options, Outcome, Protocol, Run
 from glai_bench.report import markdown_tail, mean_std, p_value
 from glai_bench.runner import fit_on, fit_sklearn, head_record, sklearn_record, warm_up
@@ -257,9 +257,6 @@ class Classification(Protocol[Setting]):
                   for b in setting.budgets]  # fmt: skip
         table += [Head("linear-probe", _linear_probe, mlp), Head("sklearn-mlp", _sklearn_mlp, mlp)]
         return table
-
-    def load(self, setting: Setting, options: Options) -> Splits:
-        return load_splits(setting, **options.loading)
 
     def run(self, setting: Setting, data: Splits, options: Options) -> Outcome:
         names = self.head_names(setting, options.only)

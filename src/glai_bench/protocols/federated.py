@@ -36,9 +36,9 @@ import torch
 
 import glai
 from glai import MLP, GLAIClassifier, MLPHeadClassifier
-from glai_bench.data import Splits, load_splits
+from glai_bench.data import Splits
 from glai_bench.linear_heads import RidgeHead, identity, random_relu, statistics_bytes, train_mlp
-from glai_bench.protocols.base import Head, Options, Outcome, Protocol, Run
+from glai_bench.protocols.base import Head, Outcome, Protocol, Run
 from glai_bench.protocols.incremental import UNTRAINED
 from glai_bench.runner import fit_on
 from glai_bench.settings import FederatedSetting
@@ -234,14 +234,8 @@ class Federated(Protocol[FederatedSetting]):
                  "mlp-central"]  # fmt: skip
         return [Head(n, _fitted_together) for n in names]
 
-    def load(self, setting: FederatedSetting, options: Options) -> Splits:
-        return load_splits(setting, **options.loading)
-
-    def run(self, setting: FederatedSetting, data: Splits, options: Options) -> Outcome:
-        runs: list[Run] = []
-        for seed in options.seed_bar(setting.stem):
-            runs += federated_seed(setting, data, seed)
-        return Outcome(runs)
+    def run_seed(self, setting: FederatedSetting, data: Splits, seed: int) -> list[Run]:
+        return federated_seed(setting, data, seed)
 
     def summarize(self, setting: FederatedSetting, outcome: Outcome) -> dict[str, Any]:
         out: dict[str, Any] = {}

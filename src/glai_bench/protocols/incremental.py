@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from glai import MLP, GLAIClassifier, MLPHeadClassifier, StopRule
-from glai_bench.data import Splits, load_splits
+from glai_bench.data import Splits
 from glai_bench.linear_heads import (
     NearestMean,
     RidgeHead,
@@ -45,7 +45,7 @@ from glai_bench.linear_heads import (
     statistics_bytes,
     train_mlp,
 )
-from glai_bench.protocols.base import Head, Options, Outcome, Protocol, Run
+from glai_bench.protocols.base import Head, Outcome, Protocol, Run
 from glai_bench.runner import fit_on
 from glai_bench.settings import IncrementalSetting
 from glai_bench.stats import paired_test, summarize
@@ -248,14 +248,8 @@ class Incremental(Protocol[IncrementalSetting]):
         return [Head(n, f, ("glai-closed-form",) if n == "ridge-random" else ())
                 for n, f in HEADS.items()]  # fmt: skip
 
-    def load(self, setting: IncrementalSetting, options: Options) -> Splits:
-        return load_splits(setting, **options.loading)
-
-    def run(self, setting: IncrementalSetting, data: Splits, options: Options) -> Outcome:
-        runs: list[Run] = []
-        for seed in options.seed_bar(setting.stem):
-            runs += incremental_seed(setting, data, seed)
-        return Outcome(runs)
+    def run_seed(self, setting: IncrementalSetting, data: Splits, seed: int) -> list[Run]:
+        return incremental_seed(setting, data, seed)
 
     def summarize(self, setting: IncrementalSetting, outcome: Outcome) -> dict[str, Any]:
         return {"aggregates": aggregate_steps(outcome.runs, "glai-closed-form")}
