@@ -49,8 +49,8 @@ from glai.solvers.penalty import (
 )
 
 __all__ = [
-    "RidgeStatistics", "accumulate", "new_statistics", "path_features", "refit",
-    "ridge_candidates", "ridge_paths", "ridge_unknowns", "solve", "structure_digest",
+    "RidgeStatistics", "accumulate", "new_statistics", "path_features", "refit", "ridge_paths",
+    "ridge_unknowns", "solve", "structure_digest",
 ]  # fmt: skip
 
 
@@ -591,30 +591,32 @@ def _dual_candidates(
 
 
 @torch.no_grad()
-def ridge_candidates(
+def solve(
     model: PathModel,
     x: torch.Tensor,
     gates: torch.Tensor,
     targets: torch.Tensor,
-    alphas: Sequence[float],
+    config: SolverConfig,
     *,
     sample_weight: torch.Tensor | None = None,
     statistics: RidgeStatistics | None = None,
     reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    penalty: str = "holdout",
-) -> Iterator[Candidate]:
-    """:func:`ridge_paths`, one ``alpha`` at a time (each after its own factorisation), as
-    :class:`~glai.solvers.base.Candidate` s that carry their ``alpha``.
+) -> Generator[Candidate, float, None]:
+    """The registry's entry point: the solutions of :func:`ridge_paths` for each of
+    ``config.alphas``, one ``alpha`` at a time (each after its own factorisation), as
+    :class:`~glai.solvers.base.Candidate` s that carry their ``alpha``; the rows accumulate
+    into ``statistics`` when given, so the caller can add rows later.
 
     With fewer rows than unknowns, no ``statistics`` to keep and no ``reduce``, the dual
     (kernel) form: the same solutions at ``O(N^2 (n_0 + |P_k|) + N^3 / 3)`` per output.
-    ``penalty="kfold"`` or ``"gcv"``: one candidate, at the alpha the statistics choose
-    (:meth:`RidgeStatistics.choose_alpha`; ``statistics`` default to new ones, per fold).
+    ``config.penalty`` ``"kfold"`` or ``"gcv"``: one candidate, at the alpha the statistics
+    choose (:meth:`RidgeStatistics.choose_alpha`; ``statistics`` default to new ones, per
+    fold).
     """
+    alphas, penalty = config.alphas, getattr(config, "penalty", "holdout")
     if penalty != "holdout":
         if statistics is None:
-            folds = PENALTY_FOLDS if penalty == "kfold" else 0
-            statistics = RidgeStatistics(model, dtype=torch.float64, folds=folds)
+            statistics = new_statistics(model, penalty)
         stats = accumulate(model, x, gates, targets, sample_weight, statistics, reduce)
         yield from _solutions(stats, (stats.choose_alpha(alphas, penalty),), x.dtype)
         return
@@ -670,25 +672,6 @@ def accumulate(
     for t in rows.tensors():
         t.copy_(reduce(t))
     return rows if statistics is None else statistics.merge(rows)
-
-
-def solve(
-    model: PathModel,
-    x: torch.Tensor,
-    gates: torch.Tensor,
-    targets: torch.Tensor,
-    config: SolverConfig,
-    *,
-    sample_weight: torch.Tensor | None = None,
-    statistics: RidgeStatistics | None = None,
-    reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
-) -> Generator[Candidate, float, None]:
-    """The registry's entry point: :func:`ridge_candidates` for each of ``config.alphas``
-    (accumulating into ``statistics`` when given, so the caller can add rows later)."""
-    yield from ridge_candidates(
-        model, x, gates, targets, config.alphas, sample_weight=sample_weight,
-        statistics=statistics, reduce=reduce, penalty=getattr(config, "penalty", "holdout"),
-    )  # fmt: skip
 
 
 def new_statistics(model: PathModel | None, penalty: str) -> RidgeStatistics:

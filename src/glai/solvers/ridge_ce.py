@@ -45,9 +45,9 @@ from glai.solvers.ridge import (
     RidgeStatistics,
     accumulate,
     new_statistics,
-    ridge_candidates,
     ridge_unknowns,
 )
+from glai.solvers.ridge import solve as ridge_solve
 
 __all__ = ["PathSystem", "path_system", "cross_entropy_and_grad", "polish", "solve"]
 
@@ -277,17 +277,14 @@ def solve(
 ) -> Generator[Candidate, float, None]:
     """The registry's entry point (module docstring): the frozen network's paths, the ridge
     candidates, then the polish of the best of them. ``statistics``, ``reduce``: as for
-    :func:`~glai.solvers.ridge.ridge_candidates` (the polish sums its passes over the ranks).
+    :func:`glai.solvers.ridge.solve` (the polish sums its passes over the ranks).
 
     Each candidate carries its penalty: the network's own paths none, each ridge solution its
     ``alpha``, the polish iterates the ``alpha`` of the best ridge solution (their own penalty
     is ``POLISH_PENALTY_FACTOR`` times it), which a re-solve of the statistics uses."""
     _check_probabilities(targets)
     if statistics is None and reduce is None and x.shape[0] < ridge_unknowns(model):
-        yield from ridge_candidates(
-            model, x, gates, targets, config.alphas, sample_weight=sample_weight,
-            penalty=getattr(config, "penalty", "holdout"),
-        )  # fmt: skip
+        yield from ridge_solve(model, x, gates, targets, config, sample_weight=sample_weight)
         return
     start = flat_parameters(model).to(x.dtype)
     best_score = yield Candidate.of(unflatten(model, start))
