@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -54,11 +55,9 @@ def ProjectionHead(  # named as the class it builds; `kind` picks that class
     *,
     kind: str = "glai",
     batch_norm: bool = True,
-    rho: float | str = "auto",
-    budget: int | str | None = "match",
-    prune_dead: bool = True,
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
+    **glai_options: Any,
 ) -> MLP | GLAIProjectionHead:
     """A SimCLR projection head ``h: [N, in_features] -> z: [N, out_features]``.
 
@@ -70,16 +69,20 @@ def ProjectionHead(  # named as the class it builds; `kind` picks that class
             :class:`~glai.mlp.MLP` (solo-learn's Linear-ReLU-Linear). ``"glai"``: a
             :class:`GLAIProjectionHead` replacing that MLP at the same parameter count.
         batch_norm: BatchNorm before each hidden ReLU.
-        rho, budget, prune_dead: the GLAI block's (``kind="glai"`` only).
+        **glai_options: the further arguments of :class:`GLAIProjectionHead` (``rho``,
+            ``budget``, ``prune_dead``; its defaults where not given), ``kind="glai"`` only.
     """
     if kind == "mlp":
-        if (rho, budget, prune_dead) != ("auto", "match", True):
-            raise ValueError("rho, budget and prune_dead apply to kind='glai' only")
+        if glai_options:
+            raise ValueError(
+                f"{', '.join(glai_options)}: kind='mlp' takes batch_norm, device and dtype; "
+                "the GLAI head's arguments (rho, budget, prune_dead) apply to kind='glai' only"
+            )
         mlp = BatchNormMLP if batch_norm else MLP
         return mlp(in_features, hidden_features, out_features, device=device, dtype=dtype)
     if kind == "glai":
         return GLAIProjectionHead(
-            in_features, hidden_features, out_features, batch_norm=batch_norm, rho=rho,
-            budget=budget, prune_dead=prune_dead, device=device, dtype=dtype,
+            in_features, hidden_features, out_features, batch_norm=batch_norm, device=device,
+            dtype=dtype, **glai_options,
         )  # fmt: skip
     raise ValueError(f"kind must be 'glai' or 'mlp', got {kind!r}")
