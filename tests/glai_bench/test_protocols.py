@@ -14,7 +14,7 @@ import pytest
 
 from glai_bench import protocols
 from glai_bench.bench import run_bench
-from glai_bench.protocols import PROTOCOLS, Head, Options, Outcome, Protocol, protocol_for
+from glai_bench.protocols import PROTOCOLS, Head, Options, Outcome, Protocol, base, protocol_for
 from glai_bench.protocols.base import head_closure
 from glai_bench.report import markdown_tail
 from glai_bench.settings import SETTINGS, Setting
@@ -124,3 +124,28 @@ def test_a_new_protocol_is_a_module_a_setting_and_a_registry_line(
     assert set(report["files"]) == {"json", "markdown"}
     with pytest.raises(ValueError, match="runs all its heads"):
         run_bench(setting, out=tmp_path, progress=False, only={"wide"})
+
+
+class PerSeedMean(ToyMean):
+    """The toy kind through the defaults: ``run`` loops over ``run_seed``."""
+
+    run = Protocol.run
+
+    def run_seed(self, setting: MeanSetting, data: float, seed: int) -> list[dict[str, Any]]:
+        return [{"model": head.name, "seed": seed,
+                 **head.fit({"setting": setting, "data": data, "seed": seed})}
+                for head in self.heads(setting)]  # fmt: skip
+
+
+def test_the_default_run_is_run_seed_for_every_seed_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    setting = MeanSetting(name="toy", description="toy", dataset="none")
+    options = Options(seeds=3, progress=False)
+    by_seed = PerSeedMean().run(setting, 3.0, options)
+    assert by_seed.runs == ToyMean().run(setting, 3.0, options).runs and by_seed.fields == {}
+    # ... and the default load is the features' train / validation / test splits
+    seen: list[Any] = []
+    monkeypatch.setattr(base, "load_splits", lambda s, **kw: seen.append((s, kw)) or "splits")
+    assert Protocol.load(ToyMean(), setting, Options(seeds=1, cache_dir="c")) == "splits"
+    assert seen == [(setting, {"cache_dir": "c", "device": "cpu", "progress": True})]
