@@ -1,6 +1,6 @@
 """Run ``glai bench`` on exported feature folders instead of the feature cache.
 
-    PYTHONPATH=src python scripts/bench_exported.py --features DIR [--set SETTING FIELD=V,..]
+    PYTHONPATH=src python scripts/bench_exported.py [--features DIR] [--set SETTING FIELD=V,..]
         -- bench SETTING [ARGS ...]
 
 For a machine that reaches neither the data sets nor the backbones' weights: the incremental and
@@ -10,7 +10,8 @@ federated settings read their splits from ``DIR/<source>/`` (``X.npy``, ``X_val.
 5,000-row subsets these settings draw). The arrays are cast to float32; the outcome's
 ``data.info`` says which folder they came from. ``--set SETTING FIELD=V1,V2`` replaces a
 tuple field of a registered setting for this run (e.g. ``clients=100``; the JSON's config
-records the fields that ran).
+records the fields that ran). Without ``--features`` the settings load their own features (data
+sets, backbones and the feature cache), so ``--set`` alone runs one cell of a setting's grid.
 """
 
 from __future__ import annotations
@@ -65,15 +66,18 @@ def override(name: str, assignments: list[str]) -> None:
 
 def main_exported(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--features", required=True, help="folder of exported settings")
+    parser.add_argument("--features", default=None,
+                        help="folder of exported settings (default: the settings' own features)")
     parser.add_argument("--set", nargs="+", default=None, metavar="X",
                         help="SETTING FIELD=V1,V2 ...: tuple fields replaced")  # fmt: skip
     parser.add_argument("rest", nargs=argparse.REMAINDER, help="-- then the glai arguments")
     args = parser.parse_args(argv)
     if args.set:
         override(args.set[0], args.set[1:])
-    root = Path(args.features)
     rest = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
+    if args.features is None:
+        return main(rest)
+    root = Path(args.features)
 
     def load(self: object, setting: object, options: object) -> Splits:
         dataset = setting.dataset  # type: ignore[attr-defined]
