@@ -24,7 +24,9 @@ both are textbook, Hastie, Tibshirani & Friedman, *Elements of Statistical Learn
   one Cholesky factorisation per fold and penalty. The fold of a row is a hash of its content
   (:func:`row_folds`), so that statistics summed in any chunks, merged across sites or with
   rows forgotten hold the same folds as one pass over the same rows, and choose the same
-  penalty.
+  penalty. With fewer rows than unknowns and no statistics to keep, the same folds are scored
+  through the ``N x N`` kernels instead (:func:`glai.solvers.ridge.dual_cv_scores`: no
+  ``D x D`` sum, the same scores to float64 rounding).
 
 Both are squared errors summed over the outputs, per row; a classifier's one-hot targets are
 scored the same way (the squared loss is what the closed form minimises).
