@@ -8,8 +8,8 @@ import torch
 from glai import MLP, freeze
 from glai.solvers.penalty import PENALTY_FOLDS, row_folds
 from glai.solvers.ridge import (
+    DualProblem,
     accumulate,
-    dual_cv_scores,
     new_statistics,
     ridge_unknowns,
     solve,
@@ -45,7 +45,7 @@ def test_dual_kfold_scores_alpha_and_solution_equal_the_primal_rule(
         assert len(set(row_folds(x, PENALTY_FOLDS).tolist())) < PENALTY_FOLDS
     stats = accumulate(model, x, gates, targets, weight, new_statistics(model, "kfold"))
     primal_scores = stats.penalty_scores(ALPHAS, "kfold")
-    dual_scores = dual_cv_scores(model, x, gates, targets, ALPHAS, weight)
+    dual_scores = DualProblem.of(model, x, gates, targets, weight).cv_scores(ALPHAS)
     torch.testing.assert_close(dual_scores, primal_scores, rtol=1e-7, atol=1e-12)
 
     config = TrainConfig(optimizer="ridge", alphas=ALPHAS, penalty="kfold")

@@ -25,7 +25,7 @@ both are textbook, Hastie, Tibshirani & Friedman, *Elements of Statistical Learn
   (:func:`row_folds`), so that statistics summed in any chunks, merged across sites or with
   rows forgotten hold the same folds as one pass over the same rows, and choose the same
   penalty. With fewer rows than unknowns and no statistics to keep, the same folds are scored
-  through the ``N x N`` kernels instead (:func:`glai.solvers.ridge.dual_cv_scores`: no
+  through the ``N x N`` kernels instead (:meth:`glai.solvers.ridge.DualProblem.cv_scores`: no
   ``D x D`` sum, the same scores to float64 rounding).
 
 Both are squared errors summed over the outputs, per row; a classifier's one-hot targets are

@@ -49,7 +49,7 @@ from glai.solvers.penalty import (
 )
 
 __all__ = [
-    "RidgeStatistics", "accumulate", "dual_cv_scores", "new_statistics", "path_features", "refit",
+    "DualProblem", "RidgeStatistics", "accumulate", "new_statistics", "path_features", "refit",
     "ridge_paths", "ridge_unknowns", "solve", "structure_digest",
 ]  # fmt: skip
 
@@ -548,21 +548,6 @@ def ridge_paths(
     return [{k: v.to(x.dtype) for k, v in sol.items()} for sol in stats.solve(alphas)]
 
 
-def _output_kernels(
-    model: PathModel, x64: torch.Tensor, gates: torch.Tensor
-) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]]:
-    """Per output ``k``: its full and partial-bias paths, its kernel ``Phi_k Phi_k^T [N, N]``
-    (unweighted) and its number of unknowns ``D_k``."""
-    is_full = torch.arange(model.num_paths, device=x64.device) < model.num_full
-    per_output = []
-    for k in range(model.out_features):
-        paths = (model.output == k).nonzero().flatten()
-        full, bias = paths[is_full[paths]], paths[~is_full[paths]]
-        unknowns = full.numel() * (model.in_features + 1) + bias.numel() + 1
-        per_output.append((full, bias, path_kernel(x64, gates, full, bias), unknowns))
-    return per_output
-
-
 def _dual_coefficients(
     kernel: torch.Tensor, root: torch.Tensor, y: torch.Tensor, alpha: float, unknowns: int
 ) -> torch.Tensor:
@@ -573,78 +558,106 @@ def _dual_coefficients(
     return root * torch.cholesky_solve((root * y)[:, None], torch.linalg.cholesky(system))[:, 0]
 
 
-def _dual_candidates(
-    model: PathModel,
-    x: torch.Tensor,
-    gates: torch.Tensor,
-    targets: torch.Tensor,
-    alphas: Sequence[float],
-    sample_weight: torch.Tensor | None,
-) -> Iterator[Candidate]:
-    """The same ridge solutions through the kernel ``K = Phi_k Phi_k^T [N, N]`` (``N < D``):
-    ``c = S^1/2 (S^1/2 K S^1/2 + lam I)^-1 S^1/2 Y``, ``w_k = Phi_k^T c``, with ``lam = alpha
-    mean(diag(Phi_k^T S Phi_k)) = alpha trace(S K) / D`` as in the primal form."""
-    n, n0 = x.shape
-    x64, y64 = x.double(), targets.double()
-    root = torch.ones(n, dtype=torch.float64, device=x.device)
-    if sample_weight is not None:
-        root = sample_weight.double().sqrt()
-    per_output = _output_kernels(model, x64, gates)
-    for alpha in alphas:
-        zeros = partial(torch.zeros, dtype=torch.float64, device=x.device)
-        sol = {"theta": zeros(model.num_full, n0), "beta": zeros(model.num_paths),
-               "beta0": zeros(model.out_features)}  # fmt: skip
-        for k, (full, bias, kernel, unknowns) in enumerate(per_output):
-            c = _dual_coefficients(kernel, root, y64[:, k], alpha, unknowns)
-            a_full = gates[:, full].double() * c[:, None]  # g_p(x_i) c_i
-            sol["theta"][full] = a_full.t() @ x64
-            sol["beta"][full] = a_full.sum(0)
-            sol["beta"][bias] = (gates[:, bias].double() * c[:, None]).sum(0)
-            sol["beta0"][k] = c.sum()
-        yield Candidate.of(sol, alpha, x.dtype)
+@dataclass
+class DualProblem:
+    """The ridge problem of a path model on ``N < D`` rows in its dual (kernel) form.
 
+    Per output ``k``: ``K_k = Phi_k Phi_k^T [N, N]`` (unweighted, float64), built once by
+    :meth:`of` and shared by the penalty search (:meth:`cv_scores`) and the solutions
+    (:meth:`candidates`); ``s [N]`` the row weights, ``y [N, n_L]`` the targets.
 
-@torch.no_grad()
-def dual_cv_scores(
-    model: PathModel,
-    x: torch.Tensor,
-    gates: torch.Tensor,
-    targets: torch.Tensor,
-    alphas: Sequence[float],
-    sample_weight: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """The exact k-fold scores of :meth:`RidgeStatistics.penalty_scores` (``"kfold"``,
-    :func:`glai.solvers.penalty.cv_scores`) through the kernels: ``[len(alphas)]``, float64.
-
-    The same folds (:func:`~glai.solvers.penalty.row_folds` of ``x``, ``PENALTY_FOLDS``) and
-    the same training solve per fold ``f`` (``lam = alpha mean(diag(G_-f))``); fold ``f`` is
-    predicted by the cross kernel, ``Y^_f = K[f, -f] c(-f) [N_f]`` per output, and
-
-        CV(alpha) = sum_k sum_f sum_{i in f} s_i (Y^_ik - Y_ik)^2 / sum_i s_i,
-
-    one ``N_-f x N_-f`` Cholesky factorisation per output, fold and alpha (an empty fold
-    scores 0; an empty training fold predicts 0, as the primal form's zero statistics do).
+    Attributes:
+        model: the path model (its paths and outputs).
+        x: inputs ``[N, n_0]``, float64.
+        gates: ``[N, P + Q]``.
+        y: targets ``[N, n_L]``, float64.
+        s: row weights ``[N]``, float64 (ones without ``sample_weight``).
+        kernels: per output ``(full paths, partial-bias paths, K_k, D_k)``.
     """
-    x64, y64 = x.double(), targets.double()
-    s = torch.ones(len(x), dtype=torch.float64, device=x.device)
-    if sample_weight is not None:
-        s = sample_weight.double()
-    fold = torch.as_tensor(row_folds(x, PENALTY_FOLDS), device=x.device)
-    scores = torch.zeros(len(alphas), dtype=torch.float64)
-    for k, (_, _, kernel, unknowns) in enumerate(_output_kernels(model, x64, gates)):
-        for f in range(PENALTY_FOLDS):
-            held, train = fold == f, fold != f
-            if not bool(held.any()):
-                continue
-            k_train, k_cross = kernel[train][:, train], kernel[held][:, train]
-            for i, alpha in enumerate(alphas):
-                pred = torch.zeros(int(held.sum()), dtype=torch.float64, device=x.device)
-                if bool(train.any()):
-                    c = _dual_coefficients(k_train, s[train].sqrt(), y64[train, k], alpha,
-                                           unknowns)  # fmt: skip
-                    pred = k_cross @ c
-                scores[i] += float((s[held] * (pred - y64[held, k]) ** 2).sum())
-    return scores / max(float(s.sum()), 1e-12)
+
+    model: PathModel
+    x: torch.Tensor
+    gates: torch.Tensor
+    y: torch.Tensor
+    s: torch.Tensor
+    kernels: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]]
+
+    @classmethod
+    def of(
+        cls,
+        model: PathModel,
+        x: torch.Tensor,
+        gates: torch.Tensor,
+        targets: torch.Tensor,
+        sample_weight: torch.Tensor | None = None,
+    ) -> DualProblem:
+        """The problem of these rows (``targets [N, n_L]``; ``sample_weight [N]`` or None)."""
+        if targets.shape != (x.shape[0], model.out_features):
+            raise ValueError(
+                f"targets must have shape [{x.shape[0]}, {model.out_features}], "
+                f"got {tuple(targets.shape)}"
+            )
+        x64 = x.double()
+        s = torch.ones(len(x), dtype=torch.float64, device=x.device)
+        if sample_weight is not None:
+            s = sample_weight.double()
+        is_full = torch.arange(model.num_paths, device=x.device) < model.num_full
+        kernels = []
+        for k in range(model.out_features):
+            paths = (model.output == k).nonzero().flatten()
+            full, bias = paths[is_full[paths]], paths[~is_full[paths]]
+            unknowns = full.numel() * (model.in_features + 1) + bias.numel() + 1
+            kernels.append((full, bias, path_kernel(x64, gates, full, bias), unknowns))
+        return cls(model, x64, gates, targets.double(), s, kernels)
+
+    def cv_scores(self, alphas: Sequence[float]) -> torch.Tensor:
+        """The exact k-fold scores of :meth:`RidgeStatistics.penalty_scores` (``"kfold"``,
+        :func:`glai.solvers.penalty.cv_scores`) through the kernels: ``[len(alphas)]``, float64.
+
+        The same folds (:func:`~glai.solvers.penalty.row_folds` of ``x``, ``PENALTY_FOLDS``)
+        and the same training solve per fold ``f`` (``lam = alpha mean(diag(G_-f))``); fold
+        ``f`` is predicted by the cross kernel, ``Y^_f = K[f, -f] c(-f) [N_f]`` per output, and
+
+            CV(alpha) = sum_k sum_f sum_{i in f} s_i (Y^_ik - Y_ik)^2 / sum_i s_i,
+
+        one ``N_-f x N_-f`` Cholesky factorisation per output, fold and alpha (an empty fold
+        scores 0; an empty training fold predicts 0, as the primal form's zero statistics do).
+        """
+        s, y = self.s, self.y
+        fold = torch.as_tensor(row_folds(self.x, PENALTY_FOLDS), device=self.x.device)
+        scores = torch.zeros(len(alphas), dtype=torch.float64)
+        for k, (_, _, kernel, unknowns) in enumerate(self.kernels):
+            for f in range(PENALTY_FOLDS):
+                held, train = fold == f, fold != f
+                if not bool(held.any()):
+                    continue
+                k_train, k_cross = kernel[train][:, train], kernel[held][:, train]
+                for i, alpha in enumerate(alphas):
+                    pred = torch.zeros(int(held.sum()), dtype=torch.float64, device=s.device)
+                    if bool(train.any()):
+                        c = _dual_coefficients(k_train, s[train].sqrt(), y[train, k], alpha,
+                                               unknowns)  # fmt: skip
+                        pred = k_cross @ c
+                    scores[i] += float((s[held] * (pred - y[held, k]) ** 2).sum())
+        return scores / max(float(s.sum()), 1e-12)
+
+    def candidates(self, alphas: Sequence[float], dtype: torch.dtype) -> Iterator[Candidate]:
+        """The ridge solutions, one per alpha: ``c = S^1/2 (S^1/2 K S^1/2 + lam I)^-1 S^1/2 Y``,
+        ``w_k = Phi_k^T c``, with ``lam = alpha mean(diag(Phi_k^T S Phi_k)) = alpha trace(S K)
+        / D`` as in the primal form; parameters cast to ``dtype``."""
+        model, x, gates, root = self.model, self.x, self.gates, self.s.sqrt()
+        zeros = partial(torch.zeros, dtype=torch.float64, device=x.device)
+        for alpha in alphas:
+            sol = {"theta": zeros(model.num_full, x.shape[1]), "beta": zeros(model.num_paths),
+                   "beta0": zeros(model.out_features)}  # fmt: skip
+            for k, (full, bias, kernel, unknowns) in enumerate(self.kernels):
+                c = _dual_coefficients(kernel, root, self.y[:, k], alpha, unknowns)
+                a_full = gates[:, full].double() * c[:, None]  # g_p(x_i) c_i
+                sol["theta"][full] = a_full.t() @ x
+                sol["beta"][full] = a_full.sum(0)
+                sol["beta"][bias] = (gates[:, bias].double() * c[:, None]).sum(0)
+                sol["beta0"][k] = c.sum()
+            yield Candidate.of(sol, alpha, dtype)
 
 
 @torch.no_grad()
@@ -669,22 +682,18 @@ def solve(
     ``config.penalty`` ``"kfold"`` or ``"gcv"``: one candidate, at the alpha the statistics
     choose (:meth:`RidgeStatistics.choose_alpha`; ``statistics`` default to new ones, per
     fold); ``"kfold"`` in the dual form chooses the same alpha from the same folds through
-    the kernels (:func:`dual_cv_scores`, no ``D x D`` statistics), ``"gcv"`` stays primal.
+    the kernels (:meth:`DualProblem.cv_scores`, no ``D x D`` statistics), ``"gcv"`` stays primal.
     """
     alphas, penalty = config.alphas, getattr(config, "penalty", "holdout")
     dual = statistics is None and reduce is None and x.shape[0] < ridge_unknowns(model)
     if dual and penalty in ("holdout", "kfold"):
-        if targets.shape != (x.shape[0], model.out_features):
-            raise ValueError(
-                f"targets must have shape [{x.shape[0]}, {model.out_features}], "
-                f"got {tuple(targets.shape)}"
-            )
+        problem = DualProblem.of(model, x, gates, targets, sample_weight)
         if penalty == "kfold":
             if not len(alphas):
                 raise ValueError("alphas must hold at least one penalty")
-            scores = dual_cv_scores(model, x, gates, targets, alphas, sample_weight)
+            scores = problem.cv_scores(alphas)
             alphas = (float(alphas[int(torch.argmin(scores))]),)  # the first of equal scores
-        yield from _dual_candidates(model, x, gates, targets, alphas, sample_weight)
+        yield from problem.candidates(alphas, x.dtype)
         return
     if penalty != "holdout":
         if statistics is None:
