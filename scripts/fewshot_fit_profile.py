@@ -21,12 +21,12 @@ import pstats
 import time
 from typing import Any
 
-import numpy as np
 import torch
 
 from glai import GLAIClassifier, MLPHeadClassifier
 from glai.fewshot import sample_tasks
-from glai_bench.fewshot_data import FEWSHOT_LOADERS, split_for
+from glai_bench.fewshot_data import FEWSHOT_LOADERS
+from glai_bench.protocols.fewshot import SplitContext
 from glai_bench.settings import get_setting
 
 
@@ -42,13 +42,8 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(1)
     s = get_setting("wordnet-minilm-fewshot")
-    data = FEWSHOT_LOADERS[s.dataset](s, None, "cpu", False)
-    base, novel, _, _ = split_for(s, data.labelings["lexname"], "lexname")
-    Xb = data.X[base]
-    mean, std = Xb.mean(0, dtype=np.float64), Xb.std(0, dtype=np.float64)
-    std[std == 0] = 1.0
-    X = ((data.X[novel] - mean) / std).astype(np.float32)
-    y = data.labelings["lexname"].y[novel]
+    c = SplitContext.of(s, FEWSHOT_LOADERS[s.dataset](s, None, "cpu", False), "lexname")
+    X, y = c.inputs(c.X_novel), c.y_novel  # the setting standardises with base statistics
     for k in (1, 5):
         tasks = sample_tasks(y, n_way=5, k_shot=k, n_query=15, n_tasks=1, random_state=7)
         rows = tasks.support[0].ravel()

@@ -21,7 +21,6 @@ import argparse
 import time
 import warnings
 
-import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -30,7 +29,8 @@ from glai import GLAIClassifier, MLPHeadClassifier
 from glai.fewshot import classifier_accuracies, sample_tasks
 from glai.solvers.penalty import PENALTY_FOLDS
 from glai.solvers.ridge import ridge_unknowns
-from glai_bench.fewshot_data import FEWSHOT_LOADERS, split_for
+from glai_bench.fewshot_data import FEWSHOT_LOADERS
+from glai_bench.protocols.fewshot import SplitContext
 from glai_bench.settings import get_setting
 
 
@@ -45,14 +45,8 @@ def main() -> None:
     torch.set_num_threads(1)
     warnings.simplefilter("ignore", ConvergenceWarning)
     s = get_setting(args.setting)
-    data = FEWSHOT_LOADERS[s.dataset](s, None, "cpu", False)
-    base, novel, _, _ = split_for(s, data.labelings[args.split], args.split)
-    y = data.labelings[args.split].y
-    Xb = data.X[base]
-    mean, std = Xb.mean(0, dtype=np.float64), Xb.std(0, dtype=np.float64)
-    std[std == 0] = 1.0
-    X = ((data.X[novel] - mean) / std if s.standardize else data.X[novel]).astype(np.float32)
-    yn = y[novel]
+    c = SplitContext.of(s, FEWSHOT_LOADERS[s.dataset](s, None, "cpu", False), args.split)
+    X, yn = c.inputs(c.X_novel), c.y_novel
     models = {
         "logistic regression": (LogisticRegression(max_iter=1000), args.tasks),
         "MLPHeadClassifier()": (MLPHeadClassifier(random_state=0), args.tasks),

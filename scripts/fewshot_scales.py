@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from glai.fewshot import FewShotHead, evaluate
-from glai_bench.fewshot_data import FEWSHOT_LOADERS, split_for
+from glai_bench.fewshot_data import FEWSHOT_LOADERS
+from glai_bench.protocols.fewshot import SplitContext
 from glai_bench.settings import get_setting
 
 
@@ -38,24 +39,17 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(1)
     s = get_setting(args.setting)
-    data = FEWSHOT_LOADERS[s.dataset](s, None, "cpu", False)
-    base, novel, _, _ = split_for(s, data.labelings[args.split], args.split)
-    y = data.labelings[args.split].y
-    Xb, Xn = data.X[base], data.X[novel]
-    mean, std = Xb.mean(0, dtype=np.float64), Xb.std(0, dtype=np.float64)
-    std[std == 0] = 1.0
-
-    def inputs(X: np.ndarray) -> np.ndarray:
-        return (((X - mean) / std) if s.standardize else X).astype(np.float32)
+    c = SplitContext.of(s, FEWSHOT_LOADERS[s.dataset](s, None, "cpu", False), args.split)
+    Xb, Xn, inputs = c.X_base, c.X_novel, c.inputs
 
     shapes = [(w, k, s.split_seed + 1000 * (i + 1)) for i, (w, k) in enumerate(s.tasks)
-              if w <= len(np.unique(y[novel]))]  # fmt: skip
+              if w <= len(np.unique(c.y_novel))]  # fmt: skip
     scales = [float(v) for v in args.scales.split(",")]
     kwargs = {**s.fewshot_kwargs(), "episodes": args.episodes}
     budget = {} if s.glai_budget is None else {"budget": s.glai_budget}
     print(f"{args.setting} {args.split}: raw", end="")
     for w, k, seed in shapes:
-        r = evaluate(Xn, y[novel], n_way=w, k_shot=k, n_query=s.n_query, n_tasks=args.tasks,
+        r = evaluate(Xn, c.y_novel, n_way=w, k_shot=k, n_query=s.n_query, n_tasks=args.tasks,
                      random_state=seed)  # fmt: skip
         print(f"  {w}w{k}s {100 * r['accuracy']:.2f} ±{100 * r['ci95']:.2f}", end="")
     print(flush=True)
@@ -65,13 +59,13 @@ def main() -> None:
             val, novel_acc = {}, {}
             for scale in scales:
                 head = FewShotHead(s.hidden, kind=kind, scale=scale, random_state=seed,
-                                   **kwargs, **extra).fit(inputs(Xb), y[base])  # fmt: skip
+                                   **kwargs, **extra).fit(inputs(Xb), c.y_base)  # fmt: skip
                 # what scale=CANDIDATES scores this candidate by (the same fit: tests pin it)
                 val[scale] = max(v for v in (head.best_val_score_, head.identity_val_score_)
                                  if v is not None)  # fmt: skip
                 cells = []
                 for w, k, task_seed in shapes:
-                    r = evaluate(Xn, y[novel], transform=lambda X, h=head: h.transform(inputs(X)),
+                    r = evaluate(Xn, c.y_novel, transform=lambda X, h=head: h.transform(inputs(X)),
                                  n_way=w, k_shot=k, n_query=s.n_query, n_tasks=args.tasks,
                                  random_state=task_seed)  # fmt: skip
                     cells.append(f"{w}w{k}s {100 * r['accuracy']:.2f} ±{100 * r['ci95']:.2f}")

@@ -151,6 +151,23 @@ class SplitContext:
     device: str = "cpu"
     n_seeds: int = 1
 
+    @classmethod
+    def of(
+        cls, setting: FewShotSetting, data: FewShotData, split: str, **kwargs: Any
+    ) -> SplitContext:
+        """The context of labeling ``split`` of ``data``: its base and novel rows
+        (:func:`~glai_bench.fewshot_data.split_for`) and the base rows' per-feature mean and
+        std (float64; a constant feature's std taken as 1); ``kwargs``: ``seed``, ``device``,
+        ``n_seeds``."""
+        base_rows, novel_rows, _, _ = split_for(setting, data.labelings[split], split)
+        y = data.labelings[split].y
+        X_base = data.X[base_rows]
+        mean = X_base.mean(axis=0, dtype=np.float64)
+        std = X_base.std(axis=0, dtype=np.float64)
+        std[std == 0] = 1.0
+        return cls(setting, X_base, y[base_rows], data.X[novel_rows], y[novel_rows], mean, std,
+                   **kwargs)  # fmt: skip
+
     def inputs(self, X: np.ndarray) -> np.ndarray:
         if not self.setting.standardize:
             return X.astype(np.float32)
@@ -234,15 +251,8 @@ def run_split(
 ) -> list[Run]:
     """Runs of one labeling: the raw reference and logistic regression, then per seed the
     models of :data:`HEADS`."""
-    base_rows, novel_rows, _, _ = split_for(setting, data.labelings[split], split)
-    y = data.labelings[split].y
-    Xb = data.X[base_rows]
-    mean = Xb.mean(axis=0, dtype=np.float64)
-    std = Xb.std(axis=0, dtype=np.float64)
-    std[std == 0] = 1.0
+    c = SplitContext.of(setting, data, split, device=device, n_seeds=seeds)
     lo, hi = per_task_range(setting, None, seeds)  # refuses slices that do not fit first
-    c = SplitContext(setting, Xb, y[base_rows], data.X[novel_rows], y[novel_rows], mean, std,
-                     device=device, n_seeds=seeds)  # fmt: skip
     # the reference is the backbone's own embedding space (the one a user would start from)
     reference = _score_ncm(setting, c.X_novel, c.y_novel, None, keep=True)
     lr = _score_classifier(setting, c.inputs(c.X_novel), c.y_novel,
