@@ -3,6 +3,7 @@ bit for bit), its quantitative solver (iterative ones only) and a registered toy
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import torch
 
 from glai.fewshot import FewShotHead
 from glai.solvers import SOLVERS, Solver
-from glai.training.checkpoint import Checkpoint, read_checkpoint
+from glai.training.checkpoint import read_checkpoint
 
 
 def _data(n_classes: int = 8, per: int = 30, dim: int = 10) -> tuple[np.ndarray, np.ndarray]:
@@ -30,25 +31,14 @@ def _head(**kwargs: Any) -> FewShotHead:
     return FewShotHead((16,), 6, **settings)
 
 
-class _Killed(Exception):
-    pass
-
-
 def _killed_then_resumed(
-    monkeypatch: pytest.MonkeyPatch, path: Path, phase: str, at: int, **kwargs: Any
+    monkeypatch: pytest.MonkeyPatch, kill: Callable[[str, int], type[Exception]], path: Path,
+    phase: str, at: int, **kwargs: Any,
 ) -> FewShotHead:
     """A fit interrupted right after the checkpoint of check ``at`` of ``phase``, then a fresh
     head of the same settings fitted again (resuming)."""
     X, y = _data()
-    save = Checkpoint.save
-
-    def save_then_die(self: Checkpoint, ph: str, loop: dict[str, Any], history: Any) -> None:
-        save(self, ph, loop, history)
-        if ph == phase and loop["epochs"] == at:
-            raise _Killed
-
-    monkeypatch.setattr(Checkpoint, "save", save_then_die)
-    with pytest.raises(_Killed):
+    with pytest.raises(kill(phase, at)):
         _head(checkpoint=path, **kwargs).fit(X, y)
     monkeypatch.undo()
     saved = read_checkpoint(path)
@@ -61,14 +51,15 @@ def _killed_then_resumed(
     [("mlp", "mlp", 2), ("glai", "structural", 3), ("glai", "quantitative", 2)],
 )
 def test_a_resumed_fit_is_the_uninterrupted_one_bit_for_bit(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, kind: str, phase: str, at: int
+    monkeypatch: pytest.MonkeyPatch, kill_after_checkpoint: Callable[[str, int], type[Exception]],
+    tmp_path: Path, kind: str, phase: str, at: int,
 ) -> None:
     X, y = _data()
     whole = _head(kind=kind, residual=False).fit(X, y)
     phases = [r.phase for r in whole.history_.records]
     assert phases.count(phase) > at  # the kill falls inside the phase
-    resumed = _killed_then_resumed(monkeypatch, tmp_path / "head.ckpt", phase, at, kind=kind,
-                                   residual=False)  # fmt: skip
+    resumed = _killed_then_resumed(monkeypatch, kill_after_checkpoint, tmp_path / "head.ckpt",
+                                   phase, at, kind=kind, residual=False)  # fmt: skip
     assert np.array_equal(resumed.transform(X), whole.transform(X))
     assert [(r.phase, r.train_loss, r.val_loss, r.val_score) for r in resumed.history_.records] == [
         (r.phase, r.train_loss, r.val_loss, r.val_score) for r in whole.history_.records

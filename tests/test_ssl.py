@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
@@ -20,7 +20,6 @@ from glai.ssl import (
 )
 from glai.structure import StopRule
 from glai.training import Objective, Rows, TrainConfig
-from glai.training.checkpoint import Checkpoint
 from glai.training.plans import PairHead, ViewPairPlan
 
 # -- NT-Xent -----------------------------------------------------------------------------------
@@ -387,16 +386,13 @@ def test_heads_train_with_lbfgs(kind: str) -> None:
     assert all(math.isfinite(r.train_loss) for r in history.records)
 
 
-class _Killed(Exception):
-    pass
-
-
 @pytest.mark.parametrize(
     ("kind", "phase", "at"),
     [("glai", "structural", 2), ("glai", "quantitative", 2), ("mlp", "mlp", 2)],
 )
 def test_a_resumed_fit_ends_as_an_uninterrupted_one(
-    kind: str, phase: str, at: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    kind: str, phase: str, at: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    kill_after_checkpoint: Callable[[str, int], type[Exception]],
 ) -> None:
     views, views_val = _views(64), _views(32)
     scores: list[float] = []
@@ -412,16 +408,8 @@ def test_a_resumed_fit_ends_as_an_uninterrupted_one(
         return head, history
 
     whole, whole_history = run(None)
-    save = Checkpoint.save
-
-    def save_then_die(self: Checkpoint, ph: str, loop: dict[str, Any], history: Any) -> None:
-        save(self, ph, loop, history)
-        if ph == phase and loop["epochs"] == at:
-            raise _Killed
-
     path = tmp_path / "ssl.pt"
-    monkeypatch.setattr(Checkpoint, "save", save_then_die)
-    with pytest.raises(_Killed):
+    with pytest.raises(kill_after_checkpoint(phase, at)):
         run(path)
     monkeypatch.undo()
     head, history = run(path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -178,25 +179,14 @@ def test_an_episodic_plan_trains_a_glai_block_through_fit_glai(optimizer: str) -
     assert history.records[-1].train_loss < history.records[0].train_loss
 
 
-class _Killed(Exception):
-    pass
-
-
 @pytest.mark.parametrize(("phase", "at"), [("structural", 2), ("quantitative", 2)])
 def test_an_episodic_run_resumed_from_its_checkpoint_ends_as_an_uninterrupted_one(
-    phase: str, at: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    phase: str, at: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    kill_after_checkpoint: Callable[[str, int], type[Exception]],
 ) -> None:
     whole, whole_history = _fit_episodic("adam")
     path = tmp_path / "episodes.pt"
-    save = Checkpoint.save
-
-    def save_then_die(self: Checkpoint, ph: str, loop: dict[str, Any], history: Any) -> None:
-        save(self, ph, loop, history)
-        if ph == phase and loop["epochs"] == at:
-            raise _Killed
-
-    monkeypatch.setattr(Checkpoint, "save", save_then_die)
-    with pytest.raises(_Killed):
+    with pytest.raises(kill_after_checkpoint(phase, at)):
         _fit_episodic("adam", Checkpoint(path, {"run": "episodes"}))
     monkeypatch.undo()
     assert read_checkpoint(path)["phase"] == phase
